@@ -1,0 +1,19 @@
+//! Conformance harness for container-image build plugins.
+//!
+//! The data path reads one way: [`scenario`] → [`plan`] (scenario × builder) → [`runtime`]
+//! (containers) → artifacts ([`archive`], [`registry`]) → [`assertions`] → [`result`] →
+//! [`report`]. [`runner`] drives it for one plan.
+
+pub mod archive;
+pub mod assertions;
+pub mod errors;
+pub mod images;
+pub mod plan;
+pub mod profile;
+pub mod registry;
+pub mod report;
+pub mod result;
+pub mod runner;
+pub mod runtime;
+pub mod scenario;
+pub mod session;

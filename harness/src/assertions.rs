@@ -1,0 +1,182 @@
+//! Turning a scenario's assertions into outcomes, against what really happened: the steps'
+//! exit statuses, the registry's contents and the archives in the workspace.
+//!
+//! An outcome is `Fail` when the plugin broke the promise, and `Error` only when the harness
+//! could not find out (the registry did not answer, say).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use crate::archive::ImageArchive;
+use crate::errors::ArchiveReadError;
+use crate::registry::Registry;
+use crate::result::{AssertionOutcome, Status, StepRecord};
+use crate::scenario::{substitute, Assertion, TarballAssertion};
+
+/// What the assertions are checked against.
+pub struct Evidence<'a> {
+    pub steps: &'a [StepRecord],
+    pub registry: &'a Registry,
+    pub workspace: &'a Path,
+    /// `registry` and `capture.NAME` placeholder values.
+    pub vars: &'a BTreeMap<String, String>,
+    /// Captures that could not be taken, with the reason.
+    pub missing_captures: &'a BTreeMap<String, String>,
+}
+
+fn outcome(assertion: impl Into<String>, status: Status, expected: impl Into<String>, found: impl Into<String>) -> AssertionOutcome {
+    AssertionOutcome { assertion: assertion.into(), status, expected: expected.into(), found: found.into() }
+}
+
+/// Evaluates every assertion; a tarball assertion gives one outcome per property checked.
+pub async fn evaluate(assertions: &[Assertion], evidence: &Evidence<'_>) -> Vec<AssertionOutcome> {
+    let mut archives: HashMap<String, Result<ImageArchive, ArchiveReadError>> = HashMap::new();
+    let mut outcomes = Vec::new();
+    for assertion in assertions {
+        match assertion {
+            Assertion::StepSucceeded(name) => outcomes.push(step_exit(evidence, name, true)),
+            Assertion::StepFailed(name) => outcomes.push(step_exit(evidence, name, false)),
+            Assertion::NoTagsInRegistry { repository } => {
+                let what = format!("no tags in registry for {repository}");
+                outcomes.push(match evidence.registry.tags(repository).await {
+                    Ok(tags) if tags.is_empty() => outcome(what, Status::Pass, "no tags", "no tags"),
+                    Ok(tags) => outcome(what, Status::Fail, "no tags", format!("tags {tags:?}")),
+                    Err(e) => outcome(what, Status::Error, "no tags", e.to_string()),
+                });
+            }
+            Assertion::TagInRegistry { repository, tag, config_digest } => {
+                outcomes.extend(tag_in_registry(evidence, repository, tag, config_digest.as_deref()).await);
+            }
+            Assertion::Tarball(t) => {
+                let archive = archives.entry(t.path.clone()).or_insert_with(|| ImageArchive::read(&evidence.workspace.join(&t.path)));
+                outcomes.extend(tarball(evidence, t, archive));
+            }
+        }
+    }
+    outcomes
+}
+
+fn step_exit(evidence: &Evidence<'_>, name: &str, success: bool) -> AssertionOutcome {
+    let (what, expected) = if success {
+        (format!("step {name} succeeded"), "exit status 0")
+    } else {
+        (format!("step {name} failed"), "a non-zero exit status")
+    };
+    let Some(step) = evidence.steps.iter().find(|s| s.name == name) else {
+        return outcome(what, Status::Fail, expected, "the step did not run (an earlier step failed)");
+    };
+    match step.exit_code {
+        Some(code) if (code == 0) == success => outcome(what, Status::Pass, expected, format!("exit status {code}")),
+        Some(code) => outcome(what, Status::Fail, expected, format!("exit status {code}")),
+        None => outcome(what, Status::Fail, expected, format!("no exit: timed out after {} ms", step.duration_ms)),
+    }
+}
+
+/// Resolves placeholders, or says which capture is missing.
+fn resolve(evidence: &Evidence<'_>, value: &str) -> Result<String, String> {
+    for (name, reason) in evidence.missing_captures {
+        if value.contains(&format!("${{capture.{name}}}")) {
+            return Err(format!("capture {name} could not be taken: {reason}"));
+        }
+    }
+    Ok(substitute(value, evidence.vars))
+}
+
+async fn tag_in_registry(
+    evidence: &Evidence<'_>,
+    repository: &str,
+    tag: &str,
+    config_digest: Option<&str>,
+) -> Vec<AssertionOutcome> {
+    let what = format!("tag {repository}:{tag} in registry");
+    let image = match evidence.registry.image(repository, tag).await {
+        Ok(Some(image)) => image,
+        Ok(None) => return vec![outcome(what, Status::Fail, "the tag is served", "no such tag")],
+        Err(e) => return vec![outcome(what, Status::Error, "the tag is served", e.to_string())],
+    };
+    let mut outcomes = vec![outcome(
+        what,
+        Status::Pass,
+        "the tag is served",
+        format!("manifest {} ({})", image.manifest_digest, image.media_type.as_deref().unwrap_or("no media type")),
+    )];
+    if let Some(expected) = config_digest {
+        let what = format!("config digest of {repository}:{tag} in registry equals {expected}");
+        outcomes.push(match resolve(evidence, expected) {
+            Ok(expected) if expected == image.config_digest => outcome(what, Status::Pass, expected, image.config_digest),
+            Ok(expected) => outcome(what, Status::Fail, expected, image.config_digest),
+            Err(reason) => outcome(what, Status::Fail, "a captured digest", reason),
+        });
+    }
+    outcomes
+}
+
+fn tarball(evidence: &Evidence<'_>, t: &TarballAssertion, archive: &Result<ImageArchive, ArchiveReadError>) -> Vec<AssertionOutcome> {
+    let path = &t.path;
+    let archive = match archive {
+        Ok(archive) => archive,
+        Err(ArchiveReadError::Open { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return vec![outcome(format!("tarball {path} exists"), Status::Fail, "a file in the workspace", "no such file")];
+        }
+        Err(e @ ArchiveReadError::Open { .. }) => {
+            return vec![outcome(format!("tarball {path} is readable"), Status::Error, "a readable file", e.to_string())];
+        }
+        Err(e) => {
+            return vec![outcome(format!("tarball {path} is an image archive"), Status::Fail, "an image archive", e.to_string())];
+        }
+    };
+    let mut outcomes = vec![outcome(
+        format!("tarball {path} is an image archive"),
+        Status::Pass,
+        "an image archive",
+        format!("{}{}", archive.format, if archive.has_oci_layout { " with an OCI layout" } else { "" }),
+    )];
+    if let Some(format) = t.format {
+        let status = if archive.format == format { Status::Pass } else { Status::Fail };
+        outcomes.push(outcome(format!("tarball {path} format"), status, format.to_string(), archive.format.to_string()));
+    }
+    outcomes.push(if archive.digest_mismatches.is_empty() {
+        outcome(
+            format!("tarball {path}: every blob matches its digest"),
+            Status::Pass,
+            "all digests verified",
+            format!("{} digests verified", archive.digests_checked),
+        )
+    } else {
+        outcome(
+            format!("tarball {path}: every blob matches its digest"),
+            Status::Fail,
+            "all digests verified",
+            archive.digest_mismatches.join("; "),
+        )
+    });
+    for tag in &t.tags {
+        let what = format!("tarball {path} carries {tag}");
+        outcomes.push(match resolve(evidence, tag) {
+            Ok(tag) if archive.repo_tags.contains(&tag) => outcome(what, Status::Pass, tag, format!("{:?}", archive.repo_tags)),
+            Ok(tag) => outcome(what, Status::Fail, tag, format!("{:?}", archive.repo_tags)),
+            Err(reason) => outcome(what, Status::Fail, "a tag", reason),
+        });
+    }
+    let labels = archive.labels();
+    for (key, value) in &t.labels {
+        let what = format!("tarball {path}: image label {key}");
+        let found = labels.get(key).map_or_else(|| "no such label".to_owned(), Clone::clone);
+        let status = if labels.get(key) == Some(value) { Status::Pass } else { Status::Fail };
+        outcomes.push(outcome(what, status, value.clone(), found));
+    }
+    if !t.files.is_empty() {
+        match archive.files() {
+            Ok(files) => {
+                for file in &t.files {
+                    let what = format!("tarball {path}: file {file} in the image");
+                    let status = if files.contains(file.trim_start_matches('/')) { Status::Pass } else { Status::Fail };
+                    let found = if status == Status::Pass { "present" } else { "absent" };
+                    outcomes.push(outcome(what, status, "present", found));
+                }
+            }
+            Err(e) => outcomes.push(outcome(format!("tarball {path}: layers readable"), Status::Fail, "readable layer tars", e)),
+        }
+    }
+    outcomes
+}

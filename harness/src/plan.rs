@@ -1,0 +1,39 @@
+//! Plans: one per scenario × builder, named `workflow::scenario::builder`.
+
+use std::path::Path;
+
+use crate::errors::ScenarioParseError;
+use crate::scenario::{self, Scenario, ScenarioFile};
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `workflow::scenario::builder`, e.g. `build_only::tar::buildx`.
+    pub test_name: String,
+    pub file: ScenarioFile,
+    pub scenario: Scenario,
+    pub builder: String,
+}
+
+/// Reads every scenario under `scenarios_dir` and expands its builder matrix.
+pub fn plans(scenarios_dir: &Path) -> Result<Vec<Plan>, ScenarioParseError> {
+    let files = scenario::discover(scenarios_dir)
+        .map_err(|source| ScenarioParseError::Read { path: scenarios_dir.to_owned(), source })?;
+    let mut plans = Vec::new();
+    for file in files {
+        let scenario = Scenario::load(&file.path)?;
+        for builder in &scenario.builders {
+            plans.push(Plan {
+                test_name: format!("{}::{}::{}", ident(&file.workflow), ident(&file.stem), builder),
+                file: file.clone(),
+                scenario: scenario.clone(),
+                builder: builder.clone(),
+            });
+        }
+    }
+    Ok(plans)
+}
+
+/// `build-only` → `build_only`, so names work as nextest filters.
+fn ident(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+}

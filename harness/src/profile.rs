@@ -1,0 +1,115 @@
+//! Image profiles: which image plays each role (registry, dind, base image, each builder
+//! plugin), and how that role's container must be run to reach a local plain-HTTP registry.
+//!
+//! `offline` (the default) names images built on the machine from Debian packages and never
+//! pulls; `upstream` names the public images a user with internet access runs instead. Any role
+//! can be pointed at another image with an override (`--image buildx=plugins/buildx:1.3.24`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::errors::ProfileLoadError;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    pub name: String,
+    pub description: String,
+    /// Whether images missing from the daemon may be pulled.
+    #[serde(default)]
+    pub pull: PullPolicy,
+    /// A script (relative to the repository root) that builds the profile's images; run before
+    /// scenarios, it must be idempotent and quick when the images are current.
+    #[serde(default)]
+    pub build: Option<String>,
+    pub roles: BTreeMap<String, RoleSpec>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullPolicy {
+    /// Never pull: every image must be present (the offline profile builds them first).
+    #[default]
+    Never,
+    /// Pull an image only when the daemon does not have it.
+    IfMissing,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleSpec {
+    pub image: String,
+    /// Run the container privileged (DinD, plugins that start their own dockerd).
+    #[serde(default)]
+    pub privileged: bool,
+    /// Extra environment the role needs in this profile (e.g. PLUGIN_INSECURE=true).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory, where the workspace is mounted (default `/harness`).
+    #[serde(default)]
+    pub workdir: Option<String>,
+    /// Extra arguments appended to the container's command (for dind: dockerd flags).
+    #[serde(default)]
+    pub args: Vec<String>,
+    /// Said in every report that uses the role, e.g. that an image is a contract stand-in.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+impl RoleSpec {
+    pub fn workdir(&self) -> &str {
+        self.workdir.as_deref().unwrap_or("/harness")
+    }
+}
+
+impl Profile {
+    /// Loads a profile by name (`offline`, `upstream`: files in `fixtures/profiles/`) or by path.
+    pub fn load(root: &Path, name_or_path: &str) -> Result<Profile, ProfileLoadError> {
+        let path = if name_or_path.ends_with(".yaml") || name_or_path.contains('/') {
+            PathBuf::from(name_or_path)
+        } else {
+            root.join("fixtures/profiles").join(format!("{name_or_path}.yaml"))
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ProfileLoadError::Read { path: path.clone(), source })?;
+        serde_saphyr::from_str(&text).map_err(|e| {
+            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
+            ProfileLoadError::Syntax { path, line, column, message: e.to_string().lines().next().unwrap_or("").to_owned() }
+        })
+    }
+
+    pub fn role(&self, role: &str) -> Result<&RoleSpec, ProfileLoadError> {
+        self.roles.get(role).ok_or_else(|| ProfileLoadError::UnknownRole {
+            profile: self.name.clone(),
+            role: role.to_owned(),
+            known: self.roles.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// Applies `ROLE=IMAGE` overrides; the role keeps its run options.
+    pub fn with_overrides(mut self, overrides: &[String]) -> Result<Profile, ProfileLoadError> {
+        for value in overrides {
+            let (role, image) = value
+                .split_once('=')
+                .filter(|(r, i)| !r.is_empty() && !i.is_empty())
+                .ok_or_else(|| ProfileLoadError::MalformedOverride { value: value.clone() })?;
+            let known = self.roles.keys().cloned().collect::<Vec<_>>().join(", ");
+            let spec = self.roles.get_mut(role).ok_or_else(|| ProfileLoadError::UnknownRole {
+                profile: self.name.clone(),
+                role: role.to_owned(),
+                known,
+            })?;
+            spec.image = image.to_owned();
+        }
+        Ok(self)
+    }
+
+    /// Uses another role's run options and image for `role` (how a mutant stands in for a
+    /// builder: `buildx` played by `buildx-mutant-push`).
+    pub fn with_role_played_by(mut self, role: &str, by: &str) -> Result<Profile, ProfileLoadError> {
+        let spec = self.role(by)?.clone();
+        self.roles.insert(role.to_owned(), spec);
+        Ok(self)
+    }
+}

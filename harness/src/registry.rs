@@ -1,0 +1,78 @@
+//! Asking a registry what it really holds, over plain HTTP, with oci-client.
+//!
+//! "Not there" (unknown repository, unknown tag) is an answer; anything else that goes wrong
+//! (connection refused, a 500, a malformed manifest) is a [`RegistryQueryError`].
+
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use crate::errors::RegistryQueryError;
+
+/// A registry reached from the host, e.g. `127.0.0.1:32768`.
+pub struct Registry {
+    client: Client,
+    host: String,
+}
+
+/// What the registry serves for a tag.
+#[derive(Debug, Clone)]
+pub struct RegistryImage {
+    pub manifest_digest: String,
+    pub media_type: Option<String>,
+    pub config_digest: String,
+    pub layer_count: usize,
+}
+
+impl Registry {
+    pub fn new(host: impl Into<String>) -> Registry {
+        let client = Client::new(ClientConfig { protocol: ClientProtocol::Http, ..Default::default() });
+        Registry { client, host: host.into() }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn reference(&self, repository: &str, tag: &str) -> Reference {
+        Reference::with_tag(self.host.clone(), repository.to_owned(), tag.to_owned())
+    }
+
+    /// Tags of a repository; empty when the registry does not know the repository.
+    pub async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryQueryError> {
+        match self.client.list_tags(&self.reference(repository, "latest"), &RegistryAuth::Anonymous, None, None).await {
+            Ok(response) => Ok(response.tags),
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(RegistryQueryError { what: format!("tags of {}/{repository}", self.host), message: e.to_string() }),
+        }
+    }
+
+    /// The image a tag points to (the platform manifest for this machine when it is an index);
+    /// `None` when the tag or repository is unknown.
+    pub async fn image(&self, repository: &str, tag: &str) -> Result<Option<RegistryImage>, RegistryQueryError> {
+        let reference = self.reference(repository, tag);
+        match self.client.pull_manifest_and_config(&reference, &RegistryAuth::Anonymous).await {
+            Ok((manifest, digest, _config)) => Ok(Some(RegistryImage {
+                manifest_digest: digest,
+                media_type: manifest.media_type.clone(),
+                config_digest: manifest.config.digest.clone(),
+                layer_count: manifest.layers.len(),
+            })),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(RegistryQueryError { what: format!("manifest of {reference}"), message: e.to_string() }),
+        }
+    }
+}
+
+fn is_not_found(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RegistryError { envelope, .. } => envelope
+            .errors
+            .iter()
+            .any(|e| matches!(e.code, OciErrorCode::NameUnknown | OciErrorCode::ManifestUnknown)),
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        _ => false,
+    }
+}

@@ -1,0 +1,63 @@
+//! Writing results: one JSON file per plan, a summary and a JUnit file per run.
+
+use std::path::Path;
+
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use crate::errors::ReportWriteError;
+use crate::result::{ScenarioResult, Status};
+
+fn write(path: &Path, contents: &[u8]) -> Result<(), ReportWriteError> {
+    let err = |e: std::io::Error| ReportWriteError { path: path.to_owned(), message: e.to_string() };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    std::fs::write(path, contents).map_err(err)
+}
+
+/// `reports/<run>/<test>.json`.
+pub fn write_result(report_dir: &Path, result: &ScenarioResult) -> Result<(), ReportWriteError> {
+    let path = report_dir.join(format!("{}.json", result.test.replace("::", ".")));
+    let json = serde_json::to_vec_pretty(result).map_err(|e| ReportWriteError { path: path.clone(), message: e.to_string() })?;
+    write(&path, &json)
+}
+
+/// `summary.json` and `junit.xml` for a whole run.
+pub fn write_summary(report_dir: &Path, run_id: &str, results: &[ScenarioResult]) -> Result<(), ReportWriteError> {
+    let summary = serde_json::json!({
+        "run": run_id,
+        "counts": {
+            "pass": results.iter().filter(|r| r.status == Status::Pass).count(),
+            "fail": results.iter().filter(|r| r.status == Status::Fail).count(),
+            "error": results.iter().filter(|r| r.status == Status::Error).count(),
+            "skip": results.iter().filter(|r| r.status == Status::Skip).count(),
+        },
+        "results": results.iter().map(|r| serde_json::json!({
+            "test": r.test, "status": r.status, "reason": r.reason, "duration_ms": r.duration_ms,
+        })).collect::<Vec<_>>(),
+    });
+    let path = report_dir.join("summary.json");
+    write(&path, serde_json::to_string_pretty(&summary).unwrap_or_default().as_bytes())?;
+
+    let mut report = Report::new("conformance");
+    let mut suite = TestSuite::new(run_id.to_owned());
+    for r in results {
+        let mut status = match r.status {
+            Status::Pass => TestCaseStatus::success(),
+            Status::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
+            Status::Error => TestCaseStatus::non_success(NonSuccessKind::Error),
+            Status::Skip => TestCaseStatus::skipped(),
+        };
+        if let Some(reason) = &r.reason {
+            status.set_message(reason.clone());
+        }
+        let mut case = TestCase::new(r.test.clone(), status);
+        case.set_time(std::time::Duration::from_millis(r.duration_ms));
+        case.set_system_out(r.explain());
+        suite.add_test_case(case);
+    }
+    report.add_test_suite(suite);
+    let path = report_dir.join("junit.xml");
+    let xml = report.to_string().map_err(|e| ReportWriteError { path: path.clone(), message: e.to_string() })?;
+    write(&path, xml.as_bytes())
+}

@@ -1,0 +1,102 @@
+//! Results, following the OCI conformance suite's statuses.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `Pass`: every promise kept. `Fail`: the plugin broke a promise. `Error`: the harness or the
+/// infrastructure broke, so nothing is known about the plugin. `Skip`: not run, with a reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Skip,
+    Fail,
+    Error,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Error => "ERROR",
+            Status::Skip => "SKIP",
+        })
+    }
+}
+
+/// The image that played a role, exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub image: String,
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepRecord {
+    pub name: String,
+    pub role: String,
+    /// `None` when the step did not run to an exit (not started, timed out).
+    pub exit_code: Option<i64>,
+    pub timed_out: bool,
+    pub duration_ms: u64,
+    /// The container's output (stdout and stderr interleaved), possibly truncated at the front.
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssertionOutcome {
+    /// What was checked, e.g. `no tags in registry for conformance/app`.
+    pub assertion: String,
+    pub status: Status,
+    pub expected: String,
+    pub found: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScenarioResult {
+    /// `workflow::scenario::builder`.
+    pub test: String,
+    pub scenario: String,
+    pub file: String,
+    pub builder: String,
+    pub profile: String,
+    pub status: Status,
+    /// Why the status is Error or Skip, or which assertions failed.
+    pub reason: Option<String>,
+    pub images: BTreeMap<String, ImageRecord>,
+    pub steps: Vec<StepRecord>,
+    pub captures: BTreeMap<String, String>,
+    pub assertions: Vec<AssertionOutcome>,
+    pub duration_ms: u64,
+}
+
+impl ScenarioResult {
+    /// A multi-line account of what went wrong, for test output.
+    pub fn explain(&self) -> String {
+        let mut out = format!("{} {} [{}]", self.status, self.test, self.profile);
+        if let Some(reason) = &self.reason {
+            out.push_str(&format!(": {reason}"));
+        }
+        out.push('\n');
+        for a in &self.assertions {
+            out.push_str(&format!("  {:<5} {}\n", a.status.to_string(), a.assertion));
+            if a.status != Status::Pass {
+                out.push_str(&format!("        expected: {}\n        found:    {}\n", a.expected, a.found));
+            }
+        }
+        for s in &self.steps {
+            let exit = s.exit_code.map_or_else(|| if s.timed_out { "timed out".to_owned() } else { "did not run".to_owned() }, |c| format!("exit {c}"));
+            out.push_str(&format!("  step {} ({}): {exit} in {} ms\n", s.name, s.role, s.duration_ms));
+            if self.status != Status::Pass {
+                for line in s.log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev() {
+                    out.push_str(&format!("    | {line}\n"));
+                }
+            }
+        }
+        out
+    }
+}

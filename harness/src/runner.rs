@@ -1,0 +1,194 @@
+//! Runs one plan: workspace → environment → steps → captures → assertions → result, and always
+//! tears the environment down.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use bollard::Docker;
+
+use crate::assertions::{self, Evidence};
+use crate::errors::RuntimeError;
+use crate::images;
+use crate::plan::Plan;
+use crate::profile::Profile;
+use crate::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
+use crate::runtime::{Environment, Services, REGISTRY_ALIAS, REGISTRY_PORT};
+use crate::scenario::{substitute, Scenario};
+
+/// Everything a plan runs with.
+pub struct RunContext {
+    /// Repository root (scenarios/, fixtures/).
+    pub root: PathBuf,
+    pub run_id: String,
+    /// Where this run's reports go: `reports/<run-id>/`.
+    pub report_dir: PathBuf,
+    pub profile: Profile,
+    pub docker: Docker,
+}
+
+/// A fresh run id: UTC time plus a short random suffix.
+pub fn new_run_id() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    format!("{secs}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6])
+}
+
+/// The roles a plan needs, services first.
+fn roles(scenario: &Scenario, builder: &str) -> Vec<String> {
+    let mut roles = vec!["registry".to_owned(), "dind".to_owned(), "busybox".to_owned()];
+    for step in &scenario.steps {
+        let role = step.role.clone().unwrap_or_else(|| builder.to_owned());
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    roles
+}
+
+pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
+    let started = Instant::now();
+    let mut result = ScenarioResult {
+        test: plan.test_name.clone(),
+        scenario: plan.scenario.name.clone(),
+        file: plan.file.path.strip_prefix(&ctx.root).unwrap_or(&plan.file.path).display().to_string(),
+        builder: plan.builder.clone(),
+        profile: ctx.profile.name.clone(),
+        status: Status::Error,
+        reason: None,
+        images: BTreeMap::new(),
+        steps: Vec::new(),
+        captures: BTreeMap::new(),
+        assertions: Vec::new(),
+        duration_ms: 0,
+    };
+
+    let workspace = ctx.report_dir.join(plan.test_name.replace("::", ".")).join("workspace");
+    if let Err(e) = prepare_workspace(&ctx.root, &plan.scenario, &workspace) {
+        result.reason = Some(e.to_string());
+        return finish(result, started, &workspace);
+    }
+    let roles = roles(&plan.scenario, &plan.builder);
+    match images::resolve(&ctx.docker, &ctx.profile, &roles).await {
+        Ok(records) => result.images = records,
+        Err(e) => {
+            result.reason = Some(e.to_string());
+            return finish(result, started, &workspace);
+        }
+    }
+
+    let mut env = Environment::new(ctx.docker.clone(), &ctx.run_id, &plan.test_name, workspace.clone());
+    let outcome = exercise(ctx, plan, &mut env, &mut result).await;
+    let teardown = env.teardown().await;
+    match outcome {
+        Ok(()) => decide(&mut result),
+        Err(e) => result.reason = Some(e.to_string()),
+    }
+    if let Err(e) = teardown {
+        // A leak is the harness's failure; it does not change what was learned about the plugin
+        // unless the plugin passed.
+        let note = format!("teardown failed: {e}");
+        result.reason = Some(match result.reason.take() {
+            Some(r) => format!("{r}; {note}"),
+            None => note,
+        });
+        if result.status == Status::Pass {
+            result.status = Status::Error;
+        }
+    }
+    finish(result, started, &workspace)
+}
+
+async fn exercise(ctx: &RunContext, plan: &Plan, env: &mut Environment, result: &mut ScenarioResult) -> Result<(), RuntimeError> {
+    let profile = &ctx.profile;
+    let role = |name: &str| profile.roles.get(name).expect("roles resolved above");
+    env.up(&Services { registry: role("registry"), dind: role("dind"), base_image: role("busybox") }).await?;
+
+    let mut vars = BTreeMap::from([("registry".to_owned(), format!("{REGISTRY_ALIAS}:{REGISTRY_PORT}"))]);
+    for step in &plan.scenario.steps {
+        let role_name = step.role.clone().unwrap_or_else(|| plan.builder.clone());
+        let step_env: BTreeMap<String, String> = step.env.iter().map(|(k, v)| (k.clone(), substitute(v, &vars))).collect();
+        let record: StepRecord = env.run_step(&step.name, &role_name, role(&role_name), &step_env, step.timeout).await?;
+        let failed = record.exit_code != Some(0);
+        result.steps.push(record);
+        if failed {
+            break;
+        }
+    }
+
+    let mut missing = BTreeMap::new();
+    for (name, capture) in &plan.scenario.captures {
+        match take_capture(env.workspace(), &capture.json_file, &capture.pointer) {
+            Ok(value) => {
+                result.captures.insert(name.clone(), value.clone());
+                vars.insert(format!("capture.{name}"), value);
+            }
+            Err(reason) => {
+                missing.insert(name.clone(), reason);
+            }
+        }
+    }
+    let evidence = Evidence {
+        steps: &result.steps,
+        registry: env.registry(),
+        workspace: env.workspace(),
+        vars: &vars,
+        missing_captures: &missing,
+    };
+    result.assertions = assertions::evaluate(&plan.scenario.assertions, &evidence).await;
+    Ok(())
+}
+
+/// Error if anything could not be found out, else Fail if any promise was broken, else Pass.
+fn decide(result: &mut ScenarioResult) {
+    let worst = result.assertions.iter().map(|a| a.status).max().unwrap_or(Status::Error);
+    result.status = worst;
+    let failed: Vec<&AssertionOutcome> = result.assertions.iter().filter(|a| a.status == worst && worst != Status::Pass).collect();
+    if !failed.is_empty() {
+        result.reason = Some(failed.iter().map(|a| a.assertion.as_str()).collect::<Vec<_>>().join("; "));
+    }
+}
+
+fn finish(mut result: ScenarioResult, started: Instant, workspace: &Path) -> ScenarioResult {
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    if result.status == Status::Pass {
+        // Keep the workspace (tarballs, outputs) only when there is something to look into.
+        let _ = std::fs::remove_dir_all(workspace);
+    }
+    result
+}
+
+fn prepare_workspace(root: &Path, scenario: &Scenario, workspace: &Path) -> Result<(), RuntimeError> {
+    let err = |source| RuntimeError::Workspace { path: workspace.to_owned(), source };
+    if workspace.exists() {
+        std::fs::remove_dir_all(workspace).map_err(err)?;
+    }
+    std::fs::create_dir_all(workspace).map_err(err)?;
+    if let Some(dir) = &scenario.workspace {
+        copy_dir(&root.join(dir), workspace).map_err(|source| RuntimeError::Workspace { path: root.join(dir), source })?;
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            std::fs::create_dir_all(&target)?;
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}
+
+fn take_capture(workspace: &Path, file: &str, pointer: &str) -> Result<String, String> {
+    let text = std::fs::read_to_string(workspace.join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{file} is not valid json: {e}"))?;
+    match json.pointer(pointer) {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(other) => Ok(other.to_string()),
+        None => Err(format!("{file} has nothing at {pointer}")),
+    }
+}

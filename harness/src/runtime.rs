@@ -1,0 +1,511 @@
+//! The containers a scenario runs in: an isolated network, a registry, a Docker-in-Docker daemon
+//! sharing its socket through a `/var/run` volume, and one container per plugin step with the
+//! workspace mounted at `/harness`.
+//!
+//! Every container, network and volume carries labels naming the run, the scenario and this
+//! instance; [`Environment::teardown`] removes everything carrying the instance label, whatever
+//! happened before, and [`sweep`] removes leftovers of killed runs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bollard::models::{
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig, PortBinding,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptions, InspectContainerOptions, KillContainerOptions, ListContainersOptions, ListNetworksOptions,
+    ListVolumesOptions, LogsOptions, PushImageOptions, RemoveContainerOptions, RemoveImageOptions, TagImageOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::errors::{DockerConnectError, RuntimeError};
+use crate::profile::RoleSpec;
+use crate::registry::Registry;
+use crate::result::StepRecord;
+
+pub const LABEL_MANAGED: &str = "io.conformance.managed";
+pub const LABEL_RUN: &str = "io.conformance.run";
+pub const LABEL_SCENARIO: &str = "io.conformance.scenario";
+pub const LABEL_INSTANCE: &str = "io.conformance.instance";
+
+/// The registry as plugin containers see it (network alias and port).
+pub const REGISTRY_ALIAS: &str = "registry";
+pub const REGISTRY_PORT: u16 = 5000;
+/// Where the base image for test Dockerfiles is pushed before the steps run.
+pub const BASE_IMAGE_REPOSITORY: &str = "harness/busybox";
+pub const BASE_IMAGE_TAG: &str = "1.37";
+
+const REGISTRY_READY: Duration = Duration::from_secs(30);
+const DIND_READY: Duration = Duration::from_secs(90);
+const LOG_LIMIT: usize = 64 * 1024;
+
+/// Connects to the Docker daemon (DOCKER_HOST or the default socket).
+pub async fn connect() -> Result<Docker, DockerConnectError> {
+    let docker = Docker::connect_with_defaults().map_err(|e| DockerConnectError { reason: e.to_string() })?;
+    let docker = docker.negotiate_version().await.map_err(|e| DockerConnectError { reason: e.to_string() })?;
+    docker.ping().await.map_err(|e| DockerConnectError { reason: e.to_string() })?;
+    Ok(docker)
+}
+
+/// The images that run the services of an environment.
+pub struct Services<'a> {
+    pub registry: &'a RoleSpec,
+    pub dind: &'a RoleSpec,
+    pub base_image: &'a RoleSpec,
+}
+
+/// One scenario's isolated set of containers, networks and volumes.
+pub struct Environment {
+    docker: Docker,
+    instance: String,
+    labels: HashMap<String, String>,
+    network: String,
+    run_volume: String,
+    workspace: PathBuf,
+    registry: Option<Registry>,
+}
+
+impl Environment {
+    /// Names a new environment; nothing is created until [`Environment::up`].
+    pub fn new(docker: Docker, run_id: &str, scenario: &str, workspace: PathBuf) -> Environment {
+        let instance = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let labels = HashMap::from([
+            (LABEL_MANAGED.to_owned(), "true".to_owned()),
+            (LABEL_RUN.to_owned(), run_id.to_owned()),
+            (LABEL_SCENARIO.to_owned(), scenario.to_owned()),
+            (LABEL_INSTANCE.to_owned(), instance.clone()),
+        ]);
+        Environment {
+            docker,
+            network: format!("conformance-{instance}"),
+            run_volume: format!("conformance-{instance}-run"),
+            instance,
+            labels,
+            workspace,
+            registry: None,
+        }
+    }
+
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    /// The registry as seen from the host. Only after [`Environment::up`].
+    pub fn registry(&self) -> &Registry {
+        self.registry.as_ref().expect("environment is up")
+    }
+
+    /// Creates the network and volumes, starts the registry and DinD, waits until both answer,
+    /// and pushes the base image for test Dockerfiles into the registry.
+    pub async fn up(&mut self, services: &Services<'_>) -> Result<(), RuntimeError> {
+        self.docker
+            .create_network(NetworkCreateRequest {
+                name: self.network.clone(),
+                driver: Some("bridge".into()),
+                labels: Some(self.labels.clone()),
+                ..Default::default()
+            })
+            .await
+            .map_err(|source| RuntimeError::Create { what: "network", name: self.network.clone(), source })?;
+        let dind_lib = format!("conformance-{}-dind-lib", self.instance);
+        for volume in [&self.run_volume, &dind_lib] {
+            self.docker
+                .create_volume(VolumeCreateRequest {
+                    name: Some(volume.clone()),
+                    labels: Some(self.labels.clone()),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|source| RuntimeError::Create { what: "volume", name: volume.clone(), source })?;
+        }
+
+        let no_env = BTreeMap::new();
+        let registry = self.create_and_start(ContainerSpec {
+            suffix: "registry",
+            image: &services.registry.image,
+            args: services.registry.args.clone(),
+            env: &services.registry.env,
+            extra_env: &no_env,
+            privileged: services.registry.privileged,
+            binds: vec![],
+            aliases: vec![REGISTRY_ALIAS.into()],
+            workdir: None,
+            publish: Some(REGISTRY_PORT),
+        });
+        let mut dind_args = services.dind.args.clone();
+        dind_args.push(format!("--insecure-registry={REGISTRY_ALIAS}:{REGISTRY_PORT}"));
+        let dind = self.create_and_start(ContainerSpec {
+            suffix: "dind",
+            image: &services.dind.image,
+            args: dind_args,
+            env: &services.dind.env,
+            extra_env: &no_env,
+            privileged: true,
+            binds: vec![format!("{}:/var/run", self.run_volume), format!("{dind_lib}:/var/lib/docker")],
+            aliases: vec!["dind".into()],
+            workdir: None,
+            publish: None,
+        });
+        let (registry, dind) = tokio::join!(registry, dind);
+        let (registry, dind) = (registry?, dind?);
+
+        let port = self.published_port(&registry, REGISTRY_PORT).await?;
+        let host = format!("127.0.0.1:{port}");
+        let (registry_ready, dind_ready) = tokio::join!(wait_for_registry(&host), self.wait_for_dind(&dind));
+        registry_ready?;
+        dind_ready?;
+        self.push_base_image(&services.base_image.image, &host).await?;
+        self.registry = Some(Registry::new(host));
+        Ok(())
+    }
+
+    /// Runs a plugin step to completion (or until `timeout`), and removes its container.
+    pub async fn run_step(
+        &self,
+        name: &str,
+        role: &str,
+        spec: &RoleSpec,
+        env: &BTreeMap<String, String>,
+        timeout: Duration,
+    ) -> Result<StepRecord, RuntimeError> {
+        let started = Instant::now();
+        let suffix = format!("step-{}", sanitize(name));
+        let id = self
+            .create_and_start(ContainerSpec {
+                suffix: &suffix,
+                image: &spec.image,
+                args: spec.args.clone(),
+                env: &spec.env,
+                extra_env: env,
+                privileged: spec.privileged,
+                binds: vec![
+                    format!("{}:{}", self.workspace.display(), spec.workdir()),
+                    format!("{}:/var/run", self.run_volume),
+                ],
+                aliases: vec![],
+                workdir: Some(spec.workdir()),
+                publish: None,
+            })
+            .await?;
+        let wait = async {
+            let mut stream = self.docker.wait_container(&id, None);
+            match stream.next().await {
+                Some(Ok(response)) => Ok(response.status_code),
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
+                Some(Err(source)) => Err(RuntimeError::Docker { action: format!("waiting for step {name}"), source }),
+                None => Err(RuntimeError::NotReady {
+                    service: format!("step {name}"),
+                    seconds: 0,
+                    detail: "the wait stream ended without an exit status".into(),
+                }),
+            }
+        };
+        let (exit_code, timed_out) = match tokio::time::timeout(timeout, wait).await {
+            Ok(code) => (Some(code?), false),
+            Err(_) => {
+                let _ = self.docker.kill_container(&id, None::<KillContainerOptions>).await;
+                (None, true)
+            }
+        };
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let log = self.logs(&id).await;
+        let _ = self
+            .docker
+            .remove_container(&id, Some(RemoveContainerOptions { force: true, v: true, ..Default::default() }))
+            .await;
+        Ok(StepRecord { name: name.to_owned(), role: role.to_owned(), exit_code, timed_out, duration_ms, log })
+    }
+
+    /// Removes every container, network and volume of this environment. Safe to call whatever
+    /// state `up` reached.
+    pub async fn teardown(self) -> Result<(), RuntimeError> {
+        remove_labelled(&self.docker, &format!("{LABEL_INSTANCE}={}", self.instance)).await.map(|_| ())
+    }
+
+    async fn create_and_start(&self, spec: ContainerSpec<'_>) -> Result<String, RuntimeError> {
+        let name = format!("conformance-{}-{}", self.instance, spec.suffix);
+        let env: Vec<String> =
+            spec.env.iter().chain(spec.extra_env.iter()).map(|(k, v)| format!("{k}={v}")).collect();
+        let port_bindings = spec.publish.map(|port| {
+            HashMap::from([(
+                format!("{port}/tcp"),
+                Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
+            )])
+        });
+        let body = ContainerCreateBody {
+            image: Some(spec.image.to_owned()),
+            cmd: (!spec.args.is_empty()).then(|| spec.args.clone()),
+            env: Some(env),
+            labels: Some(self.labels.clone()),
+            working_dir: spec.workdir.map(str::to_owned),
+            exposed_ports: spec.publish.map(|port| vec![format!("{port}/tcp")]),
+            host_config: Some(HostConfig {
+                privileged: Some(spec.privileged),
+                binds: Some(spec.binds),
+                network_mode: Some(self.network.clone()),
+                port_bindings,
+                ..Default::default()
+            }),
+            networking_config: Some(NetworkingConfig {
+                endpoints_config: Some(HashMap::from([(
+                    self.network.clone(),
+                    EndpointSettings { aliases: Some(spec.aliases), ..Default::default() },
+                )])),
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(Some(CreateContainerOptions { name: Some(name.clone()), ..Default::default() }), body)
+            .await
+            .map_err(|source| RuntimeError::Create { what: "container", name: name.clone(), source })?;
+        self.docker
+            .start_container(&created.id, None)
+            .await
+            .map_err(|source| RuntimeError::Start { name, source })?;
+        Ok(created.id)
+    }
+
+    async fn published_port(&self, id: &str, port: u16) -> Result<u16, RuntimeError> {
+        let inspect = self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .map_err(|source| RuntimeError::Docker { action: "inspecting the registry container".into(), source })?;
+        inspect
+            .network_settings
+            .and_then(|n| n.ports)
+            .and_then(|ports| ports.get(&format!("{port}/tcp")).cloned().flatten())
+            .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port))
+            .and_then(|p| p.parse().ok())
+            .ok_or_else(|| RuntimeError::NotReady {
+                service: "registry".into(),
+                seconds: 0,
+                detail: format!("port {port} was not published"),
+            })
+    }
+
+    async fn wait_for_dind(&self, id: &str) -> Result<(), RuntimeError> {
+        let deadline = Instant::now() + DIND_READY;
+        loop {
+            match self.exec_status(id, &["docker", "version"]).await {
+                Ok(0) => return Ok(()),
+                Ok(_) | Err(_) if Instant::now() < deadline => {}
+                _ => {
+                    return Err(RuntimeError::NotReady {
+                        service: "dind".into(),
+                        seconds: DIND_READY.as_secs(),
+                        detail: tail(&self.logs(id).await, 2000),
+                    })
+                }
+            }
+            if !self.is_running(id).await {
+                return Err(RuntimeError::NotReady {
+                    service: "dind".into(),
+                    seconds: 0,
+                    detail: format!("the container exited: {}", tail(&self.logs(id).await, 2000)),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn exec_status(&self, id: &str, cmd: &[&str]) -> Result<i64, bollard::errors::Error> {
+        let exec = self
+            .docker
+            .create_exec(
+                id,
+                bollard::models::ExecConfig {
+                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await?;
+        if let bollard::exec::StartExecResults::Attached { mut output, .. } = self.docker.start_exec(&exec.id, None).await? {
+            while output.next().await.is_some() {}
+        }
+        Ok(self.docker.inspect_exec(&exec.id).await?.exit_code.unwrap_or(-1))
+    }
+
+    async fn is_running(&self, id: &str) -> bool {
+        self.docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .ok()
+            .and_then(|i| i.state)
+            .and_then(|s| s.running)
+            .unwrap_or(false)
+    }
+
+    async fn logs(&self, id: &str) -> String {
+        let mut stream = self.docker.logs(
+            id,
+            Some(LogsOptions { stdout: true, stderr: true, follow: false, tail: "all".into(), ..Default::default() }),
+        );
+        let mut out = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        tail(&out, LOG_LIMIT)
+    }
+
+    /// Tags the base image for the registry's published port and pushes it from the host's
+    /// daemon (which treats 127.0.0.0/8 as insecure), then drops the temporary tag.
+    async fn push_base_image(&self, image: &str, host: &str) -> Result<(), RuntimeError> {
+        let target = format!("{host}/{BASE_IMAGE_REPOSITORY}");
+        let docker_err = |action: &str| {
+            let action = action.to_owned();
+            move |source| RuntimeError::Docker { action, source }
+        };
+        self.docker
+            .tag_image(image, Some(TagImageOptions { repo: Some(target.clone()), tag: Some(BASE_IMAGE_TAG.into()) }))
+            .await
+            .map_err(docker_err("tagging the base image"))?;
+        let mut push = self.docker.push_image(
+            &target,
+            Some(PushImageOptions { tag: Some(BASE_IMAGE_TAG.into()), ..Default::default() }),
+            None,
+        );
+        let mut failure = None;
+        while let Some(item) = push.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(detail) = info.error_detail {
+                        failure = Some(detail.message.unwrap_or_default());
+                    }
+                }
+                Err(e) => failure = Some(e.to_string()),
+            }
+        }
+        let _ = self
+            .docker
+            .remove_image(&format!("{target}:{BASE_IMAGE_TAG}"), None::<RemoveImageOptions>, None)
+            .await;
+        match failure {
+            None => Ok(()),
+            Some(detail) => Err(RuntimeError::NotReady { service: "registry (base image push)".into(), seconds: 0, detail }),
+        }
+    }
+}
+
+struct ContainerSpec<'a> {
+    suffix: &'a str,
+    image: &'a str,
+    args: Vec<String>,
+    env: &'a BTreeMap<String, String>,
+    extra_env: &'a BTreeMap<String, String>,
+    privileged: bool,
+    binds: Vec<String>,
+    aliases: Vec<String>,
+    workdir: Option<&'a str>,
+    publish: Option<u16>,
+}
+
+/// Polls `GET /v2/` on the registry until it answers 200.
+async fn wait_for_registry(host: &str) -> Result<(), RuntimeError> {
+    let deadline = Instant::now() + REGISTRY_READY;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        match http_status(host, "/v2/").await {
+            Ok(200) => return Ok(()),
+            Ok(code) => last = format!("GET /v2/ answered {code}"),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(RuntimeError::NotReady { service: "registry".into(), seconds: REGISTRY_READY.as_secs(), detail: last })
+}
+
+async fn http_status(host: &str, path: &str) -> std::io::Result<u16> {
+    let mut stream = tokio::net::TcpStream::connect(host).await?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await?;
+    std::str::from_utf8(&head[9..12])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("not an http response"))
+}
+
+/// What a sweep removed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Swept {
+    pub containers: usize,
+    pub networks: usize,
+    pub volumes: usize,
+}
+
+/// Removes every container, network and volume the harness labelled (optionally of one run).
+pub async fn sweep(docker: &Docker, run: Option<&str>) -> Result<Swept, RuntimeError> {
+    let filter = match run {
+        Some(run) => format!("{LABEL_RUN}={run}"),
+        None => format!("{LABEL_MANAGED}=true"),
+    };
+    remove_labelled(docker, &filter).await
+}
+
+async fn remove_labelled(docker: &Docker, label: &str) -> Result<Swept, RuntimeError> {
+    let filters = HashMap::from([("label".to_owned(), vec![label.to_owned()])]);
+    let err = |action: &str| {
+        let action = format!("{action} labelled {label}");
+        move |source| RuntimeError::Docker { action, source }
+    };
+    let mut swept = Swept::default();
+    let containers = docker
+        .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters.clone()), ..Default::default() }))
+        .await
+        .map_err(err("listing containers"))?;
+    for container in containers {
+        if let Some(id) = container.id {
+            docker
+                .remove_container(&id, Some(RemoveContainerOptions { force: true, v: true, ..Default::default() }))
+                .await
+                .map_err(err("removing a container"))?;
+            swept.containers += 1;
+        }
+    }
+    let networks = docker
+        .list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) }))
+        .await
+        .map_err(err("listing networks"))?;
+    for network in networks {
+        if let Some(id) = network.id {
+            docker.remove_network(&id).await.map_err(err("removing a network"))?;
+            swept.networks += 1;
+        }
+    }
+    let volumes = docker
+        .list_volumes(Some(ListVolumesOptions { filters: Some(filters) }))
+        .await
+        .map_err(err("listing volumes"))?;
+    for volume in volumes.volumes.unwrap_or_default() {
+        docker
+            .remove_volume(&volume.name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+            .map_err(err("removing a volume"))?;
+        swept.volumes += 1;
+    }
+    Ok(swept)
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect()
+}
+
+/// The last `limit` bytes of `text`, cut at a character boundary.
+fn tail(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut start = text.len() - limit;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("[… truncated]\n{}", &text[start..])
+}

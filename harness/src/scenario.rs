@@ -1,0 +1,319 @@
+//! The scenario language, version 1: what a scenario file says, and how it is read.
+//!
+//! A scenario names the documentation claim it checks, the builders it runs on, the plugin
+//! steps to run (each a container of the builder's role, configured by `PLUGIN_*` variables),
+//! values to capture from the steps' artifacts, and the assertions that decide Pass or Fail.
+//!
+//! Strings may use placeholders: `${registry}` is the registry's address as the plugin
+//! containers see it; `${capture.NAME}` is a captured value (assertions only).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use miette::{NamedSource, SourceSpan};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::errors::ScenarioParseError;
+
+/// The only version of the scenario language so far.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Builders the harness knows. A scenario may only name these.
+pub const KNOWN_BUILDERS: &[&str] = &["buildx", "kaniko", "docker", "buildah"];
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Scenario language version; must be 1.
+    pub version: u32,
+    pub name: String,
+    pub description: String,
+    /// The documentation claim the scenario checks.
+    pub claim: Claim,
+    /// The builders (matrix) the scenario runs on.
+    pub builders: Vec<String>,
+    /// A directory, relative to the repository root, copied into the workspace (`/harness`)
+    /// before the first step: usually a Dockerfile context under `fixtures/contexts/`.
+    #[serde(default)]
+    pub workspace: Option<String>,
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub captures: BTreeMap<String, Capture>,
+    pub assertions: Vec<Assertion>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// The claim, quoted or paraphrased.
+    pub text: String,
+    /// Where the documentation says it.
+    pub source: String,
+}
+
+/// One plugin container, run to completion.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub name: String,
+    /// The role whose image runs this step; defaults to the builder under test.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// Environment of the plugin container (`PLUGIN_*` variables).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// How long the step may run, e.g. `120s` or `2m`.
+    #[serde(default = "default_step_timeout", deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    pub timeout: Duration,
+}
+
+fn default_step_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("invalid duration `{text}`: {e}")))
+}
+
+fn ser_duration<S: serde::Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*value).to_string())
+}
+
+/// A value taken from a JSON file a step wrote into the workspace.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capture {
+    /// Path relative to the workspace.
+    pub json_file: String,
+    /// A JSON pointer (RFC 6901) into it, e.g. `/containerimage.config.digest`.
+    pub pointer: String,
+}
+
+/// What must hold after the steps ran.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Assertion {
+    /// The named step exited with status 0.
+    StepSucceeded(String),
+    /// The named step exited with a non-zero status.
+    StepFailed(String),
+    /// The registry holds no tag at all for the repository.
+    NoTagsInRegistry { repository: String },
+    /// The registry serves the tag; optionally its image config digest equals a value.
+    TagInRegistry {
+        repository: String,
+        tag: String,
+        #[serde(default)]
+        config_digest: Option<String>,
+    },
+    /// An image archive in the workspace.
+    Tarball(TarballAssertion),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TarballAssertion {
+    /// Path relative to the workspace.
+    pub path: String,
+    /// `docker-archive` (has manifest.json) or `oci-layout` (index.json only).
+    #[serde(default)]
+    pub format: Option<ArchiveFormat>,
+    /// `repo:tag` names the archive must carry.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Labels the image config must carry, with these values.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Files that must exist in the image's file system.
+    #[serde(default)]
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchiveFormat {
+    DockerArchive,
+    OciLayout,
+}
+
+impl std::fmt::Display for ArchiveFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ArchiveFormat::DockerArchive => "docker-archive",
+            ArchiveFormat::OciLayout => "oci-layout",
+        })
+    }
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioParseError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ScenarioParseError::Read { path: path.to_owned(), source })?;
+        Scenario::parse(path, &text)
+    }
+
+    /// Parses and validates scenario text; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioParseError> {
+        let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+        scenario.validate().map_err(|message| ScenarioParseError::Invalid { path: path.to_owned(), message })?;
+        Ok(scenario)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if self.version != SCHEMA_VERSION {
+            return Err(format!("unsupported version {} (this harness reads version {SCHEMA_VERSION})", self.version));
+        }
+        if self.builders.is_empty() {
+            return Err("`builders` is empty: name at least one builder".into());
+        }
+        for builder in &self.builders {
+            if !KNOWN_BUILDERS.contains(&builder.as_str()) {
+                return Err(format!("unknown builder `{builder}` (known: {})", KNOWN_BUILDERS.join(", ")));
+            }
+        }
+        if self.steps.is_empty() {
+            return Err("`steps` is empty: a scenario runs at least one step".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for step in &self.steps {
+            if !names.insert(step.name.as_str()) {
+                return Err(format!("two steps are named `{}`", step.name));
+            }
+            for (key, value) in &step.env {
+                check_placeholders(value, &BTreeMap::new())
+                    .map_err(|e| format!("step `{}`, env {key}: {e}", step.name))?;
+            }
+        }
+        if self.assertions.is_empty() {
+            return Err("`assertions` is empty: a scenario that asserts nothing cannot fail".into());
+        }
+        for assertion in &self.assertions {
+            match assertion {
+                Assertion::StepSucceeded(step) | Assertion::StepFailed(step) if !names.contains(step.as_str()) => {
+                    return Err(format!("assertion names step `{step}`, which does not exist"));
+                }
+                Assertion::TagInRegistry { config_digest: Some(value), .. } => {
+                    check_placeholders(value, &self.captures).map_err(|e| format!("tag_in_registry config_digest: {e}"))?;
+                }
+                Assertion::Tarball(t) => {
+                    for tag in &t.tags {
+                        check_placeholders(tag, &self.captures).map_err(|e| format!("tarball tags: {e}"))?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks that every `${...}` in `value` names a known placeholder.
+fn check_placeholders(value: &str, captures: &BTreeMap<String, Capture>) -> Result<(), String> {
+    for name in placeholders(value)? {
+        match name.strip_prefix("capture.") {
+            None if name == "registry" => {}
+            Some(capture) if captures.contains_key(capture) => {}
+            Some(capture) => return Err(format!("`${{{name}}}` names capture `{capture}`, which is not defined under `captures`")),
+            None => return Err(format!("unknown placeholder `${{{name}}}` (known: ${{registry}}, ${{capture.NAME}})")),
+        }
+    }
+    Ok(())
+}
+
+fn placeholders(value: &str) -> Result<Vec<&str>, String> {
+    let mut found = Vec::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| format!("unclosed placeholder in `{value}`"))?;
+        found.push(&after[..end]);
+        rest = &after[end + 1..];
+    }
+    Ok(found)
+}
+
+/// Replaces placeholders with their values. Unknown ones were rejected at load time.
+pub fn substitute(value: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = value.to_owned();
+    for (name, replacement) in vars {
+        out = out.replace(&format!("${{{name}}}"), replacement);
+    }
+    out
+}
+
+fn syntax_error(path: &Path, text: &str, e: &serde_saphyr::Error) -> ScenarioParseError {
+    let (line, column, span) = match e.location() {
+        Some(loc) => {
+            let offset = loc.span().byte_offset().map(|o| o as usize).or_else(|| byte_offset(text, loc.line(), loc.column()));
+            (loc.line(), loc.column(), offset.map(|o| SourceSpan::from((o, 1))))
+        }
+        None => (0, 0, None),
+    };
+    let message = first_line(&e.to_string());
+    ScenarioParseError::Syntax {
+        path: path.to_owned(),
+        line,
+        column,
+        message,
+        src: NamedSource::new(path.display().to_string(), text.to_owned()),
+        span,
+    }
+}
+
+/// The error's own text, without the location suffix or source excerpt some errors carry.
+fn first_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or(message).trim();
+    match line.find(" at line ") {
+        Some(i) => line[..i].to_owned(),
+        None => line.to_owned(),
+    }
+}
+
+fn byte_offset(text: &str, line: u64, column: u64) -> Option<usize> {
+    let mut offset = 0usize;
+    for (i, l) in text.split_inclusive('\n').enumerate() {
+        if i as u64 + 1 == line {
+            let col = l.char_indices().nth(column.saturating_sub(1) as usize).map(|(b, _)| b).unwrap_or(0);
+            return Some(offset + col);
+        }
+        offset += l.len();
+    }
+    None
+}
+
+/// A scenario file found under the scenarios directory.
+#[derive(Debug, Clone)]
+pub struct ScenarioFile {
+    pub path: PathBuf,
+    /// Folder under `scenarios/`, i.e. the workflow (`build-only`).
+    pub workflow: String,
+    /// File stem (`tar`).
+    pub stem: String,
+}
+
+/// Lists `*.yaml` scenario files under `root`, sorted, one folder per workflow.
+pub fn discover(root: &Path) -> std::io::Result<Vec<ScenarioFile>> {
+    let mut files = Vec::new();
+    for workflow in std::fs::read_dir(root)? {
+        let workflow = workflow?;
+        if !workflow.file_type()?.is_dir() {
+            continue;
+        }
+        for entry in std::fs::read_dir(workflow.path())? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                files.push(ScenarioFile {
+                    workflow: workflow.file_name().to_string_lossy().into_owned(),
+                    stem: path.file_stem().unwrap_or_default().to_string_lossy().into_owned(),
+                    path,
+                });
+            }
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(files)
+}
