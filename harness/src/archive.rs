@@ -44,9 +44,15 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 
 impl ImageArchive {
     pub fn read(path: &Path) -> Result<ImageArchive, ArchiveReadError> {
-        let file = std::fs::File::open(path).map_err(|source| ArchiveReadError::Open { path: path.to_owned(), source })?;
+        let file = std::fs::File::open(path).map_err(|source| ArchiveReadError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
         let mut entries: HashMap<String, Vec<u8>> = HashMap::new();
-        let tar_err = |e: std::io::Error| ArchiveReadError::Tar { path: path.to_owned(), message: e.to_string() };
+        let tar_err = |e: std::io::Error| ArchiveReadError::Tar {
+            path: path.to_owned(),
+            message: e.to_string(),
+        };
         let mut archive = tar::Archive::new(file);
         for entry in archive.entries().map_err(tar_err)? {
             let mut entry = entry.map_err(tar_err)?;
@@ -58,7 +64,11 @@ impl ImageArchive {
             entry.read_to_end(&mut bytes).map_err(tar_err)?;
             entries.insert(name, bytes);
         }
-        Reader { path: path.to_owned(), entries }.read()
+        Reader {
+            path: path.to_owned(),
+            entries,
+        }
+        .read()
     }
 
     /// Labels of the image config (`config.Labels`).
@@ -66,7 +76,11 @@ impl ImageArchive {
         self.config
             .pointer("/config/Labels")
             .and_then(Value::as_object)
-            .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned())).collect())
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -79,13 +93,22 @@ impl ImageArchive {
             let entries = archive.entries().map_err(|e| format!("layer {i}: {e}"))?;
             for entry in entries {
                 let entry = entry.map_err(|e| format!("layer {i}: {e}"))?;
-                let path = normalize(&entry.path().map_err(|e| format!("layer {i}: {e}"))?.to_string_lossy());
+                let path = normalize(
+                    &entry
+                        .path()
+                        .map_err(|e| format!("layer {i}: {e}"))?
+                        .to_string_lossy(),
+                );
                 let (dir, base) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
                 if base == ".wh..wh..opq" {
                     let prefix = format!("{dir}/");
                     files.retain(|f: &String| !f.starts_with(&prefix));
                 } else if let Some(hidden) = base.strip_prefix(".wh.") {
-                    let target = if dir.is_empty() { hidden.to_owned() } else { format!("{dir}/{hidden}") };
+                    let target = if dir.is_empty() {
+                        hidden.to_owned()
+                    } else {
+                        format!("{dir}/{hidden}")
+                    };
                     let prefix = format!("{target}/");
                     files.retain(|f: &String| f != &target && !f.starts_with(&prefix));
                 } else if !path.is_empty() {
@@ -98,8 +121,14 @@ impl ImageArchive {
 }
 
 fn normalize(path: &str) -> String {
-    path.trim_start_matches("./").trim_start_matches('/').trim_end_matches('/').to_owned()
+    path.trim_start_matches("./")
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_owned()
 }
+
+/// What a format-specific reader finds: format, tags, config bytes, layer blob names.
+type Parts = (ArchiveFormat, Vec<String>, Vec<u8>, Vec<String>);
 
 struct Reader {
     path: PathBuf,
@@ -108,12 +137,19 @@ struct Reader {
 
 impl Reader {
     fn malformed(&self, message: impl Into<String>) -> ArchiveReadError {
-        ArchiveReadError::Malformed { path: self.path.clone(), message: message.into() }
+        ArchiveReadError::Malformed {
+            path: self.path.clone(),
+            message: message.into(),
+        }
     }
 
     fn json(&self, name: &str) -> Result<Value, ArchiveReadError> {
-        let bytes = self.entries.get(name).ok_or_else(|| self.malformed(format!("{name} is missing")))?;
-        serde_json::from_slice(bytes).map_err(|e| self.malformed(format!("{name} is not valid json: {e}")))
+        let bytes = self
+            .entries
+            .get(name)
+            .ok_or_else(|| self.malformed(format!("{name} is missing")))?;
+        serde_json::from_slice(bytes)
+            .map_err(|e| self.malformed(format!("{name} is not valid json: {e}")))
     }
 
     fn blob_path(digest: &str) -> String {
@@ -121,16 +157,20 @@ impl Reader {
     }
 
     fn read(self) -> Result<ImageArchive, ArchiveReadError> {
-        let has_oci_layout = self.entries.contains_key("oci-layout") && self.entries.contains_key("index.json");
-        let (format, repo_tags, config_bytes, layer_blobs) = if self.entries.contains_key("manifest.json") {
-            self.docker_archive()?
-        } else if has_oci_layout {
-            self.oci_layout()?
-        } else {
-            return Err(ArchiveReadError::NotAnImage { path: self.path.clone() });
-        };
-        let config: Value =
-            serde_json::from_slice(&config_bytes).map_err(|e| self.malformed(format!("image config is not valid json: {e}")))?;
+        let has_oci_layout =
+            self.entries.contains_key("oci-layout") && self.entries.contains_key("index.json");
+        let (format, repo_tags, config_bytes, layer_blobs) =
+            if self.entries.contains_key("manifest.json") {
+                self.docker_archive()?
+            } else if has_oci_layout {
+                self.oci_layout()?
+            } else {
+                return Err(ArchiveReadError::NotAnImage {
+                    path: self.path.clone(),
+                });
+            };
+        let config: Value = serde_json::from_slice(&config_bytes)
+            .map_err(|e| self.malformed(format!("image config is not valid json: {e}")))?;
 
         let mut mismatches = Vec::new();
         let mut checked = 0;
@@ -143,7 +183,8 @@ impl Reader {
             } else if let Some(hex) = name.strip_prefix("sha256:") {
                 Some(hex)
             } else {
-                name.strip_suffix(".tar.gz").filter(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
+                name.strip_suffix(".tar.gz")
+                    .filter(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
             };
             if let Some(hex) = expected {
                 checked += 1;
@@ -157,15 +198,27 @@ impl Reader {
         let diff_ids: Vec<String> = config
             .pointer("/rootfs/diff_ids")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         if diff_ids.len() != layer_blobs.len() {
-            mismatches.push(format!("the config lists {} diff_ids but the archive has {} layers", diff_ids.len(), layer_blobs.len()));
+            mismatches.push(format!(
+                "the config lists {} diff_ids but the archive has {} layers",
+                diff_ids.len(),
+                layer_blobs.len()
+            ));
         }
         let mut layers = Vec::with_capacity(layer_blobs.len());
         for (i, name) in layer_blobs.iter().enumerate() {
-            let blob = self.entries.get(name).ok_or_else(|| self.malformed(format!("layer {name} is missing")))?;
-            let plain = decompress(blob).map_err(|e| self.malformed(format!("layer {name}: {e}")))?;
+            let blob = self
+                .entries
+                .get(name)
+                .ok_or_else(|| self.malformed(format!("layer {name} is missing")))?;
+            let plain =
+                decompress(blob).map_err(|e| self.malformed(format!("layer {name}: {e}")))?;
             if let Some(expected) = diff_ids.get(i) {
                 checked += 1;
                 let actual = sha256_digest(&plain);
@@ -187,21 +240,31 @@ impl Reader {
         })
     }
 
-    fn docker_archive(&self) -> Result<(ArchiveFormat, Vec<String>, Vec<u8>, Vec<String>), ArchiveReadError> {
+    fn docker_archive(&self) -> Result<Parts, ArchiveReadError> {
         let manifest = self.json("manifest.json")?;
         let first = manifest
             .as_array()
             .and_then(|a| a.first())
             .ok_or_else(|| self.malformed("manifest.json holds no image"))?;
-        let config_name = first["Config"].as_str().ok_or_else(|| self.malformed("manifest.json: Config is missing"))?;
+        let config_name = first["Config"]
+            .as_str()
+            .ok_or_else(|| self.malformed("manifest.json: Config is missing"))?;
         let config = self
             .entries
             .get(&normalize(config_name))
-            .ok_or_else(|| self.malformed(format!("config {config_name} named by manifest.json is missing")))?
+            .ok_or_else(|| {
+                self.malformed(format!(
+                    "config {config_name} named by manifest.json is missing"
+                ))
+            })?
             .clone();
         let tags = first["RepoTags"]
             .as_array()
-            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| t.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         let layers = first["Layers"]
             .as_array()
@@ -210,7 +273,7 @@ impl Reader {
         Ok((ArchiveFormat::DockerArchive, tags, config, layers))
     }
 
-    fn oci_layout(&self) -> Result<(ArchiveFormat, Vec<String>, Vec<u8>, Vec<String>), ArchiveReadError> {
+    fn oci_layout(&self) -> Result<Parts, ArchiveReadError> {
         let index = self.json("index.json")?;
         let descriptors = index["manifests"].as_array().cloned().unwrap_or_default();
         let tags = descriptors
@@ -223,21 +286,28 @@ impl Reader {
                     .map(str::to_owned)
             })
             .collect();
-        let mut descriptor = descriptors.first().cloned().ok_or_else(|| self.malformed("index.json lists no manifest"))?;
+        let mut descriptor = descriptors
+            .first()
+            .cloned()
+            .ok_or_else(|| self.malformed("index.json lists no manifest"))?;
         // Follow nested indexes to the first image manifest.
         for _ in 0..4 {
             let media_type = descriptor["mediaType"].as_str().unwrap_or_default();
             if !OCI_INDEX_TYPES.contains(&media_type) {
                 break;
             }
-            let nested = self.json(&Self::blob_path(descriptor["digest"].as_str().unwrap_or_default()))?;
+            let nested = self.json(&Self::blob_path(
+                descriptor["digest"].as_str().unwrap_or_default(),
+            ))?;
             descriptor = nested["manifests"][0].clone();
         }
-        let manifest = self.json(&Self::blob_path(
-            descriptor["digest"].as_str().ok_or_else(|| self.malformed("index.json: descriptor without digest"))?,
-        ))?;
-        let config_digest =
-            manifest["config"]["digest"].as_str().ok_or_else(|| self.malformed("image manifest has no config digest"))?;
+        let manifest =
+            self.json(&Self::blob_path(descriptor["digest"].as_str().ok_or_else(
+                || self.malformed("index.json: descriptor without digest"),
+            )?))?;
+        let config_digest = manifest["config"]["digest"]
+            .as_str()
+            .ok_or_else(|| self.malformed("image manifest has no config digest"))?;
         let config = self
             .entries
             .get(&Self::blob_path(config_digest))
@@ -245,7 +315,11 @@ impl Reader {
             .clone();
         let layers = manifest["layers"]
             .as_array()
-            .map(|a| a.iter().filter_map(|l| l["digest"].as_str().map(Self::blob_path)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|l| l["digest"].as_str().map(Self::blob_path))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok((ArchiveFormat::OciLayout, tags, config, layers))
     }
@@ -258,7 +332,9 @@ fn decompress(blob: &[u8]) -> std::io::Result<Vec<u8>> {
         flate2::read::GzDecoder::new(blob).read_to_end(&mut out)?;
         Ok(out)
     } else if blob.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Err(std::io::Error::other("zstd-compressed layers are not supported yet"))
+        Err(std::io::Error::other(
+            "zstd-compressed layers are not supported yet",
+        ))
     } else {
         Ok(blob.to_vec())
     }

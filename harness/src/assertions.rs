@@ -24,8 +24,18 @@ pub struct Evidence<'a> {
     pub missing_captures: &'a BTreeMap<String, String>,
 }
 
-fn outcome(assertion: impl Into<String>, status: Status, expected: impl Into<String>, found: impl Into<String>) -> AssertionOutcome {
-    AssertionOutcome { assertion: assertion.into(), status, expected: expected.into(), found: found.into() }
+fn outcome(
+    assertion: impl Into<String>,
+    status: Status,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> AssertionOutcome {
+    AssertionOutcome {
+        assertion: assertion.into(),
+        status,
+        expected: expected.into(),
+        found: found.into(),
+    }
 }
 
 /// Evaluates every assertion; a tarball assertion gives one outcome per property checked.
@@ -39,16 +49,26 @@ pub async fn evaluate(assertions: &[Assertion], evidence: &Evidence<'_>) -> Vec<
             Assertion::NoTagsInRegistry { repository } => {
                 let what = format!("no tags in registry for {repository}");
                 outcomes.push(match evidence.registry.tags(repository).await {
-                    Ok(tags) if tags.is_empty() => outcome(what, Status::Pass, "no tags", "no tags"),
+                    Ok(tags) if tags.is_empty() => {
+                        outcome(what, Status::Pass, "no tags", "no tags")
+                    }
                     Ok(tags) => outcome(what, Status::Fail, "no tags", format!("tags {tags:?}")),
                     Err(e) => outcome(what, Status::Error, "no tags", e.to_string()),
                 });
             }
-            Assertion::TagInRegistry { repository, tag, config_digest } => {
-                outcomes.extend(tag_in_registry(evidence, repository, tag, config_digest.as_deref()).await);
+            Assertion::TagInRegistry {
+                repository,
+                tag,
+                config_digest,
+            } => {
+                outcomes.extend(
+                    tag_in_registry(evidence, repository, tag, config_digest.as_deref()).await,
+                );
             }
             Assertion::Tarball(t) => {
-                let archive = archives.entry(t.path.clone()).or_insert_with(|| ImageArchive::read(&evidence.workspace.join(&t.path)));
+                let archive = archives
+                    .entry(t.path.clone())
+                    .or_insert_with(|| ImageArchive::read(&evidence.workspace.join(&t.path)));
                 outcomes.extend(tarball(evidence, t, archive));
             }
         }
@@ -63,12 +83,24 @@ fn step_exit(evidence: &Evidence<'_>, name: &str, success: bool) -> AssertionOut
         (format!("step {name} failed"), "a non-zero exit status")
     };
     let Some(step) = evidence.steps.iter().find(|s| s.name == name) else {
-        return outcome(what, Status::Fail, expected, "the step did not run (an earlier step failed)");
+        return outcome(
+            what,
+            Status::Fail,
+            expected,
+            "the step did not run (an earlier step failed)",
+        );
     };
     match step.exit_code {
-        Some(code) if (code == 0) == success => outcome(what, Status::Pass, expected, format!("exit status {code}")),
+        Some(code) if (code == 0) == success => {
+            outcome(what, Status::Pass, expected, format!("exit status {code}"))
+        }
         Some(code) => outcome(what, Status::Fail, expected, format!("exit status {code}")),
-        None => outcome(what, Status::Fail, expected, format!("no exit: timed out after {} ms", step.duration_ms)),
+        None => outcome(
+            what,
+            Status::Fail,
+            expected,
+            format!("no exit: timed out after {} ms", step.duration_ms),
+        ),
     }
 }
 
@@ -91,19 +123,39 @@ async fn tag_in_registry(
     let what = format!("tag {repository}:{tag} in registry");
     let image = match evidence.registry.image(repository, tag).await {
         Ok(Some(image)) => image,
-        Ok(None) => return vec![outcome(what, Status::Fail, "the tag is served", "no such tag")],
-        Err(e) => return vec![outcome(what, Status::Error, "the tag is served", e.to_string())],
+        Ok(None) => {
+            return vec![outcome(
+                what,
+                Status::Fail,
+                "the tag is served",
+                "no such tag",
+            )]
+        }
+        Err(e) => {
+            return vec![outcome(
+                what,
+                Status::Error,
+                "the tag is served",
+                e.to_string(),
+            )]
+        }
     };
     let mut outcomes = vec![outcome(
         what,
         Status::Pass,
         "the tag is served",
-        format!("manifest {} ({})", image.manifest_digest, image.media_type.as_deref().unwrap_or("no media type")),
+        format!(
+            "manifest {} ({})",
+            image.manifest_digest,
+            image.media_type.as_deref().unwrap_or("no media type")
+        ),
     )];
     if let Some(expected) = config_digest {
         let what = format!("config digest of {repository}:{tag} in registry equals {expected}");
         outcomes.push(match resolve(evidence, expected) {
-            Ok(expected) if expected == image.config_digest => outcome(what, Status::Pass, expected, image.config_digest),
+            Ok(expected) if expected == image.config_digest => {
+                outcome(what, Status::Pass, expected, image.config_digest)
+            }
             Ok(expected) => outcome(what, Status::Fail, expected, image.config_digest),
             Err(reason) => outcome(what, Status::Fail, "a captured digest", reason),
         });
@@ -111,29 +163,67 @@ async fn tag_in_registry(
     outcomes
 }
 
-fn tarball(evidence: &Evidence<'_>, t: &TarballAssertion, archive: &Result<ImageArchive, ArchiveReadError>) -> Vec<AssertionOutcome> {
+fn tarball(
+    evidence: &Evidence<'_>,
+    t: &TarballAssertion,
+    archive: &Result<ImageArchive, ArchiveReadError>,
+) -> Vec<AssertionOutcome> {
     let path = &t.path;
     let archive = match archive {
         Ok(archive) => archive,
-        Err(ArchiveReadError::Open { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            return vec![outcome(format!("tarball {path} exists"), Status::Fail, "a file in the workspace", "no such file")];
+        Err(ArchiveReadError::Open { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
+            return vec![outcome(
+                format!("tarball {path} exists"),
+                Status::Fail,
+                "a file in the workspace",
+                "no such file",
+            )];
         }
         Err(e @ ArchiveReadError::Open { .. }) => {
-            return vec![outcome(format!("tarball {path} is readable"), Status::Error, "a readable file", e.to_string())];
+            return vec![outcome(
+                format!("tarball {path} is readable"),
+                Status::Error,
+                "a readable file",
+                e.to_string(),
+            )];
         }
         Err(e) => {
-            return vec![outcome(format!("tarball {path} is an image archive"), Status::Fail, "an image archive", e.to_string())];
+            return vec![outcome(
+                format!("tarball {path} is an image archive"),
+                Status::Fail,
+                "an image archive",
+                e.to_string(),
+            )];
         }
     };
     let mut outcomes = vec![outcome(
         format!("tarball {path} is an image archive"),
         Status::Pass,
         "an image archive",
-        format!("{}{}", archive.format, if archive.has_oci_layout { " with an OCI layout" } else { "" }),
+        format!(
+            "{}{}",
+            archive.format,
+            if archive.has_oci_layout {
+                " with an OCI layout"
+            } else {
+                ""
+            }
+        ),
     )];
     if let Some(format) = t.format {
-        let status = if archive.format == format { Status::Pass } else { Status::Fail };
-        outcomes.push(outcome(format!("tarball {path} format"), status, format.to_string(), archive.format.to_string()));
+        let status = if archive.format == format {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
+        outcomes.push(outcome(
+            format!("tarball {path} format"),
+            status,
+            format.to_string(),
+            archive.format.to_string(),
+        ));
     }
     outcomes.push(if archive.digest_mismatches.is_empty() {
         outcome(
@@ -153,7 +243,9 @@ fn tarball(evidence: &Evidence<'_>, t: &TarballAssertion, archive: &Result<Image
     for tag in &t.tags {
         let what = format!("tarball {path} carries {tag}");
         outcomes.push(match resolve(evidence, tag) {
-            Ok(tag) if archive.repo_tags.contains(&tag) => outcome(what, Status::Pass, tag, format!("{:?}", archive.repo_tags)),
+            Ok(tag) if archive.repo_tags.contains(&tag) => {
+                outcome(what, Status::Pass, tag, format!("{:?}", archive.repo_tags))
+            }
             Ok(tag) => outcome(what, Status::Fail, tag, format!("{:?}", archive.repo_tags)),
             Err(reason) => outcome(what, Status::Fail, "a tag", reason),
         });
@@ -161,8 +253,14 @@ fn tarball(evidence: &Evidence<'_>, t: &TarballAssertion, archive: &Result<Image
     let labels = archive.labels();
     for (key, value) in &t.labels {
         let what = format!("tarball {path}: image label {key}");
-        let found = labels.get(key).map_or_else(|| "no such label".to_owned(), Clone::clone);
-        let status = if labels.get(key) == Some(value) { Status::Pass } else { Status::Fail };
+        let found = labels
+            .get(key)
+            .map_or_else(|| "no such label".to_owned(), Clone::clone);
+        let status = if labels.get(key) == Some(value) {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
         outcomes.push(outcome(what, status, value.clone(), found));
     }
     if !t.files.is_empty() {
@@ -170,12 +268,25 @@ fn tarball(evidence: &Evidence<'_>, t: &TarballAssertion, archive: &Result<Image
             Ok(files) => {
                 for file in &t.files {
                     let what = format!("tarball {path}: file {file} in the image");
-                    let status = if files.contains(file.trim_start_matches('/')) { Status::Pass } else { Status::Fail };
-                    let found = if status == Status::Pass { "present" } else { "absent" };
+                    let status = if files.contains(file.trim_start_matches('/')) {
+                        Status::Pass
+                    } else {
+                        Status::Fail
+                    };
+                    let found = if status == Status::Pass {
+                        "present"
+                    } else {
+                        "absent"
+                    };
                     outcomes.push(outcome(what, status, "present", found));
                 }
             }
-            Err(e) => outcomes.push(outcome(format!("tarball {path}: layers readable"), Status::Fail, "readable layer tars", e)),
+            Err(e) => outcomes.push(outcome(
+                format!("tarball {path}: layers readable"),
+                Status::Fail,
+                "readable layer tars",
+                e,
+            )),
         }
     }
     outcomes

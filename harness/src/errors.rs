@@ -18,19 +18,25 @@ pub enum ScenarioParseError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}:{line}:{column}: {message}")]
-    Syntax {
-        path: PathBuf,
-        line: u64,
-        column: u64,
-        message: String,
-        #[source_code]
-        src: NamedSource<String>,
-        #[label("here")]
-        span: Option<SourceSpan>,
-    },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Syntax(Box<ScenarioSyntaxError>),
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
+}
+
+/// Where and why a scenario file does not parse, with the text to point at.
+#[derive(Debug, Error, Diagnostic)]
+#[error("{path}:{line}:{column}: {message}")]
+pub struct ScenarioSyntaxError {
+    pub path: PathBuf,
+    pub line: u64,
+    pub column: u64,
+    pub message: String,
+    #[source_code]
+    pub src: NamedSource<String>,
+    #[label("here")]
+    pub span: Option<SourceSpan>,
 }
 
 /// An image profile could not be read, or a role override is malformed.
@@ -43,9 +49,18 @@ pub enum ProfileLoadError {
         source: std::io::Error,
     },
     #[error("{path}:{line}:{column}: {message}")]
-    Syntax { path: PathBuf, line: u64, column: u64, message: String },
+    Syntax {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+    },
     #[error("profile {profile} has no role `{role}` (roles: {known})")]
-    UnknownRole { profile: String, role: String, known: String },
+    UnknownRole {
+        profile: String,
+        role: String,
+        known: String,
+    },
     #[error("malformed role override `{value}`: expected ROLE=IMAGE")]
     MalformedOverride { value: String },
 }
@@ -70,11 +85,22 @@ pub enum ImageBuildError {
         source: std::io::Error,
     },
     #[error("{script} exited with {status}")]
-    Failed { script: PathBuf, status: std::process::ExitStatus },
+    Failed {
+        script: PathBuf,
+        status: std::process::ExitStatus,
+    },
     #[error("image {image} for role `{role}` is not present in the docker daemon (the `{profile}` profile never pulls)")]
-    Missing { role: String, image: String, profile: String },
+    Missing {
+        role: String,
+        image: String,
+        profile: String,
+    },
     #[error("cannot pull image {image} for role `{role}`: {message}")]
-    Pull { role: String, image: String, message: String },
+    Pull {
+        role: String,
+        image: String,
+        message: String,
+    },
 }
 
 /// Setting up or tearing down a scenario's containers, networks and volumes failed.
@@ -94,7 +120,11 @@ pub enum RuntimeError {
         source: bollard::errors::Error,
     },
     #[error("{service} did not become ready within {seconds} s: {detail}")]
-    NotReady { service: String, seconds: u64, detail: String },
+    NotReady {
+        service: String,
+        seconds: u64,
+        detail: String,
+    },
     #[error("docker request failed while {action}: {source}")]
     Docker {
         action: String,

@@ -14,12 +14,17 @@ use crate::result::ImageRecord;
 /// Runs the profile's build script, if it has one (the offline profile builds from Debian
 /// packages; hot in ~0.1 s when the images are current).
 pub fn build_profile_images(root: &Path, profile: &Profile) -> Result<(), ImageBuildError> {
-    let Some(script) = &profile.build else { return Ok(()) };
+    let Some(script) = &profile.build else {
+        return Ok(());
+    };
     let script = root.join(script);
     let status = std::process::Command::new("bash")
         .arg(&script)
         .status()
-        .map_err(|source| ImageBuildError::Spawn { script: script.clone(), source })?;
+        .map_err(|source| ImageBuildError::Spawn {
+            script: script.clone(),
+            source,
+        })?;
     if status.success() {
         Ok(())
     } else {
@@ -28,13 +33,21 @@ pub fn build_profile_images(root: &Path, profile: &Profile) -> Result<(), ImageB
 }
 
 /// Inspects (and, if the profile allows, pulls) the image of each role; returns what ran.
-pub async fn resolve(docker: &Docker, profile: &Profile, roles: &[String]) -> Result<BTreeMap<String, ImageRecord>, ImageBuildError> {
+pub async fn resolve(
+    docker: &Docker,
+    profile: &Profile,
+    roles: &[String],
+) -> Result<BTreeMap<String, ImageRecord>, ImageBuildError> {
     let mut records = BTreeMap::new();
     for role in roles {
         let spec = profile
             .roles
             .get(role)
-            .ok_or_else(|| ImageBuildError::Missing { role: role.clone(), image: "(no such role)".into(), profile: profile.name.clone() })?;
+            .ok_or_else(|| ImageBuildError::Missing {
+                role: role.clone(),
+                image: "(no such role)".into(),
+                profile: profile.name.clone(),
+            })?;
         let id = match docker.inspect_image(&spec.image).await {
             Ok(inspect) => inspect.id.unwrap_or_default(),
             Err(_) if profile.pull == PullPolicy::IfMissing => {
@@ -42,27 +55,49 @@ pub async fn resolve(docker: &Docker, profile: &Profile, roles: &[String]) -> Re
                 docker
                     .inspect_image(&spec.image)
                     .await
-                    .map_err(|e| ImageBuildError::Pull { role: role.clone(), image: spec.image.clone(), message: e.to_string() })?
+                    .map_err(|e| ImageBuildError::Pull {
+                        role: role.clone(),
+                        image: spec.image.clone(),
+                        message: e.to_string(),
+                    })?
                     .id
                     .unwrap_or_default()
             }
             Err(_) => {
-                return Err(ImageBuildError::Missing { role: role.clone(), image: spec.image.clone(), profile: profile.name.clone() })
+                return Err(ImageBuildError::Missing {
+                    role: role.clone(),
+                    image: spec.image.clone(),
+                    profile: profile.name.clone(),
+                })
             }
         };
-        records.insert(role.clone(), ImageRecord { image: spec.image.clone(), id, note: spec.note.clone() });
+        records.insert(
+            role.clone(),
+            ImageRecord {
+                image: spec.image.clone(),
+                id,
+                note: spec.note.clone(),
+            },
+        );
     }
     Ok(records)
 }
 
 async fn pull(docker: &Docker, role: &str, image: &str) -> Result<(), ImageBuildError> {
     let mut stream = docker.create_image(
-        Some(CreateImageOptions { from_image: Some(image.to_owned()), ..Default::default() }),
+        Some(CreateImageOptions {
+            from_image: Some(image.to_owned()),
+            ..Default::default()
+        }),
         None,
         None,
     );
     while let Some(item) = stream.next().await {
-        item.map_err(|e| ImageBuildError::Pull { role: role.to_owned(), image: image.to_owned(), message: e.to_string() })?;
+        item.map_err(|e| ImageBuildError::Pull {
+            role: role.to_owned(),
+            image: image.to_owned(),
+            message: e.to_string(),
+        })?;
     }
     Ok(())
 }

@@ -1,1 +1,217 @@
-fn main(){}
+//! `harness`: the command-line face of the conformance harness.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use futures_util::StreamExt;
+use harness::plan::plans;
+use harness::result::Status;
+use harness::runner::{new_run_id, run_plan};
+use harness::scenario::Scenario;
+use harness::session::{self, ProfileChoice};
+use harness::{report, runtime};
+
+#[derive(Parser)]
+#[command(
+    name = "harness",
+    about = "End-to-end conformance harness for container-image build plugins"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct ProfileArgs {
+    /// Image profile: `offline` (default: built locally, never pulls), `upstream`, or a file.
+    #[arg(long, default_value = "offline")]
+    profile: String,
+    /// Point a role at another image, e.g. `--image buildx=plugins/buildx:1.3.24` (repeatable).
+    #[arg(long = "image", value_name = "ROLE=IMAGE")]
+    images: Vec<String>,
+}
+
+impl ProfileArgs {
+    fn choice(&self) -> ProfileChoice {
+        ProfileChoice {
+            profile: self.profile.clone(),
+            overrides: self.images.clone(),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every scenario × builder (or those whose name contains FILTER); reports go to
+    /// reports/<run-id>/.
+    Run {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Only plans whose name contains this text, e.g. `build_only` or `::buildx`.
+        filter: Option<String>,
+        /// Plans run at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
+    /// List the plans (scenario × builder).
+    List,
+    /// Check scenario files (default: every file under scenarios/).
+    Validate { files: Vec<PathBuf> },
+    /// Remove every container, network and volume the harness labelled (optionally of one run).
+    Sweep {
+        #[arg(long)]
+        run: Option<String>,
+    },
+    /// Build (or load from cache) the profile's images.
+    Images {
+        #[command(flatten)]
+        profile: ProfileArgs,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let root = session::repo_root();
+    match command {
+        Command::List => {
+            for plan in plans(&root.join("scenarios"))? {
+                println!("{}", plan.test_name);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { files } => {
+            let files = if files.is_empty() {
+                harness::scenario::discover(&root.join("scenarios"))?
+                    .into_iter()
+                    .map(|f| f.path)
+                    .collect()
+            } else {
+                files
+            };
+            let mut bad = 0;
+            for file in &files {
+                match Scenario::load(file) {
+                    Ok(_) => println!("ok    {}", file.display()),
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("{:?}", miette::Report::new(e));
+                    }
+                }
+            }
+            println!("{} file(s), {bad} invalid", files.len());
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Sweep { run } => {
+            let docker = runtime::connect().await?;
+            let swept = runtime::sweep(&docker, run.as_deref()).await?;
+            println!(
+                "removed {} container(s), {} network(s), {} volume(s)",
+                swept.containers, swept.networks, swept.volumes
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Images { profile } => {
+            session::open(&profile.choice(), new_run_id()).await?;
+            println!("images for profile `{}` are present", profile.profile);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            profile,
+            filter,
+            jobs,
+        } => run(profile, filter, jobs.max(1)).await,
+    }
+}
+
+async fn run(
+    profile: ProfileArgs,
+    filter: Option<String>,
+    jobs: usize,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let root = session::repo_root();
+    let all = plans(&root.join("scenarios"))?;
+    let selected: Vec<_> = all
+        .into_iter()
+        .filter(|p| {
+            filter
+                .as_ref()
+                .is_none_or(|f| p.test_name.contains(f.as_str()))
+        })
+        .collect();
+    let run_id = new_run_id();
+    let ctx = session::open(&profile.choice(), run_id.clone()).await?;
+    println!(
+        "run {run_id}: {} plan(s) on profile `{}`",
+        selected.len(),
+        ctx.profile.name
+    );
+
+    let work = futures_util::stream::iter(selected.iter())
+        .map(|plan| {
+            let ctx = &ctx;
+            async move {
+                let result = run_plan(ctx, plan).await;
+                println!(
+                    "{:<5} {} ({} ms){}",
+                    result.status.to_string(),
+                    result.test,
+                    result.duration_ms,
+                    result
+                        .reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                );
+                if let Err(e) = report::write_result(&ctx.report_dir, &result) {
+                    eprintln!("error: {e}");
+                }
+                result
+            }
+        })
+        .buffer_unordered(jobs)
+        .collect::<Vec<_>>();
+    let results = tokio::select! {
+        results = work => results,
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("interrupted: removing this run's containers, networks and volumes");
+            let swept = runtime::sweep(&ctx.docker, Some(&run_id)).await?;
+            eprintln!("removed {} container(s), {} network(s), {} volume(s)", swept.containers, swept.networks, swept.volumes);
+            return Ok(ExitCode::from(130));
+        }
+    };
+    report::write_summary(&ctx.report_dir, &run_id, &results)?;
+    let count = |s: Status| results.iter().filter(|r| r.status == s).count();
+    println!(
+        "{} passed, {} failed, {} errored, {} skipped; reports in {}",
+        count(Status::Pass),
+        count(Status::Fail),
+        count(Status::Error),
+        count(Status::Skip),
+        ctx.report_dir.display()
+    );
+    Ok(if count(Status::Fail) + count(Status::Error) == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

@@ -16,14 +16,21 @@ pub struct Plan {
 
 /// Reads every scenario under `scenarios_dir` and expands its builder matrix.
 pub fn plans(scenarios_dir: &Path) -> Result<Vec<Plan>, ScenarioParseError> {
-    let files = scenario::discover(scenarios_dir)
-        .map_err(|source| ScenarioParseError::Read { path: scenarios_dir.to_owned(), source })?;
+    let files = scenario::discover(scenarios_dir).map_err(|source| ScenarioParseError::Read {
+        path: scenarios_dir.to_owned(),
+        source,
+    })?;
     let mut plans = Vec::new();
     for file in files {
         let scenario = Scenario::load(&file.path)?;
         for builder in &scenario.builders {
             plans.push(Plan {
-                test_name: format!("{}::{}::{}", ident(&file.workflow), ident(&file.stem), builder),
+                test_name: format!(
+                    "{}::{}::{}",
+                    ident(&file.workflow),
+                    ident(&file.stem),
+                    builder
+                ),
                 file: file.clone(),
                 scenario: scenario.clone(),
                 builder: builder.clone(),
@@ -35,5 +42,13 @@ pub fn plans(scenarios_dir: &Path) -> Result<Vec<Plan>, ScenarioParseError> {
 
 /// `build-only` → `build_only`, so names work as nextest filters.
 fn ident(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }

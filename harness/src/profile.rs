@@ -70,21 +70,35 @@ impl Profile {
         let path = if name_or_path.ends_with(".yaml") || name_or_path.contains('/') {
             PathBuf::from(name_or_path)
         } else {
-            root.join("fixtures/profiles").join(format!("{name_or_path}.yaml"))
+            root.join("fixtures/profiles")
+                .join(format!("{name_or_path}.yaml"))
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| ProfileLoadError::Read { path: path.clone(), source })?;
+        let text = std::fs::read_to_string(&path).map_err(|source| ProfileLoadError::Read {
+            path: path.clone(),
+            source,
+        })?;
         serde_saphyr::from_str(&text).map_err(|e| {
-            let (line, column) = e.location().map(|l| (l.line(), l.column())).unwrap_or((0, 0));
-            ProfileLoadError::Syntax { path, line, column, message: e.to_string().lines().next().unwrap_or("").to_owned() }
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            ProfileLoadError::Syntax {
+                path,
+                line,
+                column,
+                message: e.to_string().lines().next().unwrap_or("").to_owned(),
+            }
         })
     }
 
     pub fn role(&self, role: &str) -> Result<&RoleSpec, ProfileLoadError> {
-        self.roles.get(role).ok_or_else(|| ProfileLoadError::UnknownRole {
-            profile: self.name.clone(),
-            role: role.to_owned(),
-            known: self.roles.keys().cloned().collect::<Vec<_>>().join(", "),
-        })
+        self.roles
+            .get(role)
+            .ok_or_else(|| ProfileLoadError::UnknownRole {
+                profile: self.name.clone(),
+                role: role.to_owned(),
+                known: self.roles.keys().cloned().collect::<Vec<_>>().join(", "),
+            })
     }
 
     /// Applies `ROLE=IMAGE` overrides; the role keeps its run options.
@@ -93,13 +107,18 @@ impl Profile {
             let (role, image) = value
                 .split_once('=')
                 .filter(|(r, i)| !r.is_empty() && !i.is_empty())
-                .ok_or_else(|| ProfileLoadError::MalformedOverride { value: value.clone() })?;
+                .ok_or_else(|| ProfileLoadError::MalformedOverride {
+                    value: value.clone(),
+                })?;
             let known = self.roles.keys().cloned().collect::<Vec<_>>().join(", ");
-            let spec = self.roles.get_mut(role).ok_or_else(|| ProfileLoadError::UnknownRole {
-                profile: self.name.clone(),
-                role: role.to_owned(),
-                known,
-            })?;
+            let spec = self
+                .roles
+                .get_mut(role)
+                .ok_or_else(|| ProfileLoadError::UnknownRole {
+                    profile: self.name.clone(),
+                    role: role.to_owned(),
+                    known,
+                })?;
             spec.image = image.to_owned();
         }
         Ok(self)
@@ -107,7 +126,11 @@ impl Profile {
 
     /// Uses another role's run options and image for `role` (how a mutant stands in for a
     /// builder: `buildx` played by `buildx-mutant-push`).
-    pub fn with_role_played_by(mut self, role: &str, by: &str) -> Result<Profile, ProfileLoadError> {
+    pub fn with_role_played_by(
+        mut self,
+        role: &str,
+        by: &str,
+    ) -> Result<Profile, ProfileLoadError> {
         let spec = self.role(by)?.clone();
         self.roles.insert(role.to_owned(), spec);
         Ok(self)

@@ -27,8 +27,14 @@ pub struct RegistryImage {
 
 impl Registry {
     pub fn new(host: impl Into<String>) -> Registry {
-        let client = Client::new(ClientConfig { protocol: ClientProtocol::Http, ..Default::default() });
-        Registry { client, host: host.into() }
+        let client = Client::new(ClientConfig {
+            protocol: ClientProtocol::Http,
+            ..Default::default()
+        });
+        Registry {
+            client,
+            host: host.into(),
+        }
     }
 
     pub fn host(&self) -> &str {
@@ -41,18 +47,38 @@ impl Registry {
 
     /// Tags of a repository; empty when the registry does not know the repository.
     pub async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryQueryError> {
-        match self.client.list_tags(&self.reference(repository, "latest"), &RegistryAuth::Anonymous, None, None).await {
+        match self
+            .client
+            .list_tags(
+                &self.reference(repository, "latest"),
+                &RegistryAuth::Anonymous,
+                None,
+                None,
+            )
+            .await
+        {
             Ok(response) => Ok(response.tags),
             Err(e) if is_not_found(&e) => Ok(Vec::new()),
-            Err(e) => Err(RegistryQueryError { what: format!("tags of {}/{repository}", self.host), message: e.to_string() }),
+            Err(e) => Err(RegistryQueryError {
+                what: format!("tags of {}/{repository}", self.host),
+                message: e.to_string(),
+            }),
         }
     }
 
     /// The image a tag points to (the platform manifest for this machine when it is an index);
     /// `None` when the tag or repository is unknown.
-    pub async fn image(&self, repository: &str, tag: &str) -> Result<Option<RegistryImage>, RegistryQueryError> {
+    pub async fn image(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<RegistryImage>, RegistryQueryError> {
         let reference = self.reference(repository, tag);
-        match self.client.pull_manifest_and_config(&reference, &RegistryAuth::Anonymous).await {
+        match self
+            .client
+            .pull_manifest_and_config(&reference, &RegistryAuth::Anonymous)
+            .await
+        {
             Ok((manifest, digest, _config)) => Ok(Some(RegistryImage {
                 manifest_digest: digest,
                 media_type: manifest.media_type.clone(),
@@ -60,17 +86,22 @@ impl Registry {
                 layer_count: manifest.layers.len(),
             })),
             Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(RegistryQueryError { what: format!("manifest of {reference}"), message: e.to_string() }),
+            Err(e) => Err(RegistryQueryError {
+                what: format!("manifest of {reference}"),
+                message: e.to_string(),
+            }),
         }
     }
 }
 
 fn is_not_found(e: &OciDistributionError) -> bool {
     match e {
-        OciDistributionError::RegistryError { envelope, .. } => envelope
-            .errors
-            .iter()
-            .any(|e| matches!(e.code, OciErrorCode::NameUnknown | OciErrorCode::ManifestUnknown)),
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::NameUnknown | OciErrorCode::ManifestUnknown
+            )
+        }),
         OciDistributionError::ImageManifestNotFoundError(_) => true,
         OciDistributionError::ServerError { code, .. } => *code == 404,
         _ => false,

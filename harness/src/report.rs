@@ -8,7 +8,10 @@ use crate::errors::ReportWriteError;
 use crate::result::{ScenarioResult, Status};
 
 fn write(path: &Path, contents: &[u8]) -> Result<(), ReportWriteError> {
-    let err = |e: std::io::Error| ReportWriteError { path: path.to_owned(), message: e.to_string() };
+    let err = |e: std::io::Error| ReportWriteError {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(err)?;
     }
@@ -18,12 +21,19 @@ fn write(path: &Path, contents: &[u8]) -> Result<(), ReportWriteError> {
 /// `reports/<run>/<test>.json`.
 pub fn write_result(report_dir: &Path, result: &ScenarioResult) -> Result<(), ReportWriteError> {
     let path = report_dir.join(format!("{}.json", result.test.replace("::", ".")));
-    let json = serde_json::to_vec_pretty(result).map_err(|e| ReportWriteError { path: path.clone(), message: e.to_string() })?;
+    let json = serde_json::to_vec_pretty(result).map_err(|e| ReportWriteError {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
     write(&path, &json)
 }
 
 /// `summary.json` and `junit.xml` for a whole run.
-pub fn write_summary(report_dir: &Path, run_id: &str, results: &[ScenarioResult]) -> Result<(), ReportWriteError> {
+pub fn write_summary(
+    report_dir: &Path,
+    run_id: &str,
+    results: &[ScenarioResult],
+) -> Result<(), ReportWriteError> {
     let summary = serde_json::json!({
         "run": run_id,
         "counts": {
@@ -37,7 +47,12 @@ pub fn write_summary(report_dir: &Path, run_id: &str, results: &[ScenarioResult]
         })).collect::<Vec<_>>(),
     });
     let path = report_dir.join("summary.json");
-    write(&path, serde_json::to_string_pretty(&summary).unwrap_or_default().as_bytes())?;
+    write(
+        &path,
+        serde_json::to_string_pretty(&summary)
+            .unwrap_or_default()
+            .as_bytes(),
+    )?;
 
     let mut report = Report::new("conformance");
     let mut suite = TestSuite::new(run_id.to_owned());
@@ -58,6 +73,9 @@ pub fn write_summary(report_dir: &Path, run_id: &str, results: &[ScenarioResult]
     }
     report.add_test_suite(suite);
     let path = report_dir.join("junit.xml");
-    let xml = report.to_string().map_err(|e| ReportWriteError { path: path.clone(), message: e.to_string() })?;
+    let xml = report.to_string().map_err(|e| ReportWriteError {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
     write(&path, xml.as_bytes())
 }

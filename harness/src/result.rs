@@ -85,14 +85,37 @@ impl ScenarioResult {
         for a in &self.assertions {
             out.push_str(&format!("  {:<5} {}\n", a.status.to_string(), a.assertion));
             if a.status != Status::Pass {
-                out.push_str(&format!("        expected: {}\n        found:    {}\n", a.expected, a.found));
+                out.push_str(&format!(
+                    "        expected: {}\n        found:    {}\n",
+                    a.expected, a.found
+                ));
             }
         }
         for s in &self.steps {
-            let exit = s.exit_code.map_or_else(|| if s.timed_out { "timed out".to_owned() } else { "did not run".to_owned() }, |c| format!("exit {c}"));
-            out.push_str(&format!("  step {} ({}): {exit} in {} ms\n", s.name, s.role, s.duration_ms));
+            let exit = s.exit_code.map_or_else(
+                || {
+                    if s.timed_out {
+                        "timed out".to_owned()
+                    } else {
+                        "did not run".to_owned()
+                    }
+                },
+                |c| format!("exit {c}"),
+            );
+            out.push_str(&format!(
+                "  step {} ({}): {exit} in {} ms\n",
+                s.name, s.role, s.duration_ms
+            ));
             if self.status != Status::Pass {
-                for line in s.log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev() {
+                for line in s
+                    .log
+                    .lines()
+                    .rev()
+                    .take(15)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                {
                     out.push_str(&format!("    | {line}\n"));
                 }
             }

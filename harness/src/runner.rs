@@ -29,13 +29,20 @@ pub struct RunContext {
 
 /// A fresh run id: UTC time plus a short random suffix.
 pub fn new_run_id() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     format!("{secs}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6])
 }
 
 /// The roles a plan needs, services first.
 fn roles(scenario: &Scenario, builder: &str) -> Vec<String> {
-    let mut roles = vec!["registry".to_owned(), "dind".to_owned(), "busybox".to_owned()];
+    let mut roles = vec![
+        "registry".to_owned(),
+        "dind".to_owned(),
+        "busybox".to_owned(),
+    ];
     for step in &scenario.steps {
         let role = step.role.clone().unwrap_or_else(|| builder.to_owned());
         if !roles.contains(&role) {
@@ -50,7 +57,13 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
     let mut result = ScenarioResult {
         test: plan.test_name.clone(),
         scenario: plan.scenario.name.clone(),
-        file: plan.file.path.strip_prefix(&ctx.root).unwrap_or(&plan.file.path).display().to_string(),
+        file: plan
+            .file
+            .path
+            .strip_prefix(&ctx.root)
+            .unwrap_or(&plan.file.path)
+            .display()
+            .to_string(),
         builder: plan.builder.clone(),
         profile: ctx.profile.name.clone(),
         status: Status::Error,
@@ -62,7 +75,10 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
         duration_ms: 0,
     };
 
-    let workspace = ctx.report_dir.join(plan.test_name.replace("::", ".")).join("workspace");
+    let workspace = ctx
+        .report_dir
+        .join(plan.test_name.replace("::", "."))
+        .join("workspace");
     if let Err(e) = prepare_workspace(&ctx.root, &plan.scenario, &workspace) {
         result.reason = Some(e.to_string());
         return finish(result, started, &workspace);
@@ -76,7 +92,12 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
         }
     }
 
-    let mut env = Environment::new(ctx.docker.clone(), &ctx.run_id, &plan.test_name, workspace.clone());
+    let mut env = Environment::new(
+        ctx.docker.clone(),
+        &ctx.run_id,
+        &plan.test_name,
+        workspace.clone(),
+    );
     let outcome = exercise(ctx, plan, &mut env, &mut result).await;
     let teardown = env.teardown().await;
     match outcome {
@@ -98,16 +119,41 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
     finish(result, started, &workspace)
 }
 
-async fn exercise(ctx: &RunContext, plan: &Plan, env: &mut Environment, result: &mut ScenarioResult) -> Result<(), RuntimeError> {
+async fn exercise(
+    ctx: &RunContext,
+    plan: &Plan,
+    env: &mut Environment,
+    result: &mut ScenarioResult,
+) -> Result<(), RuntimeError> {
     let profile = &ctx.profile;
     let role = |name: &str| profile.roles.get(name).expect("roles resolved above");
-    env.up(&Services { registry: role("registry"), dind: role("dind"), base_image: role("busybox") }).await?;
+    env.up(&Services {
+        registry: role("registry"),
+        dind: role("dind"),
+        base_image: role("busybox"),
+    })
+    .await?;
 
-    let mut vars = BTreeMap::from([("registry".to_owned(), format!("{REGISTRY_ALIAS}:{REGISTRY_PORT}"))]);
+    let mut vars = BTreeMap::from([(
+        "registry".to_owned(),
+        format!("{REGISTRY_ALIAS}:{REGISTRY_PORT}"),
+    )]);
     for step in &plan.scenario.steps {
         let role_name = step.role.clone().unwrap_or_else(|| plan.builder.clone());
-        let step_env: BTreeMap<String, String> = step.env.iter().map(|(k, v)| (k.clone(), substitute(v, &vars))).collect();
-        let record: StepRecord = env.run_step(&step.name, &role_name, role(&role_name), &step_env, step.timeout).await?;
+        let step_env: BTreeMap<String, String> = step
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), substitute(v, &vars)))
+            .collect();
+        let record: StepRecord = env
+            .run_step(
+                &step.name,
+                &role_name,
+                role(&role_name),
+                &step_env,
+                step.timeout,
+            )
+            .await?;
         let failed = record.exit_code != Some(0);
         result.steps.push(record);
         if failed {
@@ -140,11 +186,26 @@ async fn exercise(ctx: &RunContext, plan: &Plan, env: &mut Environment, result: 
 
 /// Error if anything could not be found out, else Fail if any promise was broken, else Pass.
 fn decide(result: &mut ScenarioResult) {
-    let worst = result.assertions.iter().map(|a| a.status).max().unwrap_or(Status::Error);
+    let worst = result
+        .assertions
+        .iter()
+        .map(|a| a.status)
+        .max()
+        .unwrap_or(Status::Error);
     result.status = worst;
-    let failed: Vec<&AssertionOutcome> = result.assertions.iter().filter(|a| a.status == worst && worst != Status::Pass).collect();
+    let failed: Vec<&AssertionOutcome> = result
+        .assertions
+        .iter()
+        .filter(|a| a.status == worst && worst != Status::Pass)
+        .collect();
     if !failed.is_empty() {
-        result.reason = Some(failed.iter().map(|a| a.assertion.as_str()).collect::<Vec<_>>().join("; "));
+        result.reason = Some(
+            failed
+                .iter()
+                .map(|a| a.assertion.as_str())
+                .collect::<Vec<_>>()
+                .join("; "),
+        );
     }
 }
 
@@ -157,14 +218,24 @@ fn finish(mut result: ScenarioResult, started: Instant, workspace: &Path) -> Sce
     result
 }
 
-fn prepare_workspace(root: &Path, scenario: &Scenario, workspace: &Path) -> Result<(), RuntimeError> {
-    let err = |source| RuntimeError::Workspace { path: workspace.to_owned(), source };
+fn prepare_workspace(
+    root: &Path,
+    scenario: &Scenario,
+    workspace: &Path,
+) -> Result<(), RuntimeError> {
+    let err = |source| RuntimeError::Workspace {
+        path: workspace.to_owned(),
+        source,
+    };
     if workspace.exists() {
         std::fs::remove_dir_all(workspace).map_err(err)?;
     }
     std::fs::create_dir_all(workspace).map_err(err)?;
     if let Some(dir) = &scenario.workspace {
-        copy_dir(&root.join(dir), workspace).map_err(|source| RuntimeError::Workspace { path: root.join(dir), source })?;
+        copy_dir(&root.join(dir), workspace).map_err(|source| RuntimeError::Workspace {
+            path: root.join(dir),
+            source,
+        })?;
     }
     Ok(())
 }
@@ -184,8 +255,10 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 fn take_capture(workspace: &Path, file: &str, pointer: &str) -> Result<String, String> {
-    let text = std::fs::read_to_string(workspace.join(file)).map_err(|e| format!("cannot read {file}: {e}"))?;
-    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{file} is not valid json: {e}"))?;
+    let text = std::fs::read_to_string(workspace.join(file))
+        .map_err(|e| format!("cannot read {file}: {e}"))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| format!("{file} is not valid json: {e}"))?;
     match json.pointer(pointer) {
         Some(serde_json::Value::String(s)) => Ok(s.clone()),
         Some(other) => Ok(other.to_string()),

@@ -11,12 +11,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig, PortBinding,
-    VolumeCreateRequest,
+    ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
+    PortBinding, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, KillContainerOptions, ListContainersOptions, ListNetworksOptions,
-    ListVolumesOptions, LogsOptions, PushImageOptions, RemoveContainerOptions, RemoveImageOptions, TagImageOptions,
+    CreateContainerOptions, InspectContainerOptions, KillContainerOptions, ListContainersOptions,
+    ListNetworksOptions, ListVolumesOptions, LogsOptions, PushImageOptions, RemoveContainerOptions,
+    RemoveImageOptions, TagImageOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -45,9 +46,18 @@ const LOG_LIMIT: usize = 64 * 1024;
 
 /// Connects to the Docker daemon (DOCKER_HOST or the default socket).
 pub async fn connect() -> Result<Docker, DockerConnectError> {
-    let docker = Docker::connect_with_defaults().map_err(|e| DockerConnectError { reason: e.to_string() })?;
-    let docker = docker.negotiate_version().await.map_err(|e| DockerConnectError { reason: e.to_string() })?;
-    docker.ping().await.map_err(|e| DockerConnectError { reason: e.to_string() })?;
+    let docker = Docker::connect_with_defaults().map_err(|e| DockerConnectError {
+        reason: e.to_string(),
+    })?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| DockerConnectError {
+            reason: e.to_string(),
+        })?;
+    docker.ping().await.map_err(|e| DockerConnectError {
+        reason: e.to_string(),
+    })?;
     Ok(docker)
 }
 
@@ -110,7 +120,11 @@ impl Environment {
                 ..Default::default()
             })
             .await
-            .map_err(|source| RuntimeError::Create { what: "network", name: self.network.clone(), source })?;
+            .map_err(|source| RuntimeError::Create {
+                what: "network",
+                name: self.network.clone(),
+                source,
+            })?;
         let dind_lib = format!("conformance-{}-dind-lib", self.instance);
         for volume in [&self.run_volume, &dind_lib] {
             self.docker
@@ -120,7 +134,11 @@ impl Environment {
                     ..Default::default()
                 })
                 .await
-                .map_err(|source| RuntimeError::Create { what: "volume", name: volume.clone(), source })?;
+                .map_err(|source| RuntimeError::Create {
+                    what: "volume",
+                    name: volume.clone(),
+                    source,
+                })?;
         }
 
         let no_env = BTreeMap::new();
@@ -137,7 +155,9 @@ impl Environment {
             publish: Some(REGISTRY_PORT),
         });
         let mut dind_args = services.dind.args.clone();
-        dind_args.push(format!("--insecure-registry={REGISTRY_ALIAS}:{REGISTRY_PORT}"));
+        dind_args.push(format!(
+            "--insecure-registry={REGISTRY_ALIAS}:{REGISTRY_PORT}"
+        ));
         let dind = self.create_and_start(ContainerSpec {
             suffix: "dind",
             image: &services.dind.image,
@@ -145,7 +165,10 @@ impl Environment {
             env: &services.dind.env,
             extra_env: &no_env,
             privileged: true,
-            binds: vec![format!("{}:/var/run", self.run_volume), format!("{dind_lib}:/var/lib/docker")],
+            binds: vec![
+                format!("{}:/var/run", self.run_volume),
+                format!("{dind_lib}:/var/lib/docker"),
+            ],
             aliases: vec!["dind".into()],
             workdir: None,
             publish: None,
@@ -155,10 +178,12 @@ impl Environment {
 
         let port = self.published_port(&registry, REGISTRY_PORT).await?;
         let host = format!("127.0.0.1:{port}");
-        let (registry_ready, dind_ready) = tokio::join!(wait_for_registry(&host), self.wait_for_dind(&dind));
+        let (registry_ready, dind_ready) =
+            tokio::join!(wait_for_registry(&host), self.wait_for_dind(&dind));
         registry_ready?;
         dind_ready?;
-        self.push_base_image(&services.base_image.image, &host).await?;
+        self.push_base_image(&services.base_image.image, &host)
+            .await?;
         self.registry = Some(Registry::new(host));
         Ok(())
     }
@@ -195,8 +220,13 @@ impl Environment {
             let mut stream = self.docker.wait_container(&id, None);
             match stream.next().await {
                 Some(Ok(response)) => Ok(response.status_code),
-                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => Ok(code),
-                Some(Err(source)) => Err(RuntimeError::Docker { action: format!("waiting for step {name}"), source }),
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                    Ok(code)
+                }
+                Some(Err(source)) => Err(RuntimeError::Docker {
+                    action: format!("waiting for step {name}"),
+                    source,
+                }),
                 None => Err(RuntimeError::NotReady {
                     service: format!("step {name}"),
                     seconds: 0,
@@ -207,7 +237,10 @@ impl Environment {
         let (exit_code, timed_out) = match tokio::time::timeout(timeout, wait).await {
             Ok(code) => (Some(code?), false),
             Err(_) => {
-                let _ = self.docker.kill_container(&id, None::<KillContainerOptions>).await;
+                let _ = self
+                    .docker
+                    .kill_container(&id, None::<KillContainerOptions>)
+                    .await;
                 (None, true)
             }
         };
@@ -215,25 +248,48 @@ impl Environment {
         let log = self.logs(&id).await;
         let _ = self
             .docker
-            .remove_container(&id, Some(RemoveContainerOptions { force: true, v: true, ..Default::default() }))
+            .remove_container(
+                &id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    ..Default::default()
+                }),
+            )
             .await;
-        Ok(StepRecord { name: name.to_owned(), role: role.to_owned(), exit_code, timed_out, duration_ms, log })
+        Ok(StepRecord {
+            name: name.to_owned(),
+            role: role.to_owned(),
+            exit_code,
+            timed_out,
+            duration_ms,
+            log,
+        })
     }
 
     /// Removes every container, network and volume of this environment. Safe to call whatever
     /// state `up` reached.
     pub async fn teardown(self) -> Result<(), RuntimeError> {
-        remove_labelled(&self.docker, &format!("{LABEL_INSTANCE}={}", self.instance)).await.map(|_| ())
+        remove_labelled(&self.docker, &format!("{LABEL_INSTANCE}={}", self.instance))
+            .await
+            .map(|_| ())
     }
 
     async fn create_and_start(&self, spec: ContainerSpec<'_>) -> Result<String, RuntimeError> {
         let name = format!("conformance-{}-{}", self.instance, spec.suffix);
-        let env: Vec<String> =
-            spec.env.iter().chain(spec.extra_env.iter()).map(|(k, v)| format!("{k}={v}")).collect();
+        let env: Vec<String> = spec
+            .env
+            .iter()
+            .chain(spec.extra_env.iter())
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let port_bindings = spec.publish.map(|port| {
             HashMap::from([(
                 format!("{port}/tcp"),
-                Some(vec![PortBinding { host_ip: Some("127.0.0.1".into()), host_port: Some(String::new()) }]),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(String::new()),
+                }]),
             )])
         });
         let body = ContainerCreateBody {
@@ -253,16 +309,29 @@ impl Environment {
             networking_config: Some(NetworkingConfig {
                 endpoints_config: Some(HashMap::from([(
                     self.network.clone(),
-                    EndpointSettings { aliases: Some(spec.aliases), ..Default::default() },
+                    EndpointSettings {
+                        aliases: Some(spec.aliases),
+                        ..Default::default()
+                    },
                 )])),
             }),
             ..Default::default()
         };
         let created = self
             .docker
-            .create_container(Some(CreateContainerOptions { name: Some(name.clone()), ..Default::default() }), body)
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                }),
+                body,
+            )
             .await
-            .map_err(|source| RuntimeError::Create { what: "container", name: name.clone(), source })?;
+            .map_err(|source| RuntimeError::Create {
+                what: "container",
+                name: name.clone(),
+                source,
+            })?;
         self.docker
             .start_container(&created.id, None)
             .await
@@ -275,7 +344,10 @@ impl Environment {
             .docker
             .inspect_container(id, None::<InspectContainerOptions>)
             .await
-            .map_err(|source| RuntimeError::Docker { action: "inspecting the registry container".into(), source })?;
+            .map_err(|source| RuntimeError::Docker {
+                action: "inspecting the registry container".into(),
+                source,
+            })?;
         inspect
             .network_settings
             .and_then(|n| n.ports)
@@ -327,10 +399,17 @@ impl Environment {
                 },
             )
             .await?;
-        if let bollard::exec::StartExecResults::Attached { mut output, .. } = self.docker.start_exec(&exec.id, None).await? {
+        if let bollard::exec::StartExecResults::Attached { mut output, .. } =
+            self.docker.start_exec(&exec.id, None).await?
+        {
             while output.next().await.is_some() {}
         }
-        Ok(self.docker.inspect_exec(&exec.id).await?.exit_code.unwrap_or(-1))
+        Ok(self
+            .docker
+            .inspect_exec(&exec.id)
+            .await?
+            .exit_code
+            .unwrap_or(-1))
     }
 
     async fn is_running(&self, id: &str) -> bool {
@@ -346,7 +425,13 @@ impl Environment {
     async fn logs(&self, id: &str) -> String {
         let mut stream = self.docker.logs(
             id,
-            Some(LogsOptions { stdout: true, stderr: true, follow: false, tail: "all".into(), ..Default::default() }),
+            Some(LogsOptions {
+                stdout: true,
+                stderr: true,
+                follow: false,
+                tail: "all".into(),
+                ..Default::default()
+            }),
         );
         let mut out = String::new();
         while let Some(Ok(chunk)) = stream.next().await {
@@ -364,12 +449,21 @@ impl Environment {
             move |source| RuntimeError::Docker { action, source }
         };
         self.docker
-            .tag_image(image, Some(TagImageOptions { repo: Some(target.clone()), tag: Some(BASE_IMAGE_TAG.into()) }))
+            .tag_image(
+                image,
+                Some(TagImageOptions {
+                    repo: Some(target.clone()),
+                    tag: Some(BASE_IMAGE_TAG.into()),
+                }),
+            )
             .await
             .map_err(docker_err("tagging the base image"))?;
         let mut push = self.docker.push_image(
             &target,
-            Some(PushImageOptions { tag: Some(BASE_IMAGE_TAG.into()), ..Default::default() }),
+            Some(PushImageOptions {
+                tag: Some(BASE_IMAGE_TAG.into()),
+                ..Default::default()
+            }),
             None,
         );
         let mut failure = None;
@@ -385,11 +479,19 @@ impl Environment {
         }
         let _ = self
             .docker
-            .remove_image(&format!("{target}:{BASE_IMAGE_TAG}"), None::<RemoveImageOptions>, None)
+            .remove_image(
+                &format!("{target}:{BASE_IMAGE_TAG}"),
+                None::<RemoveImageOptions>,
+                None,
+            )
             .await;
         match failure {
             None => Ok(()),
-            Some(detail) => Err(RuntimeError::NotReady { service: "registry (base image push)".into(), seconds: 0, detail }),
+            Some(detail) => Err(RuntimeError::NotReady {
+                service: "registry (base image push)".into(),
+                seconds: 0,
+                detail,
+            }),
         }
     }
 }
@@ -419,12 +521,18 @@ async fn wait_for_registry(host: &str) -> Result<(), RuntimeError> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(RuntimeError::NotReady { service: "registry".into(), seconds: REGISTRY_READY.as_secs(), detail: last })
+    Err(RuntimeError::NotReady {
+        service: "registry".into(),
+        seconds: REGISTRY_READY.as_secs(),
+        detail: last,
+    })
 }
 
 async fn http_status(host: &str, path: &str) -> std::io::Result<u16> {
     let mut stream = tokio::net::TcpStream::connect(host).await?;
-    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes()).await?;
+    stream
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
+        .await?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).await?;
     std::str::from_utf8(&head[9..12])
@@ -458,35 +566,56 @@ async fn remove_labelled(docker: &Docker, label: &str) -> Result<Swept, RuntimeE
     };
     let mut swept = Swept::default();
     let containers = docker
-        .list_containers(Some(ListContainersOptions { all: true, filters: Some(filters.clone()), ..Default::default() }))
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters.clone()),
+            ..Default::default()
+        }))
         .await
         .map_err(err("listing containers"))?;
     for container in containers {
         if let Some(id) = container.id {
             docker
-                .remove_container(&id, Some(RemoveContainerOptions { force: true, v: true, ..Default::default() }))
+                .remove_container(
+                    &id,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        v: true,
+                        ..Default::default()
+                    }),
+                )
                 .await
                 .map_err(err("removing a container"))?;
             swept.containers += 1;
         }
     }
     let networks = docker
-        .list_networks(Some(ListNetworksOptions { filters: Some(filters.clone()) }))
+        .list_networks(Some(ListNetworksOptions {
+            filters: Some(filters.clone()),
+        }))
         .await
         .map_err(err("listing networks"))?;
     for network in networks {
         if let Some(id) = network.id {
-            docker.remove_network(&id).await.map_err(err("removing a network"))?;
+            docker
+                .remove_network(&id)
+                .await
+                .map_err(err("removing a network"))?;
             swept.networks += 1;
         }
     }
     let volumes = docker
-        .list_volumes(Some(ListVolumesOptions { filters: Some(filters) }))
+        .list_volumes(Some(ListVolumesOptions {
+            filters: Some(filters),
+        }))
         .await
         .map_err(err("listing volumes"))?;
     for volume in volumes.volumes.unwrap_or_default() {
         docker
-            .remove_volume(&volume.name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .remove_volume(
+                &volume.name,
+                None::<bollard::query_parameters::RemoveVolumeOptions>,
+            )
             .await
             .map_err(err("removing a volume"))?;
         swept.volumes += 1;
@@ -495,7 +624,15 @@ async fn remove_labelled(docker: &Docker, label: &str) -> Result<Swept, RuntimeE
 }
 
 fn sanitize(name: &str) -> String {
-    name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect()
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 /// The last `limit` bytes of `text`, cut at a character boundary.

@@ -14,7 +14,7 @@ use std::time::Duration;
 use miette::{NamedSource, SourceSpan};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::errors::ScenarioParseError;
+use crate::errors::{ScenarioParseError, ScenarioSyntaxError};
 
 /// The only version of the scenario language so far.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -64,7 +64,11 @@ pub struct Step {
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// How long the step may run, e.g. `120s` or `2m`.
-    #[serde(default = "default_step_timeout", deserialize_with = "de_duration", serialize_with = "ser_duration")]
+    #[serde(
+        default = "default_step_timeout",
+        deserialize_with = "de_duration",
+        serialize_with = "ser_duration"
+    )]
     pub timeout: Duration,
 }
 
@@ -151,28 +155,42 @@ impl std::fmt::Display for ArchiveFormat {
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioParseError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ScenarioParseError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioParseError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Scenario::parse(path, &text)
     }
 
     /// Parses and validates scenario text; `path` is only used in messages.
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioParseError> {
-        let scenario: Scenario = serde_saphyr::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
-        scenario.validate().map_err(|message| ScenarioParseError::Invalid { path: path.to_owned(), message })?;
+        let scenario: Scenario =
+            serde_saphyr::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
+        scenario
+            .validate()
+            .map_err(|message| ScenarioParseError::Invalid {
+                path: path.to_owned(),
+                message,
+            })?;
         Ok(scenario)
     }
 
     fn validate(&self) -> Result<(), String> {
         if self.version != SCHEMA_VERSION {
-            return Err(format!("unsupported version {} (this harness reads version {SCHEMA_VERSION})", self.version));
+            return Err(format!(
+                "unsupported version {} (this harness reads version {SCHEMA_VERSION})",
+                self.version
+            ));
         }
         if self.builders.is_empty() {
             return Err("`builders` is empty: name at least one builder".into());
         }
         for builder in &self.builders {
             if !KNOWN_BUILDERS.contains(&builder.as_str()) {
-                return Err(format!("unknown builder `{builder}` (known: {})", KNOWN_BUILDERS.join(", ")));
+                return Err(format!(
+                    "unknown builder `{builder}` (known: {})",
+                    KNOWN_BUILDERS.join(", ")
+                ));
             }
         }
         if self.steps.is_empty() {
@@ -189,19 +207,30 @@ impl Scenario {
             }
         }
         if self.assertions.is_empty() {
-            return Err("`assertions` is empty: a scenario that asserts nothing cannot fail".into());
+            return Err(
+                "`assertions` is empty: a scenario that asserts nothing cannot fail".into(),
+            );
         }
         for assertion in &self.assertions {
             match assertion {
-                Assertion::StepSucceeded(step) | Assertion::StepFailed(step) if !names.contains(step.as_str()) => {
-                    return Err(format!("assertion names step `{step}`, which does not exist"));
+                Assertion::StepSucceeded(step) | Assertion::StepFailed(step)
+                    if !names.contains(step.as_str()) =>
+                {
+                    return Err(format!(
+                        "assertion names step `{step}`, which does not exist"
+                    ));
                 }
-                Assertion::TagInRegistry { config_digest: Some(value), .. } => {
-                    check_placeholders(value, &self.captures).map_err(|e| format!("tag_in_registry config_digest: {e}"))?;
+                Assertion::TagInRegistry {
+                    config_digest: Some(value),
+                    ..
+                } => {
+                    check_placeholders(value, &self.captures)
+                        .map_err(|e| format!("tag_in_registry config_digest: {e}"))?;
                 }
                 Assertion::Tarball(t) => {
                     for tag in &t.tags {
-                        check_placeholders(tag, &self.captures).map_err(|e| format!("tarball tags: {e}"))?;
+                        check_placeholders(tag, &self.captures)
+                            .map_err(|e| format!("tarball tags: {e}"))?;
                     }
                 }
                 _ => {}
@@ -217,8 +246,16 @@ fn check_placeholders(value: &str, captures: &BTreeMap<String, Capture>) -> Resu
         match name.strip_prefix("capture.") {
             None if name == "registry" => {}
             Some(capture) if captures.contains_key(capture) => {}
-            Some(capture) => return Err(format!("`${{{name}}}` names capture `{capture}`, which is not defined under `captures`")),
-            None => return Err(format!("unknown placeholder `${{{name}}}` (known: ${{registry}}, ${{capture.NAME}})")),
+            Some(capture) => {
+                return Err(format!(
+                "`${{{name}}}` names capture `{capture}`, which is not defined under `captures`"
+            ))
+            }
+            None => {
+                return Err(format!(
+                    "unknown placeholder `${{{name}}}` (known: ${{registry}}, ${{capture.NAME}})"
+                ))
+            }
         }
     }
     Ok(())
@@ -229,7 +266,9 @@ fn placeholders(value: &str) -> Result<Vec<&str>, String> {
     let mut rest = value;
     while let Some(start) = rest.find("${") {
         let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| format!("unclosed placeholder in `{value}`"))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unclosed placeholder in `{value}`"))?;
         found.push(&after[..end]);
         rest = &after[end + 1..];
     }
@@ -248,25 +287,39 @@ pub fn substitute(value: &str, vars: &BTreeMap<String, String>) -> String {
 fn syntax_error(path: &Path, text: &str, e: &serde_saphyr::Error) -> ScenarioParseError {
     let (line, column, span) = match e.location() {
         Some(loc) => {
-            let offset = loc.span().byte_offset().map(|o| o as usize).or_else(|| byte_offset(text, loc.line(), loc.column()));
-            (loc.line(), loc.column(), offset.map(|o| SourceSpan::from((o, 1))))
+            let offset = loc
+                .span()
+                .byte_offset()
+                .map(|o| o as usize)
+                .or_else(|| byte_offset(text, loc.line(), loc.column()));
+            (
+                loc.line(),
+                loc.column(),
+                offset.map(|o| SourceSpan::from((o, 1))),
+            )
         }
         None => (0, 0, None),
     };
     let message = first_line(&e.to_string());
-    ScenarioParseError::Syntax {
+    ScenarioParseError::Syntax(Box::new(ScenarioSyntaxError {
         path: path.to_owned(),
         line,
         column,
         message,
         src: NamedSource::new(path.display().to_string(), text.to_owned()),
         span,
-    }
+    }))
 }
 
 /// The error's own text, without the location suffix or source excerpt some errors carry.
 fn first_line(message: &str) -> String {
-    let line = message.lines().next().unwrap_or(message).trim();
+    let mut line = message.lines().next().unwrap_or(message).trim();
+    // serde-saphyr starts with `error: line N column M: `; the location is ours to print.
+    if let Some(rest) = line.strip_prefix("error: line ") {
+        if let Some((_, text)) = rest.split_once(": ") {
+            line = text;
+        }
+    }
     match line.find(" at line ") {
         Some(i) => line[..i].to_owned(),
         None => line.to_owned(),
@@ -277,7 +330,11 @@ fn byte_offset(text: &str, line: u64, column: u64) -> Option<usize> {
     let mut offset = 0usize;
     for (i, l) in text.split_inclusive('\n').enumerate() {
         if i as u64 + 1 == line {
-            let col = l.char_indices().nth(column.saturating_sub(1) as usize).map(|(b, _)| b).unwrap_or(0);
+            let col = l
+                .char_indices()
+                .nth(column.saturating_sub(1) as usize)
+                .map(|(b, _)| b)
+                .unwrap_or(0);
             return Some(offset + col);
         }
         offset += l.len();
@@ -308,7 +365,11 @@ pub fn discover(root: &Path) -> std::io::Result<Vec<ScenarioFile>> {
             if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
                 files.push(ScenarioFile {
                     workflow: workflow.file_name().to_string_lossy().into_owned(),
-                    stem: path.file_stem().unwrap_or_default().to_string_lossy().into_owned(),
+                    stem: path
+                        .file_stem()
+                        .unwrap_or_default()
+                        .to_string_lossy()
+                        .into_owned(),
                     path,
                 });
             }

@@ -13,7 +13,12 @@ use crate::runtime;
 pub fn repo_root() -> PathBuf {
     std::env::var_os("CONFORMANCE_ROOT")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("harness/ has a parent").to_owned())
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .expect("harness/ has a parent")
+                .to_owned()
+        })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -39,7 +44,12 @@ impl ProfileChoice {
         ProfileChoice {
             profile: std::env::var("CONFORMANCE_PROFILE").unwrap_or_else(|_| "offline".into()),
             overrides: std::env::var("CONFORMANCE_IMAGES")
-                .map(|v| v.split(',').filter(|s| !s.trim().is_empty()).map(|s| s.trim().to_owned()).collect())
+                .map(|v| {
+                    v.split(',')
+                        .filter(|s| !s.trim().is_empty())
+                        .map(|s| s.trim().to_owned())
+                        .collect()
+                })
                 .unwrap_or_default(),
         }
     }
@@ -59,5 +69,11 @@ pub async fn open(choice: &ProfileChoice, run_id: String) -> Result<RunContext, 
     tokio::task::spawn_blocking(move || images::build_profile_images(&build_root, &build_profile))
         .await
         .expect("image build task panicked")?;
-    Ok(RunContext { report_dir: root.join("reports").join(&run_id), root, run_id, profile, docker })
+    Ok(RunContext {
+        report_dir: root.join("reports").join(&run_id),
+        root,
+        run_id,
+        profile,
+        docker,
+    })
 }

@@ -37,36 +37,63 @@ fn main() {
     match plans(&root.join("scenarios")) {
         Ok(plans) => {
             for mutant in MUTANTS {
-                let name = format!("{}::{}::{}", mutant.workflow, mutant.scenario, mutant.builder);
+                let name = format!(
+                    "{}::{}::{}",
+                    mutant.workflow, mutant.scenario, mutant.builder
+                );
                 match plans.iter().find(|p| p.test_name == name) {
                     Some(plan) => {
                         let plan = plan.clone();
-                        trials.push(Trial::test(format!("mutants::{name}::{}", mutant.played_by), move || run_mutant(plan, mutant)));
+                        trials.push(Trial::test(
+                            format!("mutants::{name}::{}", mutant.played_by),
+                            move || run_mutant(plan, mutant),
+                        ));
                     }
-                    None => trials.push(Trial::test(format!("mutants::{name}::{}", mutant.played_by), move || {
-                        Err(format!("no scenario plan named {name}").into())
-                    })),
+                    None => trials.push(Trial::test(
+                        format!("mutants::{name}::{}", mutant.played_by),
+                        move || Err(format!("no scenario plan named {name}").into()),
+                    )),
                 }
             }
             for plan in plans {
-                trials.push(Trial::test(plan.test_name.clone(), move || run_conformance(plan)).with_kind("scenario"));
+                trials.push(
+                    Trial::test(plan.test_name.clone(), move || run_conformance(plan))
+                        .with_kind("scenario"),
+                );
             }
         }
-        Err(e) => trials.push(Trial::test("scenarios::load", move || Err(e.to_string().into()))),
+        Err(e) => trials.push(Trial::test("scenarios::load", move || {
+            Err(e.to_string().into())
+        })),
     }
     libtest_mimic::run(&args, trials).exit();
 }
 
-fn run(plan: &Plan, choice: ProfileChoice, played_by: Option<(&str, &str)>) -> Result<ScenarioResult, Failed> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+fn run(
+    plan: &Plan,
+    choice: ProfileChoice,
+    played_by: Option<(&str, &str)>,
+) -> Result<ScenarioResult, Failed> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let run_id = std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| new_run_id());
-        let mut ctx = session::open(&choice, run_id).await.map_err(|e| Failed::from(format!("ERROR: {e}")))?;
+        let mut ctx = session::open(&choice, run_id)
+            .await
+            .map_err(|e| Failed::from(format!("ERROR: {e}")))?;
         if let Some((role, by)) = played_by {
-            ctx.profile = ctx.profile.clone().with_role_played_by(role, by).map_err(|e| Failed::from(e.to_string()))?;
+            ctx.profile = ctx
+                .profile
+                .clone()
+                .with_role_played_by(role, by)
+                .map_err(|e| Failed::from(e.to_string()))?;
         }
         let result = runner::run_plan(&ctx, plan).await;
-        let report_dir = ctx.report_dir.join(if played_by.is_some() { "mutants" } else { "" });
+        let report_dir = ctx
+            .report_dir
+            .join(if played_by.is_some() { "mutants" } else { "" });
         report::write_result(&report_dir, &result).map_err(|e| Failed::from(e.to_string()))?;
         Ok(result)
     })
@@ -83,10 +110,18 @@ fn run_conformance(plan: Plan) -> Result<(), Failed> {
 
 /// The scenario must Fail — not Error — on exactly the assertions the mutation breaks.
 fn run_mutant(plan: Plan, mutant: &Mutant) -> Result<(), Failed> {
-    let result = run(&plan, ProfileChoice::from_env(), Some((mutant.builder, mutant.played_by)))?;
+    let result = run(
+        &plan,
+        ProfileChoice::from_env(),
+        Some((mutant.builder, mutant.played_by)),
+    )?;
     print!("{}", result.explain());
-    let failed: Vec<&str> =
-        result.assertions.iter().filter(|a| a.status != Status::Pass).map(|a| a.assertion.as_str()).collect();
+    let failed: Vec<&str> = result
+        .assertions
+        .iter()
+        .filter(|a| a.status != Status::Pass)
+        .map(|a| a.assertion.as_str())
+        .collect();
     if result.status == Status::Fail && failed == mutant.must_fail {
         Ok(())
     } else {

@@ -1,0 +1,184 @@
+//! Assertion outcomes: a broken promise is a Fail with what was expected and found; a registry
+//! that does not answer is an Error, never a Fail.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::{layer, write_tar, Image};
+use harness::assertions::{evaluate, Evidence};
+use harness::registry::Registry;
+use harness::result::{AssertionOutcome, Status, StepRecord};
+use harness::scenario::{ArchiveFormat, Assertion, TarballAssertion};
+
+fn step(name: &str, exit_code: Option<i64>) -> StepRecord {
+    StepRecord {
+        name: name.into(),
+        role: "buildx".into(),
+        exit_code,
+        timed_out: exit_code.is_none(),
+        duration_ms: 1500,
+        log: String::new(),
+    }
+}
+
+async fn check(
+    assertions: Vec<Assertion>,
+    steps: &[StepRecord],
+    workspace: &std::path::Path,
+) -> Vec<AssertionOutcome> {
+    // Nothing listens on port 9 here: any registry query is refused.
+    let registry = Registry::new("127.0.0.1:9");
+    let vars = BTreeMap::from([("registry".to_owned(), "registry:5000".to_owned())]);
+    let missing = BTreeMap::new();
+    let evidence = Evidence {
+        steps,
+        registry: &registry,
+        workspace,
+        vars: &vars,
+        missing_captures: &missing,
+    };
+    evaluate(&assertions, &evidence).await
+}
+
+fn tarball(path: &str) -> TarballAssertion {
+    TarballAssertion {
+        path: path.into(),
+        format: Some(ArchiveFormat::DockerArchive),
+        tags: vec!["${registry}/conformance/app:1.0".into()],
+        labels: BTreeMap::from([("org.conformance.fixture".into(), "app".into())]),
+        files: vec!["/hello".into()],
+    }
+}
+
+#[tokio::test]
+async fn step_outcomes_are_fail_when_the_exit_status_breaks_the_expectation() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = [step("build", Some(1)), step("push", None)];
+    let outcomes = check(
+        vec![
+            Assertion::StepSucceeded("build".into()),
+            Assertion::StepFailed("build".into()),
+            Assertion::StepSucceeded("push".into()),
+            Assertion::StepSucceeded("scan".into()),
+        ],
+        &steps,
+        dir.path(),
+    )
+    .await;
+    let summary: Vec<(Status, &str)> = outcomes
+        .iter()
+        .map(|o| (o.status, o.found.as_str()))
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (Status::Fail, "exit status 1"),
+            (Status::Pass, "exit status 1"),
+            (Status::Fail, "no exit: timed out after 1500 ms"),
+            (
+                Status::Fail,
+                "the step did not run (an earlier step failed)"
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_registry_is_an_error_not_a_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let outcomes = check(
+        vec![
+            Assertion::NoTagsInRegistry {
+                repository: "conformance/app".into(),
+            },
+            Assertion::TagInRegistry {
+                repository: "conformance/app".into(),
+                tag: "1.0".into(),
+                config_digest: None,
+            },
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert!(
+        outcomes.iter().all(|o| o.status == Status::Error),
+        "{outcomes:#?}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_tarball_is_a_fail_saying_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let outcomes = check(
+        vec![Assertion::Tarball(tarball("image.tar"))],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(
+        (outcomes[0].status, outcomes[0].found.as_str()),
+        (Status::Fail, "no such file")
+    );
+}
+
+#[tokio::test]
+async fn a_good_tarball_passes_every_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = Image::new(vec![layer(&[("hello", b"hi")])]);
+    write_tar(dir.path(), "image.tar", &image.docker_save());
+    let outcomes = check(
+        vec![Assertion::Tarball(tarball("image.tar"))],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert!(
+        outcomes.iter().all(|o| o.status == Status::Pass),
+        "{outcomes:#?}"
+    );
+    assert_eq!(outcomes.len(), 6);
+}
+
+#[tokio::test]
+async fn a_tarball_with_the_wrong_tag_label_and_files_fails_each_check_separately() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut image = Image::new(vec![layer(&[("other", b"x")])]);
+    image.tags = vec!["registry:5000/conformance/app:2.0".into()];
+    image.labels = serde_json::json!({"org.conformance.fixture": "not-app"});
+    write_tar(dir.path(), "image.tar", &image.oci_layout());
+    let outcomes = check(
+        vec![Assertion::Tarball(tarball("image.tar"))],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let failed: Vec<(&str, &str, &str)> = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Fail)
+        .map(|o| (o.assertion.as_str(), o.expected.as_str(), o.found.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            ("tarball image.tar format", "docker-archive", "oci-layout"),
+            (
+                "tarball image.tar carries ${registry}/conformance/app:1.0",
+                "registry:5000/conformance/app:1.0",
+                "[\"registry:5000/conformance/app:2.0\"]"
+            ),
+            (
+                "tarball image.tar: image label org.conformance.fixture",
+                "app",
+                "not-app"
+            ),
+            (
+                "tarball image.tar: file /hello in the image",
+                "present",
+                "absent"
+            ),
+        ]
+    );
+}

@@ -1,0 +1,59 @@
+//! Image profiles: both shipped profiles load, overrides retarget a role, bad overrides are named.
+
+use harness::profile::{Profile, PullPolicy};
+
+fn root() -> std::path::PathBuf {
+    harness::session::repo_root()
+}
+
+#[test]
+fn the_offline_profile_never_pulls_and_builds_its_images() {
+    let profile = Profile::load(&root(), "offline").unwrap();
+    assert_eq!(profile.pull, PullPolicy::Never);
+    assert!(profile.build.is_some());
+    for role in ["registry", "dind", "busybox", "buildx"] {
+        assert!(
+            profile.roles[role]
+                .image
+                .starts_with("conformance-offline/"),
+            "{role}"
+        );
+    }
+}
+
+#[test]
+fn the_upstream_profile_names_public_images_pinned_by_tag() {
+    let profile = Profile::load(&root(), "upstream").unwrap();
+    assert_eq!(profile.pull, PullPolicy::IfMissing);
+    assert_eq!(profile.roles["buildx"].image, "plugins/buildx:1.3.24");
+    assert!(profile.roles.values().all(|r| r.image.contains(':')));
+}
+
+#[test]
+fn an_override_points_a_role_at_another_image_and_keeps_its_run_options() {
+    let profile = Profile::load(&root(), "offline")
+        .unwrap()
+        .with_overrides(&["buildx=plugins/buildx:1.3.24".into()])
+        .unwrap();
+    assert_eq!(profile.roles["buildx"].image, "plugins/buildx:1.3.24");
+    assert!(profile.roles["buildx"].privileged);
+}
+
+#[test]
+fn bad_overrides_name_the_offending_value() {
+    let profile = Profile::load(&root(), "offline").unwrap();
+    let err = profile
+        .clone()
+        .with_overrides(&["buildx".into()])
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "malformed role override `buildx`: expected ROLE=IMAGE"
+    );
+    let err = profile.with_overrides(&["kanik=x:1".into()]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("profile offline has no role `kanik` (roles: "),
+        "{err}"
+    );
+}

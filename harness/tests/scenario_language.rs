@@ -1,0 +1,54 @@
+//! The scenario language: every committed scenario is valid, and every malformed file in
+//! `tests/malformed/` is rejected with a message naming the file, line and column (or the
+//! offending value) and pointing at the text. Messages are pinned with insta snapshots.
+
+use harness::scenario::{Assertion, Scenario};
+use miette::{GraphicalReportHandler, GraphicalTheme};
+
+fn render(error: harness::errors::ScenarioParseError) -> String {
+    let mut out = String::new();
+    GraphicalReportHandler::new_themed(GraphicalTheme::unicode_nocolor())
+        .with_width(100)
+        .render_report(&mut out, &error)
+        .unwrap();
+    out
+}
+
+#[test]
+fn malformed_scenarios_are_rejected_with_located_messages() {
+    insta::glob!("malformed/*.yaml", |path| {
+        let text = std::fs::read_to_string(path).unwrap();
+        let name = format!("malformed/{}", path.file_name().unwrap().to_string_lossy());
+        match Scenario::parse(std::path::Path::new(&name), &text) {
+            Ok(_) => panic!("{name} was accepted"),
+            Err(error) => insta::assert_snapshot!(render(error)),
+        }
+    });
+}
+
+#[test]
+fn every_committed_scenario_is_valid() {
+    let root = harness::session::repo_root();
+    let plans = harness::plan::plans(&root.join("scenarios")).unwrap();
+    assert!(plans
+        .iter()
+        .any(|p| p.test_name == "build_only::tar::buildx"));
+    assert!(plans
+        .iter()
+        .any(|p| p.test_name == "build_and_push::push::buildx"));
+}
+
+#[test]
+fn the_build_only_scenario_reads_as_written() {
+    let root = harness::session::repo_root();
+    let scenario = Scenario::load(&root.join("scenarios/build-only/tar.yaml")).unwrap();
+    assert_eq!(scenario.builders, vec!["buildx"]);
+    assert_eq!(scenario.steps[0].env["PLUGIN_NO_PUSH"], "true");
+    assert_eq!(
+        scenario.steps[0].timeout,
+        std::time::Duration::from_secs(180)
+    );
+    assert!(
+        matches!(&scenario.assertions[1], Assertion::NoTagsInRegistry { repository } if repository == "conformance/app")
+    );
+}

@@ -1,0 +1,46 @@
+# Conformance harness for container-image build plugins. `just --list` shows the recipes.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+profile := env_var_or_default("CONFORMANCE_PROFILE", "offline")
+
+# List the recipes.
+default:
+    @just --list
+
+# Make sure a Docker daemon answers (installs Docker Engine from Debian's packages if needed).
+docker:
+    @scripts/docker-bootstrap.sh
+
+# Build (or load from cache) every image of the offline profile from Debian packages.
+images: docker
+    @bash fixtures/images/build-images.sh
+
+# Main job: every scenario × builder on the chosen profile; reports under reports/<run-id>/.
+run *ARGS: images
+    cargo run --quiet --bin harness -- run --profile {{profile}} {{ARGS}}
+
+# All tests: unit tests and one end-to-end test per scenario × builder, with cargo nextest.
+test *ARGS: images
+    cargo nextest run --workspace {{ARGS}}
+
+# Check every scenario file against the scenario language.
+validate:
+    cargo run --quiet --bin harness -- validate
+
+# List the plans (scenario × builder).
+list:
+    cargo run --quiet --bin harness -- list
+
+# Remove every container, network and volume the harness labelled (leftovers of killed runs).
+sweep:
+    cargo run --quiet --bin harness -- sweep
+
+# Time the image build (cold, warm, hot) and the full matrix; prints medians.
+bench: docker
+    @scripts/bench.sh
+
+# Formatting and lints, as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
