@@ -558,8 +558,30 @@ pub async fn sweep(docker: &Docker, run: Option<&str>) -> Result<Swept, RuntimeE
     remove_labelled(docker, &filter).await
 }
 
+/// Removes what one scenario of one run created (when its process is told to stop).
+pub async fn sweep_scenario(
+    docker: &Docker,
+    run: &str,
+    scenario: &str,
+) -> Result<Swept, RuntimeError> {
+    remove_labelled_all(
+        docker,
+        vec![
+            format!("{LABEL_RUN}={run}"),
+            format!("{LABEL_SCENARIO}={scenario}"),
+        ],
+    )
+    .await
+}
+
 async fn remove_labelled(docker: &Docker, label: &str) -> Result<Swept, RuntimeError> {
-    let filters = HashMap::from([("label".to_owned(), vec![label.to_owned()])]);
+    remove_labelled_all(docker, vec![label.to_owned()]).await
+}
+
+/// Removes containers, then networks, then volumes carrying every one of `labels`.
+async fn remove_labelled_all(docker: &Docker, labels: Vec<String>) -> Result<Swept, RuntimeError> {
+    let label = labels.join(",");
+    let filters = HashMap::from([("label".to_owned(), labels)]);
     let err = |action: &str| {
         let action = format!("{action} labelled {label}");
         move |source| RuntimeError::Docker { action, source }

@@ -9,6 +9,7 @@ use harness::plan::{plans, Plan};
 use harness::report;
 use harness::result::{ScenarioResult, Status};
 use harness::runner::{self, new_run_id};
+use harness::runtime;
 use harness::session::{self, ProfileChoice};
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -90,7 +91,14 @@ fn run(
                 .with_role_played_by(role, by)
                 .map_err(|e| Failed::from(e.to_string()))?;
         }
-        let result = runner::run_plan(&ctx, plan).await;
+        // nextest sends SIGTERM when a test overruns; remove this scenario's containers then.
+        let result = tokio::select! {
+            result = runner::run_plan(&ctx, plan) => result,
+            signal = stopped() => {
+                let swept = runtime::sweep_scenario(&ctx.docker, &ctx.run_id, &plan.test_name).await;
+                return Err(Failed::from(format!("ERROR: stopped by {signal} before the scenario finished; cleanup: {swept:?}")));
+            }
+        };
         let report_dir = ctx
             .report_dir
             .join(if played_by.is_some() { "mutants" } else { "" });
@@ -135,5 +143,15 @@ fn run_mutant(plan: Plan, mutant: &Mutant) -> Result<(), Failed> {
             result.explain()
         )
         .into())
+    }
+}
+
+/// Resolves when the process is asked to stop (SIGTERM from nextest, or Ctrl-C).
+async fn stopped() -> &'static str {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
     }
 }
