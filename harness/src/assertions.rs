@@ -22,6 +22,10 @@ pub struct Evidence<'a> {
     pub vars: &'a BTreeMap<String, String>,
     /// Captures that could not be taken, with the reason.
     pub missing_captures: &'a BTreeMap<String, String>,
+    /// What the shared DinD daemon answered for each image reference the assertions name
+    /// (after placeholder substitution): the image id, `None` for no such image, or why it
+    /// could not be asked.
+    pub daemon_images: &'a BTreeMap<String, Result<Option<String>, String>>,
 }
 
 fn outcome(
@@ -60,11 +64,24 @@ pub async fn evaluate(assertions: &[Assertion], evidence: &Evidence<'_>) -> Vec<
                 repository,
                 tag,
                 config_digest,
+                media_type,
+                layers,
             } => {
-                outcomes.extend(
-                    tag_in_registry(evidence, repository, tag, config_digest.as_deref()).await,
-                );
+                let expect = Expected {
+                    config_digest: config_digest.as_deref(),
+                    media_type: media_type.as_deref(),
+                    layers: *layers,
+                };
+                outcomes.extend(tag_in_registry(evidence, repository, tag, expect).await);
             }
+            Assertion::ImageInDaemon(reference) => {
+                outcomes.push(image_in_daemon(evidence, reference, true))
+            }
+            Assertion::NoImageInDaemon(reference) => {
+                outcomes.push(image_in_daemon(evidence, reference, false))
+            }
+            Assertion::LogContains { step, text } => outcomes.push(log(evidence, step, text, true)),
+            Assertion::LogLacks { step, text } => outcomes.push(log(evidence, step, text, false)),
             Assertion::Tarball(t) => {
                 let archive = archives
                     .entry(t.path.clone())
@@ -114,11 +131,85 @@ fn resolve(evidence: &Evidence<'_>, value: &str) -> Result<String, String> {
     Ok(substitute(value, evidence.vars))
 }
 
+/// The image references an assertion list asks the daemon about, placeholders substituted.
+pub fn daemon_references(assertions: &[Assertion], vars: &BTreeMap<String, String>) -> Vec<String> {
+    assertions
+        .iter()
+        .filter_map(|a| match a {
+            Assertion::ImageInDaemon(r) | Assertion::NoImageInDaemon(r) => {
+                Some(substitute(r, vars))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn image_in_daemon(evidence: &Evidence<'_>, reference: &str, present: bool) -> AssertionOutcome {
+    let reference = substitute(reference, evidence.vars);
+    let (what, expected) = if present {
+        (format!("image {reference} in the shared daemon"), "present")
+    } else {
+        (
+            format!("no image {reference} in the shared daemon"),
+            "absent",
+        )
+    };
+    match evidence.daemon_images.get(&reference) {
+        Some(Ok(Some(id))) if present => {
+            outcome(what, Status::Pass, expected, format!("present ({id})"))
+        }
+        Some(Ok(Some(id))) => outcome(what, Status::Fail, expected, format!("present ({id})")),
+        Some(Ok(None)) if present => outcome(what, Status::Fail, expected, "absent"),
+        Some(Ok(None)) => outcome(what, Status::Pass, expected, "absent"),
+        Some(Err(e)) => outcome(what, Status::Error, expected, e.clone()),
+        None => outcome(
+            what,
+            Status::Error,
+            expected,
+            "the daemon was not asked (harness bug)",
+        ),
+    }
+}
+
+fn log(evidence: &Evidence<'_>, name: &str, text: &str, contains: bool) -> AssertionOutcome {
+    let what = format!(
+        "output of step {name} {} {text:?}",
+        if contains { "contains" } else { "lacks" }
+    );
+    let expected = if contains { "the text" } else { "no such text" };
+    let Some(step) = evidence.steps.iter().find(|s| s.name == name) else {
+        return outcome(
+            what,
+            Status::Fail,
+            expected,
+            "the step did not run (an earlier step failed)",
+        );
+    };
+    let found = step.log.contains(text);
+    let status = if found == contains {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    let shown = match step.log.lines().find(|l| l.contains(text)) {
+        Some(line) => format!("found in: {}", line.trim()),
+        None => "not found".to_owned(),
+    };
+    outcome(what, status, expected, shown)
+}
+
+/// Optional properties a served tag must have.
+struct Expected<'a> {
+    config_digest: Option<&'a str>,
+    media_type: Option<&'a str>,
+    layers: Option<usize>,
+}
+
 async fn tag_in_registry(
     evidence: &Evidence<'_>,
     repository: &str,
     tag: &str,
-    config_digest: Option<&str>,
+    expect: Expected<'_>,
 ) -> Vec<AssertionOutcome> {
     let what = format!("tag {repository}:{tag} in registry");
     let image = match evidence.registry.image(repository, tag).await {
@@ -150,7 +241,37 @@ async fn tag_in_registry(
             image.media_type.as_deref().unwrap_or("no media type")
         ),
     )];
-    if let Some(expected) = config_digest {
+    if let Some(expected) = expect.media_type {
+        let found = image
+            .media_type
+            .clone()
+            .unwrap_or_else(|| "no media type".into());
+        let status = if found == expected {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
+        outcomes.push(outcome(
+            format!("manifest media type of {repository}:{tag}"),
+            status,
+            expected,
+            found,
+        ));
+    }
+    if let Some(expected) = expect.layers {
+        let status = if image.layer_count == expected {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
+        outcomes.push(outcome(
+            format!("layer count of {repository}:{tag}"),
+            status,
+            expected.to_string(),
+            image.layer_count.to_string(),
+        ));
+    }
+    if let Some(expected) = expect.config_digest {
         let what = format!("config digest of {repository}:{tag} in registry equals {expected}");
         outcomes.push(match resolve(evidence, expected) {
             Ok(expected) if expected == image.config_digest => {

@@ -12,6 +12,8 @@ pub struct Plan {
     pub file: ScenarioFile,
     pub scenario: Scenario,
     pub builder: String,
+    /// Why this combination is not run (the docs declare it unsupported), if so.
+    pub skip: Option<String>,
 }
 
 /// Reads every scenario under `scenarios_dir` and expands its builder matrix.
@@ -23,7 +25,12 @@ pub fn plans(scenarios_dir: &Path) -> Result<Vec<Plan>, ScenarioParseError> {
     let mut plans = Vec::new();
     for file in files {
         let scenario = Scenario::load(&file.path)?;
-        for builder in &scenario.builders {
+        let skipped = scenario
+            .skip
+            .iter()
+            .map(|(b, reason)| (b, Some(reason.clone())));
+        let run = scenario.builders.iter().map(|b| (b, None));
+        for (builder, skip) in run.chain(skipped) {
             plans.push(Plan {
                 test_name: format!(
                     "{}::{}::{}",
@@ -34,6 +41,7 @@ pub fn plans(scenarios_dir: &Path) -> Result<Vec<Plan>, ScenarioParseError> {
                 file: file.clone(),
                 scenario: scenario.clone(),
                 builder: builder.clone(),
+                skip,
             });
         }
     }

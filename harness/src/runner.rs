@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bollard::Docker;
 
+use crate::archive::ImageArchive;
 use crate::assertions::{self, Evidence};
 use crate::errors::RuntimeError;
 use crate::images;
@@ -14,7 +15,7 @@ use crate::plan::Plan;
 use crate::profile::Profile;
 use crate::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
 use crate::runtime::{Environment, Services, REGISTRY_ALIAS, REGISTRY_PORT};
-use crate::scenario::{substitute, Scenario};
+use crate::scenario::{substitute, Capture, Scenario};
 
 /// Everything a plan runs with.
 pub struct RunContext {
@@ -75,6 +76,11 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
         duration_ms: 0,
     };
 
+    if let Some(reason) = &plan.skip {
+        result.status = Status::Skip;
+        result.reason = Some(reason.clone());
+        return result;
+    }
     let workspace = ctx
         .report_dir
         .join(plan.test_name.replace("::", "."))
@@ -151,6 +157,7 @@ async fn exercise(
                 &role_name,
                 role(&role_name),
                 &step_env,
+                step.daemon,
                 step.timeout,
             )
             .await?;
@@ -163,7 +170,7 @@ async fn exercise(
 
     let mut missing = BTreeMap::new();
     for (name, capture) in &plan.scenario.captures {
-        match take_capture(env.workspace(), &capture.json_file, &capture.pointer) {
+        match take_capture(env, capture, &vars).await {
             Ok(value) => {
                 result.captures.insert(name.clone(), value.clone());
                 vars.insert(format!("capture.{name}"), value);
@@ -173,12 +180,21 @@ async fn exercise(
             }
         }
     }
+    let mut daemon_images = BTreeMap::new();
+    for reference in assertions::daemon_references(&plan.scenario.assertions, &vars) {
+        let answer = env
+            .daemon_image_id(&reference)
+            .await
+            .map_err(|e| e.to_string());
+        daemon_images.insert(reference, answer);
+    }
     let evidence = Evidence {
         steps: &result.steps,
         registry: env.registry(),
         workspace: env.workspace(),
         vars: &vars,
         missing_captures: &missing,
+        daemon_images: &daemon_images,
     };
     result.assertions = assertions::evaluate(&plan.scenario.assertions, &evidence).await;
     Ok(())
@@ -254,14 +270,35 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn take_capture(workspace: &Path, file: &str, pointer: &str) -> Result<String, String> {
-    let text = std::fs::read_to_string(workspace.join(file))
-        .map_err(|e| format!("cannot read {file}: {e}"))?;
-    let json: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{file} is not valid json: {e}"))?;
-    match json.pointer(pointer) {
-        Some(serde_json::Value::String(s)) => Ok(s.clone()),
-        Some(other) => Ok(other.to_string()),
-        None => Err(format!("{file} has nothing at {pointer}")),
+/// Takes a captured value from what the steps left. An absent value is the plugin's doing
+/// (reported as a Fail by the assertions that need it), so errors are plain reasons.
+async fn take_capture(
+    env: &Environment,
+    capture: &Capture,
+    vars: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    match capture {
+        Capture::Json { file, pointer } => {
+            let text = std::fs::read_to_string(env.workspace().join(file))
+                .map_err(|e| format!("cannot read {file}: {e}"))?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| format!("{file} is not valid json: {e}"))?;
+            match json.pointer(pointer) {
+                Some(serde_json::Value::String(s)) => Ok(s.clone()),
+                Some(other) => Ok(other.to_string()),
+                None => Err(format!("{file} has nothing at {pointer}")),
+            }
+        }
+        Capture::TarballConfigDigest(path) => ImageArchive::read(&env.workspace().join(path))
+            .map(|archive| archive.config_digest)
+            .map_err(|e| e.to_string()),
+        Capture::DaemonImageId(reference) => {
+            let reference = substitute(reference, vars);
+            match env.daemon_image_id(&reference).await {
+                Ok(Some(id)) => Ok(id),
+                Ok(None) => Err(format!("the shared daemon has no image {reference}")),
+                Err(e) => Err(e.to_string()),
+            }
+        }
     }
 }

@@ -27,6 +27,7 @@ use crate::errors::{DockerConnectError, RuntimeError};
 use crate::profile::RoleSpec;
 use crate::registry::Registry;
 use crate::result::StepRecord;
+use crate::scenario::DaemonMode;
 
 pub const LABEL_MANAGED: &str = "io.conformance.managed";
 pub const LABEL_RUN: &str = "io.conformance.run";
@@ -77,6 +78,7 @@ pub struct Environment {
     run_volume: String,
     workspace: PathBuf,
     registry: Option<Registry>,
+    dind: Option<String>,
 }
 
 impl Environment {
@@ -97,6 +99,7 @@ impl Environment {
             labels,
             workspace,
             registry: None,
+            dind: None,
         }
     }
 
@@ -153,6 +156,7 @@ impl Environment {
             aliases: vec![REGISTRY_ALIAS.into()],
             workdir: None,
             publish: Some(REGISTRY_PORT),
+            tmpfs: false,
         });
         let mut dind_args = services.dind.args.clone();
         dind_args.push(format!(
@@ -172,6 +176,7 @@ impl Environment {
             aliases: vec!["dind".into()],
             workdir: None,
             publish: None,
+            tmpfs: false,
         });
         let (registry, dind) = tokio::join!(registry, dind);
         let (registry, dind) = (registry?, dind?);
@@ -185,6 +190,7 @@ impl Environment {
         self.push_base_image(&services.base_image.image, &host)
             .await?;
         self.registry = Some(Registry::new(host));
+        self.dind = Some(dind);
         Ok(())
     }
 
@@ -195,10 +201,17 @@ impl Environment {
         role: &str,
         spec: &RoleSpec,
         env: &BTreeMap<String, String>,
+        daemon: DaemonMode,
         timeout: Duration,
     ) -> Result<StepRecord, RuntimeError> {
         let started = Instant::now();
         let suffix = format!("step-{}", sanitize(name));
+        let mut binds = vec![format!("{}:{}", self.workspace.display(), spec.workdir())];
+        if daemon == DaemonMode::Shared {
+            binds.push(format!("{}:/var/run", self.run_volume));
+        }
+        // A plugin starting its own dockerd gets a tmpfs for its storage (overlay2 works there).
+        let own_daemon = daemon == DaemonMode::Own;
         let id = self
             .create_and_start(ContainerSpec {
                 suffix: &suffix,
@@ -207,10 +220,8 @@ impl Environment {
                 env: &spec.env,
                 extra_env: env,
                 privileged: spec.privileged,
-                binds: vec![
-                    format!("{}:{}", self.workspace.display(), spec.workdir()),
-                    format!("{}:/var/run", self.run_volume),
-                ],
+                binds,
+                tmpfs: own_daemon,
                 aliases: vec![],
                 workdir: Some(spec.workdir()),
                 publish: None,
@@ -304,6 +315,9 @@ impl Environment {
                 binds: Some(spec.binds),
                 network_mode: Some(self.network.clone()),
                 port_bindings,
+                tmpfs: spec
+                    .tmpfs
+                    .then(|| HashMap::from([("/var/lib/docker".to_owned(), String::new())])),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -387,6 +401,11 @@ impl Environment {
     }
 
     async fn exec_status(&self, id: &str, cmd: &[&str]) -> Result<i64, bollard::errors::Error> {
+        Ok(self.exec(id, cmd).await?.0)
+    }
+
+    /// Runs a command in a container; returns its exit status and output.
+    async fn exec(&self, id: &str, cmd: &[&str]) -> Result<(i64, String), bollard::errors::Error> {
         let exec = self
             .docker
             .create_exec(
@@ -399,17 +418,50 @@ impl Environment {
                 },
             )
             .await?;
+        let mut out = String::new();
         if let bollard::exec::StartExecResults::Attached { mut output, .. } =
             self.docker.start_exec(&exec.id, None).await?
         {
-            while output.next().await.is_some() {}
+            while let Some(Ok(chunk)) = output.next().await {
+                out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+            }
         }
-        Ok(self
-            .docker
-            .inspect_exec(&exec.id)
-            .await?
-            .exit_code
-            .unwrap_or(-1))
+        Ok((
+            self.docker
+                .inspect_exec(&exec.id)
+                .await?
+                .exit_code
+                .unwrap_or(-1),
+            out,
+        ))
+    }
+
+    /// The id of an image in the shared DinD daemon, or `None` when it has no such image.
+    pub async fn daemon_image_id(&self, reference: &str) -> Result<Option<String>, RuntimeError> {
+        let dind = self.dind.as_deref().expect("environment is up");
+        let (code, output) = self
+            .exec(
+                dind,
+                &[
+                    "docker", "image", "inspect", "--format", "{{.Id}}", reference,
+                ],
+            )
+            .await
+            .map_err(|source| RuntimeError::Docker {
+                action: format!("inspecting {reference} in dind"),
+                source,
+            })?;
+        if code == 0 {
+            Ok(Some(output.trim().to_owned()))
+        } else if output.contains("No such image") {
+            Ok(None)
+        } else {
+            Err(RuntimeError::NotReady {
+                service: "dind".into(),
+                seconds: 0,
+                detail: output,
+            })
+        }
     }
 
     async fn is_running(&self, id: &str) -> bool {
@@ -507,6 +559,8 @@ struct ContainerSpec<'a> {
     aliases: Vec<String>,
     workdir: Option<&'a str>,
     publish: Option<u16>,
+    /// Mount a tmpfs at /var/lib/docker.
+    tmpfs: bool,
 }
 
 /// Polls `GET /v2/` on the registry until it answers 200.

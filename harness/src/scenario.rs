@@ -33,6 +33,10 @@ pub struct Scenario {
     pub claim: Claim,
     /// The builders (matrix) the scenario runs on.
     pub builders: Vec<String>,
+    /// Builders the scenario does not run on, each with the reason (reported as Skip), e.g.
+    /// `kaniko: "PLUGIN_SOURCE_IMAGE is BuildX-only per the docs"`.
+    #[serde(default)]
+    pub skip: BTreeMap<String, String>,
     /// A directory, relative to the repository root, copied into the workspace (`/harness`)
     /// before the first step: usually a Dockerfile context under `fixtures/contexts/`.
     #[serde(default)]
@@ -63,6 +67,10 @@ pub struct Step {
     /// Environment of the plugin container (`PLUGIN_*` variables).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// `shared` (default): the scenario's DinD daemon is reachable through a shared `/var/run`.
+    /// `own`: no shared `/var/run`; a plugin that needs a daemon starts its own (privileged).
+    #[serde(default)]
+    pub daemon: DaemonMode,
     /// How long the step may run, e.g. `120s` or `2m`.
     #[serde(
         default = "default_step_timeout",
@@ -70,6 +78,14 @@ pub struct Step {
         serialize_with = "ser_duration"
     )]
     pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DaemonMode {
+    #[default]
+    Shared,
+    Own,
 }
 
 fn default_step_timeout() -> Duration {
@@ -86,14 +102,17 @@ fn ser_duration<S: serde::Serializer>(value: &Duration, s: S) -> Result<S::Ok, S
     s.serialize_str(&humantime::format_duration(*value).to_string())
 }
 
-/// A value taken from a JSON file a step wrote into the workspace.
+/// A value taken from what the steps left behind, for later assertions.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Capture {
-    /// Path relative to the workspace.
-    pub json_file: String,
-    /// A JSON pointer (RFC 6901) into it, e.g. `/containerimage.config.digest`.
-    pub pointer: String,
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Capture {
+    /// A value in a JSON file in the workspace, by JSON pointer (RFC 6901), e.g.
+    /// `{file: metadata.json, pointer: /containerimage.config.digest}`.
+    Json { file: String, pointer: String },
+    /// The config digest of an image archive in the workspace.
+    TarballConfigDigest(String),
+    /// The id of an image in the shared DinD daemon (the config digest on the classic store).
+    DaemonImageId(String),
 }
 
 /// What must hold after the steps ran.
@@ -106,13 +125,26 @@ pub enum Assertion {
     StepFailed(String),
     /// The registry holds no tag at all for the repository.
     NoTagsInRegistry { repository: String },
-    /// The registry serves the tag; optionally its image config digest equals a value.
+    /// The registry serves the tag; optionally with this config digest, manifest media type
+    /// and number of layers.
     TagInRegistry {
         repository: String,
         tag: String,
         #[serde(default)]
         config_digest: Option<String>,
+        #[serde(default)]
+        media_type: Option<String>,
+        #[serde(default)]
+        layers: Option<usize>,
     },
+    /// The shared DinD daemon holds an image by this reference.
+    ImageInDaemon(String),
+    /// The shared DinD daemon holds no image by this reference.
+    NoImageInDaemon(String),
+    /// A step's output contains the text.
+    LogContains { step: String, text: String },
+    /// A step's output does not contain the text.
+    LogLacks { step: String, text: String },
     /// An image archive in the workspace.
     Tarball(TarballAssertion),
 }
@@ -182,7 +214,7 @@ impl Scenario {
                 self.version
             ));
         }
-        if self.builders.is_empty() {
+        if self.builders.is_empty() && self.skip.is_empty() {
             return Err("`builders` is empty: name at least one builder".into());
         }
         for builder in &self.builders {
@@ -191,6 +223,20 @@ impl Scenario {
                     "unknown builder `{builder}` (known: {})",
                     KNOWN_BUILDERS.join(", ")
                 ));
+            }
+        }
+        for (builder, reason) in &self.skip {
+            if !KNOWN_BUILDERS.contains(&builder.as_str()) {
+                return Err(format!(
+                    "unknown builder `{builder}` under `skip` (known: {})",
+                    KNOWN_BUILDERS.join(", ")
+                ));
+            }
+            if self.builders.contains(builder) {
+                return Err(format!("builder `{builder}` is both run and skipped"));
+            }
+            if reason.trim().is_empty() {
+                return Err(format!("skipping `{builder}` needs a reason"));
             }
         }
         if self.steps.is_empty() {
@@ -213,7 +259,10 @@ impl Scenario {
         }
         for assertion in &self.assertions {
             match assertion {
-                Assertion::StepSucceeded(step) | Assertion::StepFailed(step)
+                Assertion::StepSucceeded(step)
+                | Assertion::StepFailed(step)
+                | Assertion::LogContains { step, .. }
+                | Assertion::LogLacks { step, .. }
                     if !names.contains(step.as_str()) =>
                 {
                     return Err(format!(

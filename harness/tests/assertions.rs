@@ -31,7 +31,19 @@ async fn check(
     let registry = Registry::new("127.0.0.1:9");
     let vars = BTreeMap::from([("registry".to_owned(), "registry:5000".to_owned())]);
     let missing = BTreeMap::new();
+    let daemon_images = BTreeMap::from([
+        (
+            "local/app:1.0".to_owned(),
+            Ok(Some("sha256:abc".to_owned())),
+        ),
+        ("local/gone:1.0".to_owned(), Ok(None)),
+        (
+            "local/unknown:1.0".to_owned(),
+            Err("dind did not answer".to_owned()),
+        ),
+    ]);
     let evidence = Evidence {
+        daemon_images: &daemon_images,
         steps,
         registry: &registry,
         workspace,
@@ -96,6 +108,8 @@ async fn an_unreachable_registry_is_an_error_not_a_fail() {
                 repository: "conformance/app".into(),
                 tag: "1.0".into(),
                 config_digest: None,
+                media_type: None,
+                layers: None,
             },
         ],
         &[],
@@ -181,4 +195,50 @@ async fn a_tarball_with_the_wrong_tag_label_and_files_fails_each_check_separatel
             ),
         ]
     );
+}
+
+#[tokio::test]
+async fn daemon_images_and_step_logs_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut build = step("build", Some(0));
+    build.log = "+ docker buildx build --load\nwriting image sha256:abc done\n".into();
+    let outcomes = check(
+        vec![
+            Assertion::ImageInDaemon("local/app:1.0".into()),
+            Assertion::ImageInDaemon("local/gone:1.0".into()),
+            Assertion::NoImageInDaemon("local/gone:1.0".into()),
+            Assertion::NoImageInDaemon("local/app:1.0".into()),
+            Assertion::ImageInDaemon("local/unknown:1.0".into()),
+            Assertion::LogContains {
+                step: "build".into(),
+                text: "--load".into(),
+            },
+            Assertion::LogLacks {
+                step: "build".into(),
+                text: "--push".into(),
+            },
+            Assertion::LogLacks {
+                step: "build".into(),
+                text: "writing image".into(),
+            },
+        ],
+        &[build],
+        dir.path(),
+    )
+    .await;
+    let statuses: Vec<Status> = outcomes.iter().map(|o| o.status).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            Status::Pass,
+            Status::Fail,
+            Status::Pass,
+            Status::Fail,
+            Status::Error,
+            Status::Pass,
+            Status::Pass,
+            Status::Fail
+        ]
+    );
+    assert_eq!(outcomes[7].found, "found in: writing image sha256:abc done");
 }
