@@ -172,6 +172,7 @@ fn image_in_daemon(evidence: &Evidence<'_>, reference: &str, present: bool) -> A
 }
 
 fn log(evidence: &Evidence<'_>, name: &str, text: &str, contains: bool) -> AssertionOutcome {
+    let text = &substitute(text, evidence.vars);
     let what = format!(
         "output of step {name} {} {text:?}",
         if contains { "contains" } else { "lacks" }

@@ -201,7 +201,7 @@ async fn a_tarball_with_the_wrong_tag_label_and_files_fails_each_check_separatel
 async fn daemon_images_and_step_logs_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     let mut build = step("build", Some(0));
-    build.log = "+ docker buildx build --load\nwriting image sha256:abc done\n".into();
+    build.log = "+ docker buildx build --load\nwriting image sha256:abc done\nnaming to registry:5000/conformance/app:1.0\n".into();
     let outcomes = check(
         vec![
             Assertion::ImageInDaemon("local/app:1.0".into()),
