@@ -183,7 +183,11 @@ impl Reader {
             } else if let Some(hex) = name.strip_prefix("sha256:") {
                 Some(hex)
             } else {
-                name.strip_suffix(".tar.gz")
+                // Legacy layouts name blobs by digest: `<hex>.tar.gz` (go-containerregistry),
+                // `<hex>.tar` and `<hex>.json` (skopeo/buildah docker-archive).
+                [".tar.gz", ".tar", ".json"]
+                    .iter()
+                    .find_map(|ext| name.strip_suffix(ext))
                     .filter(|h| h.len() == 64 && h.chars().all(|c| c.is_ascii_hexdigit()))
             };
             if let Some(hex) = expected {

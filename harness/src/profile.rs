@@ -50,6 +50,9 @@ pub struct RoleSpec {
     /// Working directory, where the workspace is mounted (default `/harness`).
     #[serde(default)]
     pub workdir: Option<String>,
+    /// Docker security options, e.g. `seccomp=unconfined` for an unprivileged daemonless builder.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
     /// Extra arguments appended to the container's command (for dind: dockerd flags).
     #[serde(default)]
     pub args: Vec<String>,

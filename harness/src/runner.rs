@@ -147,7 +147,7 @@ async fn exercise(
     for step in &plan.scenario.steps {
         let role_name = step.role.clone().unwrap_or_else(|| plan.builder.clone());
         let step_env: BTreeMap<String, String> = step
-            .env
+            .environment()
             .iter()
             .map(|(k, v)| (k.clone(), substitute(v, &vars)))
             .collect();

@@ -157,6 +157,7 @@ impl Environment {
             workdir: None,
             publish: Some(REGISTRY_PORT),
             tmpfs: false,
+            security_opt: vec![],
         });
         let mut dind_args = services.dind.args.clone();
         dind_args.push(format!(
@@ -177,6 +178,7 @@ impl Environment {
             workdir: None,
             publish: None,
             tmpfs: false,
+            security_opt: vec![],
         });
         let (registry, dind) = tokio::join!(registry, dind);
         let (registry, dind) = (registry?, dind?);
@@ -222,6 +224,7 @@ impl Environment {
                 privileged: spec.privileged,
                 binds,
                 tmpfs: own_daemon,
+                security_opt: spec.security_opt.clone(),
                 aliases: vec![],
                 workdir: Some(spec.workdir()),
                 publish: None,
@@ -315,6 +318,7 @@ impl Environment {
                 binds: Some(spec.binds),
                 network_mode: Some(self.network.clone()),
                 port_bindings,
+                security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
                 tmpfs: spec
                     .tmpfs
                     .then(|| HashMap::from([("/var/lib/docker".to_owned(), String::new())])),
@@ -561,6 +565,7 @@ struct ContainerSpec<'a> {
     publish: Option<u16>,
     /// Mount a tmpfs at /var/lib/docker.
     tmpfs: bool,
+    security_opt: Vec<String>,
 }
 
 /// Polls `GET /v2/` on the registry until it answers 200.

@@ -67,6 +67,10 @@ pub struct Step {
     /// Environment of the plugin container (`PLUGIN_*` variables).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Plugin settings, as in a Drone/Harness Plugin step: `dry_run: "true"` becomes
+    /// `PLUGIN_DRY_RUN=true`.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
     /// `shared` (default): the scenario's DinD daemon is reachable through a shared `/var/run`.
     /// `own`: no shared `/var/run`; a plugin that needs a daemon starts its own (privileged).
     #[serde(default)]
@@ -184,6 +188,24 @@ impl std::fmt::Display for ArchiveFormat {
     }
 }
 
+impl Step {
+    /// The step's environment: `settings` as `PLUGIN_*` variables, then `env`.
+    pub fn environment(&self) -> BTreeMap<String, String> {
+        let mut env: BTreeMap<String, String> = self
+            .settings
+            .iter()
+            .map(|(k, v)| (setting_variable(k), v.clone()))
+            .collect();
+        env.extend(self.env.clone());
+        env
+    }
+}
+
+/// `source_tar_path` → `PLUGIN_SOURCE_TAR_PATH`.
+pub fn setting_variable(setting: &str) -> String {
+    format!("PLUGIN_{}", setting.to_ascii_uppercase())
+}
+
 impl Scenario {
     /// Reads and validates a scenario file.
     pub fn load(path: &Path) -> Result<Scenario, ScenarioParseError> {
@@ -247,7 +269,16 @@ impl Scenario {
             if !names.insert(step.name.as_str()) {
                 return Err(format!("two steps are named `{}`", step.name));
             }
-            for (key, value) in &step.env {
+            for key in step.settings.keys() {
+                if step.env.contains_key(&setting_variable(key)) {
+                    return Err(format!(
+                        "step `{}` sets {} both as setting `{key}` and in env",
+                        step.name,
+                        setting_variable(key)
+                    ));
+                }
+            }
+            for (key, value) in step.env.iter().chain(step.settings.iter()) {
                 check_placeholders(value, &BTreeMap::new())
                     .map_err(|e| format!("step `{}`, env {key}: {e}", step.name))?;
             }
