@@ -42,7 +42,8 @@ fn every_committed_scenario_is_valid() {
 fn the_build_only_scenario_reads_as_written() {
     let root = harness::session::repo_root();
     let scenario = Scenario::load(&root.join("scenarios/build-only/tar.yaml")).unwrap();
-    assert_eq!(scenario.builders, vec!["buildx"]);
+    assert_eq!(scenario.builders, vec!["buildx", "kaniko"]);
+    assert!(scenario.skip["buildah"].contains("dry_run and tar_path"));
     assert_eq!(scenario.steps[0].env["PLUGIN_NO_PUSH"], "true");
     assert_eq!(
         scenario.steps[0].timeout,
