@@ -220,73 +220,102 @@ impl Scenario {
     pub fn parse(path: &Path, text: &str) -> Result<Scenario, ScenarioParseError> {
         let scenario: Scenario =
             serde_saphyr::from_str(text).map_err(|e| syntax_error(path, text, &e))?;
-        scenario
-            .validate()
-            .map_err(|message| ScenarioParseError::Invalid {
+        let Err(problem) = scenario.validate() else {
+            return Ok(scenario);
+        };
+        Err(match problem.locate(text) {
+            Some(offset) => {
+                let (line, column) = line_column(text, offset);
+                ScenarioParseError::Syntax(Box::new(ScenarioSyntaxError {
+                    path: path.to_owned(),
+                    line,
+                    column,
+                    message: problem.message,
+                    src: NamedSource::new(path.display().to_string(), text.to_owned()),
+                    span: Some(SourceSpan::from((offset, problem.needle.len().max(1)))),
+                }))
+            }
+            None => ScenarioParseError::Invalid {
                 path: path.to_owned(),
-                message,
-            })?;
-        Ok(scenario)
+                message: problem.message,
+            },
+        })
     }
 
-    fn validate(&self) -> Result<(), String> {
+    fn validate(&self) -> Result<(), Problem> {
         if self.version != SCHEMA_VERSION {
-            return Err(format!(
+            let message = format!(
                 "unsupported version {} (this harness reads version {SCHEMA_VERSION})",
                 self.version
-            ));
+            );
+            return Err(Problem::at(message, "version", None));
         }
         if self.builders.is_empty() && self.skip.is_empty() {
-            return Err("`builders` is empty: name at least one builder".into());
+            return Err(Problem::at(
+                "`builders` is empty: name at least one builder",
+                "builders",
+                None,
+            ));
         }
+        let known = KNOWN_BUILDERS.join(", ");
         for builder in &self.builders {
             if !KNOWN_BUILDERS.contains(&builder.as_str()) {
-                return Err(format!(
-                    "unknown builder `{builder}` (known: {})",
-                    KNOWN_BUILDERS.join(", ")
+                return Err(Problem::at(
+                    format!("unknown builder `{builder}` (known: {known})"),
+                    builder,
+                    Some("builders"),
                 ));
             }
         }
         for (builder, reason) in &self.skip {
-            if !KNOWN_BUILDERS.contains(&builder.as_str()) {
-                return Err(format!(
-                    "unknown builder `{builder}` under `skip` (known: {})",
-                    KNOWN_BUILDERS.join(", ")
-                ));
-            }
-            if self.builders.contains(builder) {
-                return Err(format!("builder `{builder}` is both run and skipped"));
-            }
-            if reason.trim().is_empty() {
-                return Err(format!("skipping `{builder}` needs a reason"));
-            }
+            let problem = if !KNOWN_BUILDERS.contains(&builder.as_str()) {
+                format!("unknown builder `{builder}` under `skip` (known: {known})")
+            } else if self.builders.contains(builder) {
+                format!("builder `{builder}` is both run and skipped")
+            } else if reason.trim().is_empty() {
+                format!("skipping `{builder}` needs a reason")
+            } else {
+                continue;
+            };
+            return Err(Problem::at(problem, builder, Some("skip:")));
         }
         if self.steps.is_empty() {
-            return Err("`steps` is empty: a scenario runs at least one step".into());
+            return Err(Problem::at(
+                "`steps` is empty: a scenario runs at least one step",
+                "steps",
+                None,
+            ));
         }
         let mut names = std::collections::BTreeSet::new();
         for step in &self.steps {
             if !names.insert(step.name.as_str()) {
-                return Err(format!("two steps are named `{}`", step.name));
+                return Err(Problem::last(
+                    format!("two steps are named `{}`", step.name),
+                    &format!("name: {}", step.name),
+                ));
             }
             for key in step.settings.keys() {
                 if step.env.contains_key(&setting_variable(key)) {
-                    return Err(format!(
+                    let message = format!(
                         "step `{}` sets {} both as setting `{key}` and in env",
                         step.name,
                         setting_variable(key)
-                    ));
+                    );
+                    return Err(Problem::at(message, key, Some("settings:")));
                 }
             }
             for (key, value) in step.env.iter().chain(step.settings.iter()) {
-                check_placeholders(value, &BTreeMap::new())
-                    .map_err(|e| format!("step `{}`, env {key}: {e}", step.name))?;
+                check_placeholders(value, &BTreeMap::new()).map_err(|e| {
+                    Problem::at(format!("step `{}`, {key}: {e}", step.name), value, None)
+                })?;
             }
         }
         if self.assertions.is_empty() {
-            return Err(
-                "`assertions` is empty: a scenario that asserts nothing cannot fail".into(),
-            );
+            return Err(Problem::at(
+                "`assertions` is empty: a scenario that asserts nothing cannot fail",
+                "assertions",
+                None,
+            ));
         }
         for assertion in &self.assertions {
             match assertion {
@@ -296,21 +325,26 @@ impl Scenario {
                 | Assertion::LogLacks { step, .. }
                     if !names.contains(step.as_str()) =>
                 {
-                    return Err(format!(
-                        "assertion names step `{step}`, which does not exist"
-                    ));
+                    let message = format!("assertion names step `{step}`, which does not exist");
+                    return Err(Problem::at(message, step, Some("assertions:")));
                 }
                 Assertion::TagInRegistry {
                     config_digest: Some(value),
                     ..
                 } => {
-                    check_placeholders(value, &self.captures)
-                        .map_err(|e| format!("tag_in_registry config_digest: {e}"))?;
+                    check_placeholders(value, &self.captures).map_err(|e| {
+                        Problem::at(
+                            format!("tag_in_registry config_digest: {e}"),
+                            value,
+                            Some("assertions:"),
+                        )
+                    })?;
                 }
                 Assertion::Tarball(t) => {
                     for tag in &t.tags {
-                        check_placeholders(tag, &self.captures)
-                            .map_err(|e| format!("tarball tags: {e}"))?;
+                        check_placeholders(tag, &self.captures).map_err(|e| {
+                            Problem::at(format!("tarball tags: {e}"), tag, Some("assertions:"))
+                        })?;
                     }
                 }
                 _ => {}
@@ -318,6 +352,62 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// A scenario that parses but does not make sense, and the text to point at.
+struct Problem {
+    message: String,
+    needle: String,
+    /// Look for the needle after this text (e.g. `skip:`), not from the start.
+    after: Option<&'static str>,
+    /// Point at the last occurrence rather than the first.
+    last: bool,
+}
+
+impl Problem {
+    fn at(message: impl Into<String>, needle: &str, after: Option<&'static str>) -> Problem {
+        Problem {
+            message: message.into(),
+            needle: needle.to_owned(),
+            after,
+            last: false,
+        }
+    }
+
+    fn last(message: impl Into<String>, needle: &str) -> Problem {
+        Problem {
+            message: message.into(),
+            needle: needle.to_owned(),
+            after: None,
+            last: true,
+        }
+    }
+
+    /// Byte offset of the offending text, when it can be found.
+    fn locate(&self, text: &str) -> Option<usize> {
+        if self.needle.is_empty() {
+            return None;
+        }
+        let start = match self.after {
+            Some(anchor) => text.find(anchor)? + anchor.len(),
+            None => 0,
+        };
+        let rest = &text[start..];
+        let found = if self.last {
+            rest.rfind(&self.needle)
+        } else {
+            rest.find(&self.needle)
+        };
+        found.map(|i| start + i)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_column(text: &str, offset: usize) -> (u64, u64) {
+    let before = &text[..offset];
+    let line = before.matches('\n').count() as u64 + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() as u64 + 1;
+    (line, column)
 }
 
 /// Checks that every `${...}` in `value` names a known placeholder.
