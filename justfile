@@ -44,3 +44,7 @@ bench: docker
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
+
+# Regenerate the committed JSON Schema of scenario files (editors validate scenarios with it).
+schema:
+    cargo run --quiet --bin harness -- schema > scenarios/scenario.schema.json

@@ -58,6 +58,8 @@ enum Command {
     List,
     /// Check scenario files (default: every file under scenarios/).
     Validate { files: Vec<PathBuf> },
+    /// Print the JSON Schema of scenario files (committed as scenarios/scenario.schema.json).
+    Schema,
     /// Remove every container, network and volume the harness labelled (optionally of one run).
     Sweep {
         #[arg(long)]
@@ -120,6 +122,10 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Schema => {
+            print!("{}", harness::scenario::json_schema());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Sweep { run } => {
             let docker = runtime::connect().await?;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use miette::{NamedSource, SourceSpan};
+use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::errors::{ScenarioParseError, ScenarioSyntaxError};
@@ -22,7 +23,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// Builders the harness knows. A scenario may only name these.
 pub const KNOWN_BUILDERS: &[&str] = &["buildx", "kaniko", "docker", "buildah"];
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Scenario language version; must be 1.
@@ -47,7 +48,7 @@ pub struct Scenario {
     pub assertions: Vec<Assertion>,
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Claim {
     /// The claim, quoted or paraphrased.
@@ -57,7 +58,7 @@ pub struct Claim {
 }
 
 /// One plugin container, run to completion.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub name: String,
@@ -76,6 +77,7 @@ pub struct Step {
     #[serde(default)]
     pub daemon: DaemonMode,
     /// How long the step may run, e.g. `120s` or `2m`.
+    #[schemars(with = "String", extend("pattern" = "^[0-9]+\\s*(ms|s|m|h)"))]
     #[serde(
         default = "default_step_timeout",
         deserialize_with = "de_duration",
@@ -84,7 +86,7 @@ pub struct Step {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DaemonMode {
     #[default]
@@ -107,7 +109,7 @@ fn ser_duration<S: serde::Serializer>(value: &Duration, s: S) -> Result<S::Ok, S
 }
 
 /// A value taken from what the steps left behind, for later assertions.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Capture {
     /// A value in a JSON file in the workspace, by JSON pointer (RFC 6901), e.g.
@@ -120,7 +122,7 @@ pub enum Capture {
 }
 
 /// What must hold after the steps ran.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Assertion {
     /// The named step exited with status 0.
@@ -153,7 +155,7 @@ pub enum Assertion {
     Tarball(TarballAssertion),
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TarballAssertion {
     /// Path relative to the workspace.
@@ -172,7 +174,7 @@ pub struct TarballAssertion {
     pub files: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ArchiveFormat {
     DockerArchive,
@@ -186,6 +188,12 @@ impl std::fmt::Display for ArchiveFormat {
             ArchiveFormat::OciLayout => "oci-layout",
         })
     }
+}
+
+/// The JSON Schema of scenario files, generated from these types.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Scenario);
+    serde_json::to_string_pretty(&schema).expect("a schema serializes") + "\n"
 }
 
 impl Step {

@@ -53,3 +53,40 @@ fn the_build_only_scenario_reads_as_written() {
         matches!(&scenario.assertions[1], Assertion::NoTagsInRegistry { repository } if repository == "conformance/app")
     );
 }
+
+#[test]
+fn the_committed_json_schema_is_current() {
+    let path = harness::session::repo_root().join("scenarios/scenario.schema.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == harness::scenario::json_schema(),
+        "{} is out of date with the scenario types: run `just schema`",
+        path.display()
+    );
+}
+
+#[test]
+fn the_json_schema_describes_the_language() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&harness::scenario::json_schema()).unwrap();
+    assert_eq!(
+        schema["additionalProperties"], false,
+        "unknown keys are rejected"
+    );
+    let required: Vec<&str> = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    for key in [
+        "version",
+        "name",
+        "claim",
+        "builders",
+        "steps",
+        "assertions",
+    ] {
+        assert!(required.contains(&key), "{key} is required");
+    }
+}
