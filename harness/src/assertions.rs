@@ -16,7 +16,8 @@ use crate::scenario::{substitute, Assertion, TarballAssertion};
 /// What the assertions are checked against.
 pub struct Evidence<'a> {
     pub steps: &'a [StepRecord],
-    pub registry: &'a Registry,
+    /// The scenario's registries, by name, the default (first) one first.
+    pub registries: &'a [(String, Registry)],
     pub workspace: &'a Path,
     /// `registry` and `capture.NAME` placeholder values.
     pub vars: &'a BTreeMap<String, String>,
@@ -42,6 +43,14 @@ fn outcome(
     }
 }
 
+impl Evidence<'_> {
+    /// The named registry, or the first; validation made sure the name exists.
+    fn registry(&self, name: Option<&str>) -> &Registry {
+        let found = name.and_then(|n| self.registries.iter().find(|(r, _)| r == n));
+        &found.unwrap_or(&self.registries[0]).1
+    }
+}
+
 /// Evaluates every assertion; a tarball assertion gives one outcome per property checked.
 pub async fn evaluate(assertions: &[Assertion], evidence: &Evidence<'_>) -> Vec<AssertionOutcome> {
     let mut archives: HashMap<String, Result<ImageArchive, ArchiveReadError>> = HashMap::new();
@@ -50,9 +59,16 @@ pub async fn evaluate(assertions: &[Assertion], evidence: &Evidence<'_>) -> Vec<
         match assertion {
             Assertion::StepSucceeded(name) => outcomes.push(step_exit(evidence, name, true)),
             Assertion::StepFailed(name) => outcomes.push(step_exit(evidence, name, false)),
-            Assertion::NoTagsInRegistry { repository } => {
-                let what = format!("no tags in registry for {repository}");
-                outcomes.push(match evidence.registry.tags(repository).await {
+            Assertion::NoTagsInRegistry {
+                repository,
+                registry,
+            } => {
+                let registry = evidence.registry(registry.as_deref());
+                let what = format!(
+                    "no tags in registry {} for {repository}",
+                    registry_label(evidence, registry)
+                );
+                outcomes.push(match registry.tags(repository).await {
                     Ok(tags) if tags.is_empty() => {
                         outcome(what, Status::Pass, "no tags", "no tags")
                     }
@@ -63,6 +79,7 @@ pub async fn evaluate(assertions: &[Assertion], evidence: &Evidence<'_>) -> Vec<
             Assertion::TagInRegistry {
                 repository,
                 tag,
+                registry,
                 config_digest,
                 media_type,
                 layers,
@@ -72,7 +89,9 @@ pub async fn evaluate(assertions: &[Assertion], evidence: &Evidence<'_>) -> Vec<
                     media_type: media_type.as_deref(),
                     layers: *layers,
                 };
-                outcomes.extend(tag_in_registry(evidence, repository, tag, expect).await);
+                outcomes.extend(
+                    tag_in_registry(evidence, registry.as_deref(), repository, tag, expect).await,
+                );
             }
             Assertion::ImageInDaemon(reference) => {
                 outcomes.push(image_in_daemon(evidence, reference, true))
@@ -82,6 +101,10 @@ pub async fn evaluate(assertions: &[Assertion], evidence: &Evidence<'_>) -> Vec<
             }
             Assertion::LogContains { step, text } => outcomes.push(log(evidence, step, text, true)),
             Assertion::LogLacks { step, text } => outcomes.push(log(evidence, step, text, false)),
+            Assertion::ParallelFasterThanSerial(group) => outcomes.push(parallel(evidence, group)),
+            Assertion::StepDurationUnder { step, max } => {
+                outcomes.push(duration_under(evidence, step, *max))
+            }
             Assertion::Tarball(t) => {
                 let archive = archives
                     .entry(t.path.clone())
@@ -142,6 +165,81 @@ pub fn daemon_references(assertions: &[Assertion], vars: &BTreeMap<String, Strin
             _ => None,
         })
         .collect()
+}
+
+/// A registry's name as the scenario calls it.
+fn registry_label<'e>(evidence: &'e Evidence<'_>, registry: &Registry) -> &'e str {
+    evidence
+        .registries
+        .iter()
+        .find(|(_, r)| std::ptr::eq(r, registry))
+        .map_or("?", |(n, _)| n.as_str())
+}
+
+fn parallel(evidence: &Evidence<'_>, group: &str) -> AssertionOutcome {
+    let what = format!("parallel group {group} ran faster than its steps one after another");
+    let members: Vec<&StepRecord> = evidence
+        .steps
+        .iter()
+        .filter(|s| s.group.as_deref() == Some(group))
+        .collect();
+    if members.len() < 2 {
+        return outcome(
+            what,
+            Status::Fail,
+            "at least two steps ran",
+            format!("{} step(s) ran", members.len()),
+        );
+    }
+    let start = members.iter().map(|s| s.started_ms).min().unwrap_or(0);
+    let end = members
+        .iter()
+        .map(|s| s.started_ms + s.duration_ms)
+        .max()
+        .unwrap_or(0);
+    let wall = end - start;
+    let serial: u64 = members.iter().map(|s| s.duration_ms).sum();
+    let status = if wall < serial {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    outcome(
+        what,
+        status,
+        format!("less than {serial} ms (the sum)"),
+        format!("{wall} ms"),
+    )
+}
+
+fn duration_under(
+    evidence: &Evidence<'_>,
+    name: &str,
+    max: std::time::Duration,
+) -> AssertionOutcome {
+    let budget = max.as_millis() as u64;
+    let what = format!("step {name} finished within {budget} ms");
+    match evidence.steps.iter().find(|s| s.name == name) {
+        None => outcome(
+            what,
+            Status::Fail,
+            format!("at most {budget} ms"),
+            "the step did not run",
+        ),
+        Some(step) => {
+            let status = if step.exit_code.is_some() && step.duration_ms <= budget {
+                Status::Pass
+            } else {
+                Status::Fail
+            };
+            outcome(
+                what,
+                status,
+                format!("at most {budget} ms"),
+                format!("{} ms", step.duration_ms),
+            )
+        }
+    }
 }
 
 fn image_in_daemon(evidence: &Evidence<'_>, reference: &str, present: bool) -> AssertionOutcome {
@@ -208,12 +306,17 @@ struct Expected<'a> {
 
 async fn tag_in_registry(
     evidence: &Evidence<'_>,
+    registry: Option<&str>,
     repository: &str,
     tag: &str,
     expect: Expected<'_>,
 ) -> Vec<AssertionOutcome> {
-    let what = format!("tag {repository}:{tag} in registry");
-    let image = match evidence.registry.image(repository, tag).await {
+    let registry = evidence.registry(registry);
+    let what = format!(
+        "tag {repository}:{tag} in registry {}",
+        registry_label(evidence, registry)
+    );
+    let image = match registry.image(repository, tag).await {
         Ok(Some(image)) => image,
         Ok(None) => {
             return vec![outcome(

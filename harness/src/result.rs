@@ -42,7 +42,12 @@ pub struct StepRecord {
     /// `None` when the step did not run to an exit (not started, timed out).
     pub exit_code: Option<i64>,
     pub timed_out: bool,
+    /// When the step started, in ms since the scenario's steps began.
+    pub started_ms: u64,
     pub duration_ms: u64,
+    /// The parallel group the step ran in, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
     /// The container's output (stdout and stderr interleaved), possibly truncated at the front.
     pub log: String,
 }

@@ -14,7 +14,7 @@ use crate::images;
 use crate::plan::Plan;
 use crate::profile::Profile;
 use crate::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
-use crate::runtime::{Environment, Services, REGISTRY_ALIAS, REGISTRY_PORT};
+use crate::runtime::{Environment, Services, REGISTRY_PORT};
 use crate::scenario::{substitute, Capture, Scenario};
 
 /// Everything a plan runs with.
@@ -133,36 +133,64 @@ async fn exercise(
 ) -> Result<(), RuntimeError> {
     let profile = &ctx.profile;
     let role = |name: &str| profile.roles.get(name).expect("roles resolved above");
-    env.up(&Services {
-        registry: role("registry"),
-        dind: role("dind"),
-        base_image: role("busybox"),
-    })
+    let scenario = &plan.scenario;
+    env.up(
+        &Services {
+            registry: role("registry"),
+            dind: role("dind"),
+            base_image: role("busybox"),
+        },
+        &scenario.registries,
+    )
     .await?;
 
-    let mut vars = BTreeMap::from([(
-        "registry".to_owned(),
-        format!("{REGISTRY_ALIAS}:{REGISTRY_PORT}"),
-    )]);
-    for step in &plan.scenario.steps {
-        let role_name = step.role.clone().unwrap_or_else(|| plan.builder.clone());
-        let step_env: BTreeMap<String, String> = step
-            .environment()
-            .iter()
-            .map(|(k, v)| (k.clone(), substitute(v, &vars)))
-            .collect();
-        let record: StepRecord = env
-            .run_step(
-                &step.name,
-                &role_name,
-                role(&role_name),
-                &step_env,
-                step.daemon,
-                step.timeout,
-            )
-            .await?;
-        let failed = record.exit_code != Some(0);
-        result.steps.push(record);
+    let mut vars: BTreeMap<String, String> = scenario
+        .registries
+        .iter()
+        .map(|name| (name.clone(), format!("{name}:{REGISTRY_PORT}")))
+        .collect();
+    let began = Instant::now();
+    // Consecutive steps of the same parallel group run together; after a failed step or group,
+    // nothing more runs.
+    let mut rest = scenario.steps.as_slice();
+    while let Some(first) = rest.first() {
+        let size = match &first.parallel {
+            Some(group) => rest
+                .iter()
+                .take_while(|s| s.parallel.as_ref() == Some(group))
+                .count(),
+            None => 1,
+        };
+        let (batch, tail) = rest.split_at(size);
+        rest = tail;
+        let runs = batch.iter().map(|step| {
+            let role_name = step.role.clone().unwrap_or_else(|| plan.builder.clone());
+            let step_env: BTreeMap<String, String> = step
+                .environment()
+                .iter()
+                .map(|(k, v)| (k.clone(), substitute(v, &vars)))
+                .collect();
+            let env = &*env;
+            async move {
+                let started_ms = began.elapsed().as_millis() as u64;
+                let mut record = env
+                    .run_step(
+                        &step.name,
+                        &role_name,
+                        role(&role_name),
+                        &step_env,
+                        step.daemon,
+                        step.timeout,
+                    )
+                    .await?;
+                record.started_ms = started_ms;
+                record.group = step.parallel.clone();
+                Ok::<StepRecord, RuntimeError>(record)
+            }
+        });
+        let records = futures_util::future::try_join_all(runs).await?;
+        let failed = records.iter().any(|r| r.exit_code != Some(0));
+        result.steps.extend(records);
         if failed {
             break;
         }
@@ -190,7 +218,7 @@ async fn exercise(
     }
     let evidence = Evidence {
         steps: &result.steps,
-        registry: env.registry(),
+        registries: env.registries(),
         workspace: env.workspace(),
         vars: &vars,
         missing_captures: &missing,

@@ -34,8 +34,7 @@ pub const LABEL_RUN: &str = "io.conformance.run";
 pub const LABEL_SCENARIO: &str = "io.conformance.scenario";
 pub const LABEL_INSTANCE: &str = "io.conformance.instance";
 
-/// The registry as plugin containers see it (network alias and port).
-pub const REGISTRY_ALIAS: &str = "registry";
+/// The port every registry listens on inside the scenario's network.
 pub const REGISTRY_PORT: u16 = 5000;
 /// Where the base image for test Dockerfiles is pushed before the steps run.
 pub const BASE_IMAGE_REPOSITORY: &str = "harness/busybox";
@@ -77,7 +76,7 @@ pub struct Environment {
     network: String,
     run_volume: String,
     workspace: PathBuf,
-    registry: Option<Registry>,
+    registries: Vec<(String, Registry)>,
     dind: Option<String>,
 }
 
@@ -98,7 +97,7 @@ impl Environment {
             instance,
             labels,
             workspace,
-            registry: None,
+            registries: Vec::new(),
             dind: None,
         }
     }
@@ -107,14 +106,18 @@ impl Environment {
         &self.workspace
     }
 
-    /// The registry as seen from the host. Only after [`Environment::up`].
-    pub fn registry(&self) -> &Registry {
-        self.registry.as_ref().expect("environment is up")
+    /// The registries by name, as seen from the host. Empty before [`Environment::up`].
+    pub fn registries(&self) -> &[(String, Registry)] {
+        &self.registries
     }
 
     /// Creates the network and volumes, starts the registry and DinD, waits until both answer,
     /// and pushes the base image for test Dockerfiles into the registry.
-    pub async fn up(&mut self, services: &Services<'_>) -> Result<(), RuntimeError> {
+    pub async fn up(
+        &mut self,
+        services: &Services<'_>,
+        registry_names: &[String],
+    ) -> Result<(), RuntimeError> {
         self.docker
             .create_network(NetworkCreateRequest {
                 name: self.network.clone(),
@@ -145,24 +148,34 @@ impl Environment {
         }
 
         let no_env = BTreeMap::new();
-        let registry = self.create_and_start(ContainerSpec {
-            suffix: "registry",
-            image: &services.registry.image,
-            args: services.registry.args.clone(),
-            env: &services.registry.env,
-            extra_env: &no_env,
-            privileged: services.registry.privileged,
-            binds: vec![],
-            aliases: vec![REGISTRY_ALIAS.into()],
-            workdir: None,
-            publish: Some(REGISTRY_PORT),
-            tmpfs: false,
-            security_opt: vec![],
-        });
+        let suffixes: Vec<String> = registry_names
+            .iter()
+            .map(|name| format!("registry-{name}"))
+            .collect();
+        let registries = futures_util::future::try_join_all(
+            registry_names.iter().zip(&suffixes).map(|(name, suffix)| {
+                self.create_and_start(ContainerSpec {
+                    suffix,
+                    image: &services.registry.image,
+                    args: services.registry.args.clone(),
+                    env: &services.registry.env,
+                    extra_env: &no_env,
+                    privileged: services.registry.privileged,
+                    binds: vec![],
+                    aliases: vec![name.clone()],
+                    workdir: None,
+                    publish: Some(REGISTRY_PORT),
+                    tmpfs: false,
+                    security_opt: vec![],
+                })
+            }),
+        );
         let mut dind_args = services.dind.args.clone();
-        dind_args.push(format!(
-            "--insecure-registry={REGISTRY_ALIAS}:{REGISTRY_PORT}"
-        ));
+        dind_args.extend(
+            registry_names
+                .iter()
+                .map(|name| format!("--insecure-registry={name}:{REGISTRY_PORT}")),
+        );
         let dind = self.create_and_start(ContainerSpec {
             suffix: "dind",
             image: &services.dind.image,
@@ -180,18 +193,29 @@ impl Environment {
             tmpfs: false,
             security_opt: vec![],
         });
-        let (registry, dind) = tokio::join!(registry, dind);
-        let (registry, dind) = (registry?, dind?);
+        let (registries, dind) = tokio::join!(registries, dind);
+        let (registries, dind) = (registries?, dind?);
 
-        let port = self.published_port(&registry, REGISTRY_PORT).await?;
-        let host = format!("127.0.0.1:{port}");
-        let (registry_ready, dind_ready) =
-            tokio::join!(wait_for_registry(&host), self.wait_for_dind(&dind));
-        registry_ready?;
+        let mut hosts = Vec::new();
+        for id in &registries {
+            hosts.push(format!(
+                "127.0.0.1:{}",
+                self.published_port(id, REGISTRY_PORT).await?
+            ));
+        }
+        let registries_ready =
+            futures_util::future::try_join_all(hosts.iter().map(|h| wait_for_registry(h)));
+        let (registries_ready, dind_ready) =
+            tokio::join!(registries_ready, self.wait_for_dind(&dind));
+        registries_ready?;
         dind_ready?;
-        self.push_base_image(&services.base_image.image, &host)
+        self.push_base_image(&services.base_image.image, &hosts[0])
             .await?;
-        self.registry = Some(Registry::new(host));
+        self.registries = registry_names
+            .iter()
+            .cloned()
+            .zip(hosts.into_iter().map(Registry::new))
+            .collect();
         self.dind = Some(dind);
         Ok(())
     }
@@ -276,7 +300,9 @@ impl Environment {
             role: role.to_owned(),
             exit_code,
             timed_out,
+            started_ms: 0,
             duration_ms,
+            group: None,
             log,
         })
     }

@@ -38,6 +38,11 @@ pub struct Scenario {
     /// `kaniko: "PLUGIN_SOURCE_IMAGE is BuildX-only per the docs"`.
     #[serde(default)]
     pub skip: BTreeMap<String, String>,
+    /// The registries the scenario starts, by network alias (default: one, `registry`). Each is
+    /// `${NAME}` (= `NAME:5000`) in strings; the first also holds the test base image
+    /// `harness/busybox:1.37`.
+    #[serde(default = "default_registries")]
+    pub registries: Vec<String>,
     /// A directory, relative to the repository root, copied into the workspace (`/harness`)
     /// before the first step: usually a Dockerfile context under `fixtures/contexts/`.
     #[serde(default)]
@@ -76,6 +81,9 @@ pub struct Step {
     /// `own`: no shared `/var/run`; a plugin that needs a daemon starts its own (privileged).
     #[serde(default)]
     pub daemon: DaemonMode,
+    /// Consecutive steps naming the same group run at the same time.
+    #[serde(default)]
+    pub parallel: Option<String>,
     /// How long the step may run, e.g. `120s` or `2m`.
     #[schemars(with = "String", extend("pattern" = "^[0-9]+\\s*(ms|s|m|h)"))]
     #[serde(
@@ -92,6 +100,10 @@ pub enum DaemonMode {
     #[default]
     Shared,
     Own,
+}
+
+fn default_registries() -> Vec<String> {
+    vec!["registry".to_owned()]
 }
 
 fn default_step_timeout() -> Duration {
@@ -130,12 +142,20 @@ pub enum Assertion {
     /// The named step exited with a non-zero status.
     StepFailed(String),
     /// The registry holds no tag at all for the repository.
-    NoTagsInRegistry { repository: String },
+    NoTagsInRegistry {
+        repository: String,
+        /// Which registry (default: the first).
+        #[serde(default)]
+        registry: Option<String>,
+    },
     /// The registry serves the tag; optionally with this config digest, manifest media type
     /// and number of layers.
     TagInRegistry {
         repository: String,
         tag: String,
+        /// Which registry (default: the first).
+        #[serde(default)]
+        registry: Option<String>,
         #[serde(default)]
         config_digest: Option<String>,
         #[serde(default)]
@@ -153,6 +173,16 @@ pub enum Assertion {
     LogLacks { step: String, text: String },
     /// An image archive in the workspace.
     Tarball(TarballAssertion),
+    /// The steps of a parallel group took less wall time together than the sum of their
+    /// durations (they really ran at the same time).
+    ParallelFasterThanSerial(String),
+    /// A step finished within a time budget, e.g. `{step: build, max: 60s}`.
+    StepDurationUnder {
+        step: String,
+        #[schemars(with = "String")]
+        #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+        max: Duration,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -287,12 +317,48 @@ impl Scenario {
             };
             return Err(Problem::at(problem, builder, Some("skip:")));
         }
+        if self.registries.is_empty() {
+            return Err(Problem::at(
+                "`registries` is empty: a scenario needs at least one registry",
+                "registries",
+                None,
+            ));
+        }
+        for (i, name) in self.registries.iter().enumerate() {
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid || name == "dind" || name.starts_with("capture") {
+                let message = format!("registry name `{name}` must be lowercase letters, digits and `-`, and not `dind`");
+                return Err(Problem::at(message, name, Some("registries")));
+            }
+            if self.registries[..i].contains(name) {
+                return Err(Problem::at(
+                    format!("registry `{name}` is listed twice"),
+                    name,
+                    Some("registries"),
+                ));
+            }
+        }
         if self.steps.is_empty() {
             return Err(Problem::at(
                 "`steps` is empty: a scenario runs at least one step",
                 "steps",
                 None,
             ));
+        }
+        let mut groups_seen: Vec<&str> = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            if let Some(group) = step.parallel.as_deref() {
+                let continues = i > 0 && self.steps[i - 1].parallel.as_deref() == Some(group);
+                if !continues && groups_seen.contains(&group) {
+                    let message =
+                        format!("the steps of parallel group `{group}` must be consecutive");
+                    return Err(Problem::last(message, &format!("parallel: {group}")));
+                }
+                groups_seen.push(group);
+            }
         }
         let mut names = std::collections::BTreeSet::new();
         for step in &self.steps {
@@ -313,7 +379,7 @@ impl Scenario {
                 }
             }
             for (key, value) in step.env.iter().chain(step.settings.iter()) {
-                check_placeholders(value, &BTreeMap::new()).map_err(|e| {
+                check_placeholders(value, &self.registries, &BTreeMap::new()).map_err(|e| {
                     Problem::at(format!("step `{}`, {key}: {e}", step.name), value, None)
                 })?;
             }
@@ -336,11 +402,36 @@ impl Scenario {
                     let message = format!("assertion names step `{step}`, which does not exist");
                     return Err(Problem::at(message, step, Some("assertions:")));
                 }
+                Assertion::NoTagsInRegistry {
+                    registry: Some(r), ..
+                }
+                | Assertion::TagInRegistry {
+                    registry: Some(r), ..
+                } if !self.registries.contains(r) => {
+                    let message =
+                        format!("assertion names registry `{r}`, which is not under `registries`");
+                    return Err(Problem::at(message, r, Some("assertions:")));
+                }
+                Assertion::StepDurationUnder { step, .. } if !names.contains(step.as_str()) => {
+                    let message = format!("assertion names step `{step}`, which does not exist");
+                    return Err(Problem::at(message, step, Some("assertions:")));
+                }
+                Assertion::ParallelFasterThanSerial(group)
+                    if self
+                        .steps
+                        .iter()
+                        .filter(|s| s.parallel.as_deref() == Some(group.as_str()))
+                        .count()
+                        < 2 =>
+                {
+                    let message = format!("parallel group `{group}` needs at least two steps");
+                    return Err(Problem::at(message, group, Some("assertions:")));
+                }
                 Assertion::TagInRegistry {
                     config_digest: Some(value),
                     ..
                 } => {
-                    check_placeholders(value, &self.captures).map_err(|e| {
+                    check_placeholders(value, &self.registries, &self.captures).map_err(|e| {
                         Problem::at(
                             format!("tag_in_registry config_digest: {e}"),
                             value,
@@ -350,7 +441,7 @@ impl Scenario {
                 }
                 Assertion::Tarball(t) => {
                     for tag in &t.tags {
-                        check_placeholders(tag, &self.captures).map_err(|e| {
+                        check_placeholders(tag, &self.registries, &self.captures).map_err(|e| {
                             Problem::at(format!("tarball tags: {e}"), tag, Some("assertions:"))
                         })?;
                     }
@@ -419,20 +510,24 @@ fn line_column(text: &str, offset: usize) -> (u64, u64) {
 }
 
 /// Checks that every `${...}` in `value` names a known placeholder.
-fn check_placeholders(value: &str, captures: &BTreeMap<String, Capture>) -> Result<(), String> {
+fn check_placeholders(
+    value: &str,
+    registries: &[String],
+    captures: &BTreeMap<String, Capture>,
+) -> Result<(), String> {
     for name in placeholders(value)? {
         match name.strip_prefix("capture.") {
-            None if name == "registry" => {}
+            None if registries.iter().any(|r| r == name) => {}
             Some(capture) if captures.contains_key(capture) => {}
             Some(capture) => {
-                return Err(format!(
-                "`${{{name}}}` names capture `{capture}`, which is not defined under `captures`"
-            ))
+                return Err(format!("`${{{name}}}` names capture `{capture}`, which is not defined under `captures`"));
             }
             None => {
+                let known: Vec<String> = registries.iter().map(|r| format!("${{{r}}}")).collect();
                 return Err(format!(
-                    "unknown placeholder `${{{name}}}` (known: ${{registry}}, ${{capture.NAME}})"
-                ))
+                    "unknown placeholder `${{{name}}}` (known: {}, ${{capture.NAME}})",
+                    known.join(", ")
+                ));
             }
         }
     }

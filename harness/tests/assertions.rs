@@ -17,7 +17,9 @@ fn step(name: &str, exit_code: Option<i64>) -> StepRecord {
         role: "buildx".into(),
         exit_code,
         timed_out: exit_code.is_none(),
+        started_ms: 0,
         duration_ms: 1500,
+        group: None,
         log: String::new(),
     }
 }
@@ -28,7 +30,7 @@ async fn check(
     workspace: &std::path::Path,
 ) -> Vec<AssertionOutcome> {
     // Nothing listens on port 9 here: any registry query is refused.
-    let registry = Registry::new("127.0.0.1:9");
+    let registries = [("registry".to_owned(), Registry::new("127.0.0.1:9"))];
     let vars = BTreeMap::from([("registry".to_owned(), "registry:5000".to_owned())]);
     let missing = BTreeMap::new();
     let daemon_images = BTreeMap::from([
@@ -45,7 +47,7 @@ async fn check(
     let evidence = Evidence {
         daemon_images: &daemon_images,
         steps,
-        registry: &registry,
+        registries: &registries,
         workspace,
         vars: &vars,
         missing_captures: &missing,
@@ -102,9 +104,11 @@ async fn an_unreachable_registry_is_an_error_not_a_fail() {
     let outcomes = check(
         vec![
             Assertion::NoTagsInRegistry {
+                registry: None,
                 repository: "conformance/app".into(),
             },
             Assertion::TagInRegistry {
+                registry: None,
                 repository: "conformance/app".into(),
                 tag: "1.0".into(),
                 config_digest: None,
@@ -241,4 +245,55 @@ async fn daemon_images_and_step_logs_are_checked() {
         ]
     );
     assert_eq!(outcomes[7].found, "found in: writing image sha256:abc done");
+}
+
+fn timed(name: &str, group: Option<&str>, started_ms: u64, duration_ms: u64) -> StepRecord {
+    StepRecord {
+        started_ms,
+        duration_ms,
+        group: group.map(str::to_owned),
+        ..step(name, Some(0))
+    }
+}
+
+#[tokio::test]
+async fn a_parallel_group_passes_only_when_its_steps_overlapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let overlapping = [
+        timed("a", Some("push"), 1000, 2000),
+        timed("b", Some("push"), 1100, 2000),
+    ];
+    let one_after_another = [
+        timed("a", Some("push"), 1000, 2000),
+        timed("b", Some("push"), 3000, 2000),
+    ];
+    let assertions = vec![
+        Assertion::ParallelFasterThanSerial("push".into()),
+        Assertion::StepDurationUnder {
+            step: "a".into(),
+            max: std::time::Duration::from_secs(2),
+        },
+        Assertion::StepDurationUnder {
+            step: "b".into(),
+            max: std::time::Duration::from_millis(1999),
+        },
+    ];
+    let outcomes = check(assertions.clone(), &overlapping, dir.path()).await;
+    let found: Vec<(Status, &str)> = outcomes
+        .iter()
+        .map(|o| (o.status, o.found.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (Status::Pass, "2100 ms"),
+            (Status::Pass, "2000 ms"),
+            (Status::Fail, "2000 ms")
+        ]
+    );
+    let outcomes = check(assertions, &one_after_another, dir.path()).await;
+    assert_eq!(
+        (outcomes[0].status, outcomes[0].expected.as_str()),
+        (Status::Fail, "less than 4000 ms (the sum)")
+    );
 }

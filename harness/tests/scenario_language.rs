@@ -50,7 +50,7 @@ fn the_build_only_scenario_reads_as_written() {
         std::time::Duration::from_secs(180)
     );
     assert!(
-        matches!(&scenario.assertions[1], Assertion::NoTagsInRegistry { repository } if repository == "conformance/app")
+        matches!(&scenario.assertions[1], Assertion::NoTagsInRegistry { repository, registry: None } if repository == "conformance/app")
     );
 }
 
