@@ -65,7 +65,7 @@ pub async fn evaluate(assertions: &[Assertion], evidence: &Evidence<'_>) -> Vec<
             } => {
                 let registry = evidence.registry(registry.as_deref());
                 let what = format!(
-                    "no tags in registry {} for {repository}",
+                    "no tags in {} for {repository}",
                     registry_label(evidence, registry)
                 );
                 outcomes.push(match registry.tags(repository).await {
@@ -313,7 +313,7 @@ async fn tag_in_registry(
 ) -> Vec<AssertionOutcome> {
     let registry = evidence.registry(registry);
     let what = format!(
-        "tag {repository}:{tag} in registry {}",
+        "tag {repository}:{tag} in {}",
         registry_label(evidence, registry)
     );
     let image = match registry.image(repository, tag).await {
