@@ -4,6 +4,7 @@
 #   warm   - images gone from the daemon, loaded from the recipe cache
 #   cold   - images and cache gone: mmdebstrap + docker builds + cache save
 #   matrix - `harness run`: every scenario × builder on the offline profile, images hot
+#   matrix-cold - the same from nothing: images and cache removed first (what a fresh CI pays)
 # Runs: BENCH_RUNS (default 5) for hot/warm/matrix, BENCH_COLD_RUNS (default 3) for cold.
 # Destroys and rebuilds the offline images and their cache; run it on a machine you can spare.
 set -euo pipefail
@@ -22,7 +23,7 @@ cache_dir=${CONFORMANCE_IMAGE_CACHE:-/var/cache/conformance-images}
 bash "$build"   # make sure everything exists before timing
 cargo build --quiet --bin harness
 
-report() { printf '%-7s median %6s s over %d run(s)  [%s]\n' "$1" "$(median <<<"$2")" "$(wc -l <<<"$2")" "$(all_of <<<"$2")"; }
+report() { printf '%-11s median %6s s over %d run(s)  [%s]\n' "$1" "$(median <<<"$2")" "$(wc -l <<<"$2")" "$(all_of <<<"$2")"; }
 
 hot=$(for _ in $(seq "$runs"); do time_ms bash "$build"; done)
 report hot "$hot"
@@ -40,4 +41,11 @@ cold=$(for _ in $(seq "$cold_runs"); do
   time_ms bash "$build"
 done)
 report cold "$cold"
+matrix_cold=$(for _ in $(seq "$cold_runs"); do
+  remove_images
+  docker builder prune -af >/dev/null 2>&1 || true
+  rm -f "$cache_dir"/offline-images-*.tar.zst
+  time_ms target/debug/harness run
+done)
+report matrix-cold "$matrix_cold"
 echo "ratios: cold/warm $(awk -v c="$(median <<<"$cold")" -v w="$(median <<<"$warm")" 'BEGIN {printf "%.1f", c / w}'), warm/hot $(awk -v w="$(median <<<"$warm")" -v h="$(median <<<"$hot")" 'BEGIN {printf "%.0f", w / (h > 0 ? h : 0.01)}')"
