@@ -14,6 +14,7 @@ use crate::errors::RegistryQueryError;
 pub struct Registry {
     client: Client,
     host: String,
+    auth: RegistryAuth,
 }
 
 /// What the registry serves for a tag.
@@ -34,6 +35,15 @@ impl Registry {
         Registry {
             client,
             host: host.into(),
+            auth: RegistryAuth::Anonymous,
+        }
+    }
+
+    /// A registry queried with basic auth.
+    pub fn with_basic_auth(host: impl Into<String>, username: &str, password: &str) -> Registry {
+        Registry {
+            auth: RegistryAuth::Basic(username.to_owned(), password.to_owned()),
+            ..Registry::new(host)
         }
     }
 
@@ -51,7 +61,7 @@ impl Registry {
             .client
             .list_tags(
                 &self.reference(repository, "latest"),
-                &RegistryAuth::Anonymous,
+                &self.auth,
                 None,
                 None,
             )
@@ -76,7 +86,7 @@ impl Registry {
         let reference = self.reference(repository, tag);
         match self
             .client
-            .pull_manifest_and_config(&reference, &RegistryAuth::Anonymous)
+            .pull_manifest_and_config(&reference, &self.auth)
             .await
         {
             Ok((manifest, digest, _config)) => Ok(Some(RegistryImage {

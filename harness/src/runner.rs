@@ -15,7 +15,7 @@ use crate::plan::Plan;
 use crate::profile::Profile;
 use crate::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
 use crate::runtime::{Environment, Services, REGISTRY_PORT};
-use crate::scenario::{substitute, Capture, Scenario};
+use crate::scenario::{substitute, Capture, Scenario, When};
 
 /// Everything a plan runs with.
 pub struct RunContext {
@@ -141,6 +141,7 @@ async fn exercise(
             base_image: role("busybox"),
         },
         &scenario.registries,
+        &scenario.registry_auth,
     )
     .await?;
 
@@ -149,9 +150,30 @@ async fn exercise(
         .iter()
         .map(|name| (name.clone(), format!("{name}:{REGISTRY_PORT}")))
         .collect();
+    // Role environments may name the scenario's registries: `${registries}` (comma list).
+    let mut role_vars = vars.clone();
+    role_vars.insert(
+        "registries".into(),
+        scenario
+            .registries
+            .iter()
+            .map(|r| format!("{r}:{REGISTRY_PORT}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    let role_spec = |name: &str| {
+        let mut spec = role(name).clone();
+        spec.env = spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), substitute(v, &role_vars)))
+            .collect();
+        spec
+    };
     let began = Instant::now();
-    // Consecutive steps of the same parallel group run together; after a failed step or group,
-    // nothing more runs.
+    // Consecutive steps of the same parallel group run together. After a failed step, only
+    // steps marked `when: always` still run.
+    let mut failed = false;
     let mut rest = scenario.steps.as_slice();
     while let Some(first) = rest.first() {
         let size = match &first.parallel {
@@ -163,37 +185,38 @@ async fn exercise(
         };
         let (batch, tail) = rest.split_at(size);
         rest = tail;
-        let runs = batch.iter().map(|step| {
-            let role_name = step.role.clone().unwrap_or_else(|| plan.builder.clone());
-            let step_env: BTreeMap<String, String> = step
-                .environment()
-                .iter()
-                .map(|(k, v)| (k.clone(), substitute(v, &vars)))
-                .collect();
-            let env = &*env;
-            async move {
-                let started_ms = began.elapsed().as_millis() as u64;
-                let mut record = env
-                    .run_step(
-                        &step.name,
-                        &role_name,
-                        role(&role_name),
-                        &step_env,
-                        step.daemon,
-                        step.timeout,
-                    )
-                    .await?;
-                record.started_ms = started_ms;
-                record.group = step.parallel.clone();
-                Ok::<StepRecord, RuntimeError>(record)
-            }
-        });
+        let runs = batch
+            .iter()
+            .filter(|step| !failed || step.when == When::Always)
+            .map(|step| {
+                let role_name = step.role.clone().unwrap_or_else(|| plan.builder.clone());
+                let spec = role_spec(&role_name);
+                let step_env: BTreeMap<String, String> = step
+                    .environment()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), substitute(v, &vars)))
+                    .collect();
+                let env = &*env;
+                async move {
+                    let started_ms = began.elapsed().as_millis() as u64;
+                    let mut record = env
+                        .run_step(
+                            &step.name,
+                            &role_name,
+                            &spec,
+                            &step_env,
+                            step.daemon,
+                            step.timeout,
+                        )
+                        .await?;
+                    record.started_ms = started_ms;
+                    record.group = step.parallel.clone();
+                    Ok::<StepRecord, RuntimeError>(record)
+                }
+            });
         let records = futures_util::future::try_join_all(runs).await?;
-        let failed = records.iter().any(|r| r.exit_code != Some(0));
+        failed |= records.iter().any(|r| r.exit_code != Some(0));
         result.steps.extend(records);
-        if failed {
-            break;
-        }
     }
 
     let mut missing = BTreeMap::new();

@@ -27,7 +27,7 @@ use crate::errors::{DockerConnectError, RuntimeError};
 use crate::profile::RoleSpec;
 use crate::registry::Registry;
 use crate::result::StepRecord;
-use crate::scenario::DaemonMode;
+use crate::scenario::{Credentials, DaemonMode};
 
 pub const LABEL_MANAGED: &str = "io.conformance.managed";
 pub const LABEL_RUN: &str = "io.conformance.run";
@@ -117,6 +117,7 @@ impl Environment {
         &mut self,
         services: &Services<'_>,
         registry_names: &[String],
+        registry_auth: &BTreeMap<String, Credentials>,
     ) -> Result<(), RuntimeError> {
         self.docker
             .create_network(NetworkCreateRequest {
@@ -148,27 +149,69 @@ impl Environment {
         }
 
         let no_env = BTreeMap::new();
+        // A registry behind basic auth gets an htpasswd file (bcrypt, as distribution requires)
+        // and distribution's REGISTRY_AUTH_* overrides, which work whatever its config file.
+        let mut auth_env = Vec::new();
+        let mut auth_binds = Vec::new();
+        for name in registry_names {
+            let Some(credentials) = registry_auth.get(name) else {
+                auth_env.push(BTreeMap::new());
+                auth_binds.push(vec![]);
+                continue;
+            };
+            let dir = self
+                .workspace
+                .with_file_name(format!("registry-{name}-auth"));
+            let htpasswd = bcrypt::hash(&credentials.password, 5)
+                .map(|hash| format!("{}:{hash}\n", credentials.username))
+                .map_err(|e| RuntimeError::Workspace {
+                    path: dir.clone(),
+                    source: std::io::Error::other(e),
+                })?;
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| std::fs::write(dir.join("htpasswd"), htpasswd))
+                .map_err(|source| RuntimeError::Workspace {
+                    path: dir.clone(),
+                    source,
+                })?;
+            auth_env.push(BTreeMap::from([
+                ("REGISTRY_AUTH".to_owned(), "htpasswd".to_owned()),
+                (
+                    "REGISTRY_AUTH_HTPASSWD_REALM".to_owned(),
+                    "conformance".to_owned(),
+                ),
+                (
+                    "REGISTRY_AUTH_HTPASSWD_PATH".to_owned(),
+                    "/auth/htpasswd".to_owned(),
+                ),
+            ]));
+            auth_binds.push(vec![format!("{}:/auth:ro", dir.display())]);
+        }
         let suffixes: Vec<String> = registry_names
             .iter()
             .map(|name| format!("registry-{name}"))
             .collect();
         let registries = futures_util::future::try_join_all(
-            registry_names.iter().zip(&suffixes).map(|(name, suffix)| {
-                self.create_and_start(ContainerSpec {
-                    suffix,
-                    image: &services.registry.image,
-                    args: services.registry.args.clone(),
-                    env: &services.registry.env,
-                    extra_env: &no_env,
-                    privileged: services.registry.privileged,
-                    binds: vec![],
-                    aliases: vec![name.clone()],
-                    workdir: None,
-                    publish: Some(REGISTRY_PORT),
-                    tmpfs: false,
-                    security_opt: vec![],
-                })
-            }),
+            registry_names
+                .iter()
+                .zip(&suffixes)
+                .zip(auth_env.iter().zip(&auth_binds))
+                .map(|((name, suffix), (extra_env, binds))| {
+                    self.create_and_start(ContainerSpec {
+                        suffix,
+                        image: &services.registry.image,
+                        args: services.registry.args.clone(),
+                        env: &services.registry.env,
+                        extra_env,
+                        privileged: services.registry.privileged,
+                        binds: binds.clone(),
+                        aliases: vec![name.clone()],
+                        workdir: None,
+                        publish: Some(REGISTRY_PORT),
+                        tmpfs: false,
+                        security_opt: vec![],
+                    })
+                }),
         );
         let mut dind_args = services.dind.args.clone();
         dind_args.extend(
@@ -203,8 +246,12 @@ impl Environment {
                 self.published_port(id, REGISTRY_PORT).await?
             ));
         }
-        let registries_ready =
-            futures_util::future::try_join_all(hosts.iter().map(|h| wait_for_registry(h)));
+        let registries_ready = futures_util::future::try_join_all(
+            hosts
+                .iter()
+                .zip(registry_names)
+                .map(|(h, name)| wait_for_registry(h, registry_auth.contains_key(name))),
+        );
         let (registries_ready, dind_ready) =
             tokio::join!(registries_ready, self.wait_for_dind(&dind));
         registries_ready?;
@@ -213,8 +260,14 @@ impl Environment {
             .await?;
         self.registries = registry_names
             .iter()
-            .cloned()
-            .zip(hosts.into_iter().map(Registry::new))
+            .zip(hosts)
+            .map(|(name, host)| {
+                let registry = match registry_auth.get(name) {
+                    Some(c) => Registry::with_basic_auth(host, &c.username, &c.password),
+                    None => Registry::new(host),
+                };
+                (name.clone(), registry)
+            })
             .collect();
         self.dind = Some(dind);
         Ok(())
@@ -595,12 +648,13 @@ struct ContainerSpec<'a> {
 }
 
 /// Polls `GET /v2/` on the registry until it answers 200.
-async fn wait_for_registry(host: &str) -> Result<(), RuntimeError> {
+async fn wait_for_registry(host: &str, behind_auth: bool) -> Result<(), RuntimeError> {
     let deadline = Instant::now() + REGISTRY_READY;
     let mut last = String::new();
     while Instant::now() < deadline {
         match http_status(host, "/v2/").await {
             Ok(200) => return Ok(()),
+            Ok(401) if behind_auth => return Ok(()),
             Ok(code) => last = format!("GET /v2/ answered {code}"),
             Err(e) => last = e.to_string(),
         }

@@ -43,6 +43,11 @@ pub struct Scenario {
     /// `harness/busybox:1.37`.
     #[serde(default = "default_registries")]
     pub registries: Vec<String>,
+    /// Registries that require basic auth (htpasswd), by name, e.g.
+    /// `secured: {username: conformance, password: s3cret}`. The first registry cannot: it holds
+    /// the base image the harness pushes.
+    #[serde(default)]
+    pub registry_auth: BTreeMap<String, Credentials>,
     /// A directory, relative to the repository root, copied into the workspace (`/harness`)
     /// before the first step: usually a Dockerfile context under `fixtures/contexts/`.
     #[serde(default)]
@@ -60,6 +65,13 @@ pub struct Claim {
     pub text: String,
     /// Where the documentation says it.
     pub source: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
 }
 
 /// One plugin container, run to completion.
@@ -81,6 +93,9 @@ pub struct Step {
     /// `own`: no shared `/var/run`; a plugin that needs a daemon starts its own (privileged).
     #[serde(default)]
     pub daemon: DaemonMode,
+    /// `success` (default): run only if every earlier step succeeded. `always`: run anyway.
+    #[serde(default)]
+    pub when: When,
     /// Consecutive steps naming the same group run at the same time.
     #[serde(default)]
     pub parallel: Option<String>,
@@ -100,6 +115,14 @@ pub enum DaemonMode {
     #[default]
     Shared,
     Own,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum When {
+    #[default]
+    Success,
+    Always,
 }
 
 fn default_registries() -> Vec<String> {
@@ -339,6 +362,20 @@ impl Scenario {
                     name,
                     Some("registries"),
                 ));
+            }
+        }
+        for name in self.registry_auth.keys() {
+            if !self.registries.contains(name) {
+                let message = format!(
+                    "registry_auth names registry `{name}`, which is not under `registries`"
+                );
+                return Err(Problem::at(message, name, Some("registry_auth:")));
+            }
+            if self.registries.first() == Some(name) {
+                let message = format!(
+                    "the first registry (`{name}`) holds the base image and cannot require auth"
+                );
+                return Err(Problem::at(message, name, Some("registry_auth:")));
             }
         }
         if self.steps.is_empty() {
