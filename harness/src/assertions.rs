@@ -29,6 +29,20 @@ pub struct Evidence<'a> {
     pub daemon_images: &'a BTreeMap<String, Result<Option<String>, String>>,
 }
 
+/// Pass when `found` equals `expected`, else Fail; both are shown.
+fn equality<T: PartialEq + std::fmt::Display>(
+    what: impl Into<String>,
+    expected: T,
+    found: T,
+) -> AssertionOutcome {
+    let status = if expected == found {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    outcome(what, status, expected.to_string(), found.to_string())
+}
+
 fn outcome(
     assertion: impl Into<String>,
     status: Status,
@@ -350,29 +364,17 @@ async fn tag_in_registry(
             .media_type
             .clone()
             .unwrap_or_else(|| "no media type".into());
-        let status = if found == expected {
-            Status::Pass
-        } else {
-            Status::Fail
-        };
-        outcomes.push(outcome(
+        outcomes.push(equality(
             format!("manifest media type of {repository}:{tag}"),
-            status,
-            expected,
+            expected.to_owned(),
             found,
         ));
     }
     if let Some(expected) = expect.layers {
-        let status = if image.layer_count == expected {
-            Status::Pass
-        } else {
-            Status::Fail
-        };
-        outcomes.push(outcome(
+        outcomes.push(equality(
             format!("layer count of {repository}:{tag}"),
-            status,
-            expected.to_string(),
-            image.layer_count.to_string(),
+            expected,
+            image.layer_count,
         ));
     }
     if let Some(expected) = expect.config_digest {
@@ -438,16 +440,10 @@ fn tarball(
         ),
     )];
     if let Some(format) = t.format {
-        let status = if archive.format == format {
-            Status::Pass
-        } else {
-            Status::Fail
-        };
-        outcomes.push(outcome(
+        outcomes.push(equality(
             format!("tarball {path} format"),
-            status,
-            format.to_string(),
-            archive.format.to_string(),
+            format,
+            archive.format,
         ));
     }
     outcomes.push(if archive.digest_mismatches.is_empty() {
