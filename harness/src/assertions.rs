@@ -35,11 +35,7 @@ fn equality<T: PartialEq + std::fmt::Display>(
     expected: T,
     found: T,
 ) -> AssertionOutcome {
-    let status = if expected == found {
-        Status::Pass
-    } else {
-        Status::Fail
-    };
+    let status = Status::of(expected == found);
     outcome(what, status, expected.to_string(), found.to_string())
 }
 
@@ -213,11 +209,7 @@ fn parallel(evidence: &Evidence<'_>, group: &str) -> AssertionOutcome {
         .unwrap_or(0);
     let wall = end - start;
     let serial: u64 = members.iter().map(|s| s.duration_ms).sum();
-    let status = if wall < serial {
-        Status::Pass
-    } else {
-        Status::Fail
-    };
+    let status = Status::of(wall < serial);
     outcome(
         what,
         status,
@@ -241,11 +233,7 @@ fn duration_under(
             "the step did not run",
         ),
         Some(step) => {
-            let status = if step.exit_code.is_some() && step.duration_ms <= budget {
-                Status::Pass
-            } else {
-                Status::Fail
-            };
+            let status = Status::of(step.exit_code.is_some() && step.duration_ms <= budget);
             outcome(
                 what,
                 status,
@@ -299,11 +287,7 @@ fn log(evidence: &Evidence<'_>, name: &str, text: &str, contains: bool) -> Asser
         );
     };
     let found = step.log.contains(text);
-    let status = if found == contains {
-        Status::Pass
-    } else {
-        Status::Fail
-    };
+    let status = Status::of(found == contains);
     let shown = match step.log.lines().find(|l| l.contains(text)) {
         Some(line) => format!("found in: {}", line.trim()),
         None => "not found".to_owned(),
@@ -477,11 +461,7 @@ fn tarball(
         let found = labels
             .get(key)
             .map_or_else(|| "no such label".to_owned(), Clone::clone);
-        let status = if labels.get(key) == Some(value) {
-            Status::Pass
-        } else {
-            Status::Fail
-        };
+        let status = Status::of(labels.get(key) == Some(value));
         outcomes.push(outcome(what, status, value.clone(), found));
     }
     if !t.files.is_empty() {
@@ -489,11 +469,7 @@ fn tarball(
             Ok(files) => {
                 for file in &t.files {
                     let what = format!("tarball {path}: file {file} in the image");
-                    let status = if files.contains(file.trim_start_matches('/')) {
-                        Status::Pass
-                    } else {
-                        Status::Fail
-                    };
+                    let status = Status::of(files.contains(file.trim_start_matches('/')));
                     let found = if status == Status::Pass {
                         "present"
                     } else {

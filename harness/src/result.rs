@@ -15,6 +15,17 @@ pub enum Status {
     Error,
 }
 
+impl Status {
+    /// Pass when the promise was kept, else Fail.
+    pub fn of(kept: bool) -> Status {
+        if kept {
+            Status::Pass
+        } else {
+            Status::Fail
+        }
+    }
+}
+
 impl std::fmt::Display for Status {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
