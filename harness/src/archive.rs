@@ -120,6 +120,30 @@ impl ImageArchive {
     }
 }
 
+/// The image archives of one workspace, each read at most once (captures and assertions often
+/// look at the same tarball).
+pub struct Archives {
+    workspace: PathBuf,
+    read: HashMap<String, Result<ImageArchive, ArchiveReadError>>,
+}
+
+impl Archives {
+    pub fn new(workspace: &Path) -> Archives {
+        Archives {
+            workspace: workspace.to_owned(),
+            read: HashMap::new(),
+        }
+    }
+
+    /// The archive at `path`, relative to the workspace.
+    pub fn get(&mut self, path: &str) -> &Result<ImageArchive, ArchiveReadError> {
+        let workspace = &self.workspace;
+        self.read
+            .entry(path.to_owned())
+            .or_insert_with(|| ImageArchive::read(&workspace.join(path)))
+    }
+}
+
 fn normalize(path: &str) -> String {
     path.trim_start_matches("./")
         .trim_start_matches('/')

@@ -4,10 +4,9 @@
 //! An outcome is `Fail` when the plugin broke the promise, and `Error` only when the harness
 //! could not find out (the registry did not answer, say).
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::collections::BTreeMap;
 
-use crate::archive::ImageArchive;
+use crate::archive::{Archives, ImageArchive};
 use crate::errors::ArchiveReadError;
 use crate::registry::Registry;
 use crate::result::{AssertionOutcome, Status, StepRecord};
@@ -18,7 +17,6 @@ pub struct Evidence<'a> {
     pub steps: &'a [StepRecord],
     /// The scenario's registries, by name, the default (first) one first.
     pub registries: &'a [(String, Registry)],
-    pub workspace: &'a Path,
     /// `registry` and `capture.NAME` placeholder values.
     pub vars: &'a BTreeMap<String, String>,
     /// Captures that could not be taken, with the reason.
@@ -55,15 +53,31 @@ fn outcome(
 
 impl Evidence<'_> {
     /// The named registry, or the first; validation made sure the name exists.
-    fn registry(&self, name: Option<&str>) -> &Registry {
+    fn registry(&self, name: Option<&str>) -> (&str, &Registry) {
         let found = name.and_then(|n| self.registries.iter().find(|(r, _)| r == n));
-        &found.unwrap_or(&self.registries[0]).1
+        let (name, registry) = found.unwrap_or(&self.registries[0]);
+        (name, registry)
+    }
+
+    /// The record of a step that ran, or the Fail outcome saying it did not.
+    fn ran(&self, name: &str, what: &str, expected: &str) -> Result<&StepRecord, AssertionOutcome> {
+        self.steps.iter().find(|s| s.name == name).ok_or_else(|| {
+            outcome(
+                what,
+                Status::Fail,
+                expected,
+                "the step did not run (an earlier step failed)",
+            )
+        })
     }
 }
 
 /// Evaluates every assertion; a tarball assertion gives one outcome per property checked.
-pub async fn evaluate(assertions: &[Assertion], evidence: &Evidence<'_>) -> Vec<AssertionOutcome> {
-    let mut archives: HashMap<String, Result<ImageArchive, ArchiveReadError>> = HashMap::new();
+pub async fn evaluate(
+    assertions: &[Assertion],
+    evidence: &Evidence<'_>,
+    archives: &mut Archives,
+) -> Vec<AssertionOutcome> {
     let mut outcomes = Vec::new();
     for assertion in assertions {
         match assertion {
@@ -73,11 +87,8 @@ pub async fn evaluate(assertions: &[Assertion], evidence: &Evidence<'_>) -> Vec<
                 repository,
                 registry,
             } => {
-                let registry = evidence.registry(registry.as_deref());
-                let what = format!(
-                    "no tags in {} for {repository}",
-                    registry_label(evidence, registry)
-                );
+                let (name, registry) = evidence.registry(registry.as_deref());
+                let what = format!("no tags in {name} for {repository}");
                 outcomes.push(match registry.tags(repository).await {
                     Ok(tags) if tags.is_empty() => {
                         outcome(what, Status::Pass, "no tags", "no tags")
@@ -115,12 +126,7 @@ pub async fn evaluate(assertions: &[Assertion], evidence: &Evidence<'_>) -> Vec<
             Assertion::StepDurationUnder { step, max } => {
                 outcomes.push(duration_under(evidence, step, *max))
             }
-            Assertion::Tarball(t) => {
-                let archive = archives
-                    .entry(t.path.clone())
-                    .or_insert_with(|| ImageArchive::read(&evidence.workspace.join(&t.path)));
-                outcomes.extend(tarball(evidence, t, archive));
-            }
+            Assertion::Tarball(t) => outcomes.extend(tarball(evidence, t, archives.get(&t.path))),
         }
     }
     outcomes
@@ -132,13 +138,9 @@ fn step_exit(evidence: &Evidence<'_>, name: &str, success: bool) -> AssertionOut
     } else {
         (format!("step {name} failed"), "a non-zero exit status")
     };
-    let Some(step) = evidence.steps.iter().find(|s| s.name == name) else {
-        return outcome(
-            what,
-            Status::Fail,
-            expected,
-            "the step did not run (an earlier step failed)",
-        );
+    let step = match evidence.ran(name, &what, expected) {
+        Ok(step) => step,
+        Err(not_run) => return not_run,
     };
     match step.exit_code {
         Some(code) if (code == 0) == success => {
@@ -175,15 +177,6 @@ pub fn daemon_references(assertions: &[Assertion], vars: &BTreeMap<String, Strin
             _ => None,
         })
         .collect()
-}
-
-/// A registry's name as the scenario calls it.
-fn registry_label<'e>(evidence: &'e Evidence<'_>, registry: &Registry) -> &'e str {
-    evidence
-        .registries
-        .iter()
-        .find(|(_, r)| std::ptr::eq(r, registry))
-        .map_or("?", |(n, _)| n.as_str())
 }
 
 fn parallel(evidence: &Evidence<'_>, group: &str) -> AssertionOutcome {
@@ -278,13 +271,9 @@ fn log(evidence: &Evidence<'_>, name: &str, text: &str, contains: bool) -> Asser
         if contains { "contains" } else { "lacks" }
     );
     let expected = if contains { "the text" } else { "no such text" };
-    let Some(step) = evidence.steps.iter().find(|s| s.name == name) else {
-        return outcome(
-            what,
-            Status::Fail,
-            expected,
-            "the step did not run (an earlier step failed)",
-        );
+    let step = match evidence.ran(name, &what, expected) {
+        Ok(step) => step,
+        Err(not_run) => return not_run,
     };
     let found = step.log.contains(text);
     let status = Status::of(found == contains);
@@ -309,11 +298,8 @@ async fn tag_in_registry(
     tag: &str,
     expect: Expected<'_>,
 ) -> Vec<AssertionOutcome> {
-    let registry = evidence.registry(registry);
-    let what = format!(
-        "tag {repository}:{tag} in {}",
-        registry_label(evidence, registry)
-    );
+    let (name, registry) = evidence.registry(registry);
+    let what = format!("tag {repository}:{tag} in {name}");
     let image = match registry.image(repository, tag).await {
         Ok(Some(image)) => image,
         Ok(None) => {

@@ -198,7 +198,7 @@ async fn run(
         .collect::<Vec<_>>();
     let results = tokio::select! {
         results = work => results,
-        signal = stopped() => {
+        signal = session::stopped() => {
             eprintln!("{signal}: removing this run's containers, networks and volumes");
             let swept = runtime::sweep(&ctx.docker, Some(&run_id)).await?;
             eprintln!("removed {} container(s), {} network(s), {} volume(s)", swept.containers, swept.networks, swept.volumes);
@@ -220,14 +220,4 @@ async fn run(
     } else {
         ExitCode::from(1)
     })
-}
-
-/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM).
-async fn stopped() -> &'static str {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("signal handler");
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "interrupted",
-    }
 }

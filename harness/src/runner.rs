@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use bollard::Docker;
 
-use crate::archive::ImageArchive;
+use crate::archive::Archives;
 use crate::assertions::{self, Evidence};
 use crate::errors::RuntimeError;
 use crate::images;
@@ -219,9 +219,10 @@ async fn exercise(
         result.steps.extend(records);
     }
 
+    let mut archives = Archives::new(env.workspace());
     let mut missing = BTreeMap::new();
     for (name, capture) in &plan.scenario.captures {
-        match take_capture(env, capture, &vars).await {
+        match take_capture(env, &mut archives, capture, &vars).await {
             Ok(value) => {
                 result.captures.insert(name.clone(), value.clone());
                 vars.insert(format!("capture.{name}"), value);
@@ -242,12 +243,12 @@ async fn exercise(
     let evidence = Evidence {
         steps: &result.steps,
         registries: env.registries(),
-        workspace: env.workspace(),
         vars: &vars,
         missing_captures: &missing,
         daemon_images: &daemon_images,
     };
-    result.assertions = assertions::evaluate(&plan.scenario.assertions, &evidence).await;
+    result.assertions =
+        assertions::evaluate(&plan.scenario.assertions, &evidence, &mut archives).await;
     Ok(())
 }
 
@@ -325,6 +326,7 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 /// (reported as a Fail by the assertions that need it), so errors are plain reasons.
 async fn take_capture(
     env: &Environment,
+    archives: &mut Archives,
     capture: &Capture,
     vars: &BTreeMap<String, String>,
 ) -> Result<String, String> {
@@ -340,9 +342,10 @@ async fn take_capture(
                 None => Err(format!("{file} has nothing at {pointer}")),
             }
         }
-        Capture::TarballConfigDigest(path) => ImageArchive::read(&env.workspace().join(path))
-            .map(|archive| archive.config_digest)
-            .map_err(|e| e.to_string()),
+        Capture::TarballConfigDigest(path) => match archives.get(path) {
+            Ok(archive) => Ok(archive.config_digest.clone()),
+            Err(e) => Err(e.to_string()),
+        },
         Capture::DaemonImageId(reference) => {
             let reference = substitute(reference, vars);
             match env.daemon_image_id(&reference).await {

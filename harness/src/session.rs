@@ -31,6 +31,17 @@ pub enum SessionError {
     Images(#[from] ImageBuildError),
 }
 
+/// Resolves when the process is asked to stop (SIGTERM, e.g. from nextest on a timeout, or
+/// Ctrl-C), naming the signal.
+pub async fn stopped() -> &'static str {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("signal handler");
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
+
 /// Profile choice: a name or path, plus `ROLE=IMAGE` overrides.
 pub struct ProfileChoice {
     pub profile: String,

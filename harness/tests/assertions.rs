@@ -6,6 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{layer, write_tar, Image};
+use harness::archive::Archives;
 use harness::assertions::{evaluate, Evidence};
 use harness::registry::Registry;
 use harness::result::{AssertionOutcome, Status, StepRecord};
@@ -48,11 +49,10 @@ async fn check(
         daemon_images: &daemon_images,
         steps,
         registries: &registries,
-        workspace,
         vars: &vars,
         missing_captures: &missing,
     };
-    evaluate(&assertions, &evidence).await
+    evaluate(&assertions, &evidence, &mut Archives::new(workspace)).await
 }
 
 fn tarball(path: &str) -> TarballAssertion {

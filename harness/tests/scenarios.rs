@@ -98,14 +98,15 @@ fn run(
         // nextest sends SIGTERM when a test overruns; remove this scenario's containers then.
         let result = tokio::select! {
             result = runner::run_plan(&ctx, plan) => result,
-            signal = stopped() => {
+            signal = session::stopped() => {
                 let swept = runtime::sweep_scenario(&ctx.docker, &ctx.run_id, &plan.test_name).await;
                 return Err(Failed::from(format!("ERROR: stopped by {signal} before the scenario finished; cleanup: {swept:?}")));
             }
         };
-        let report_dir = ctx
-            .report_dir
-            .join(if played_by.is_some() { "mutants" } else { "" });
+        let report_dir = match played_by {
+            Some(_) => ctx.report_dir.join("mutants"),
+            None => ctx.report_dir.clone(),
+        };
         report::write_result(&report_dir, &result).map_err(|e| Failed::from(e.to_string()))?;
         Ok(result)
     })
@@ -147,15 +148,5 @@ fn run_mutant(plan: Plan, mutant: &Mutant) -> Result<(), Failed> {
             result.explain()
         )
         .into())
-    }
-}
-
-/// Resolves when the process is asked to stop (SIGTERM from nextest, or Ctrl-C).
-async fn stopped() -> &'static str {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("signal handler");
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
     }
 }
