@@ -73,51 +73,62 @@ impl ImageArchive {
 
     /// Labels of the image config (`config.Labels`).
     pub fn labels(&self) -> BTreeMap<String, String> {
-        self.config
-            .pointer("/config/Labels")
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default()
+        config_labels(&self.config)
     }
 
     /// Paths in the image's file system after applying every layer (whiteouts honoured),
     /// without a leading `/`.
     pub fn files(&self) -> Result<BTreeSet<String>, String> {
-        let mut files = BTreeSet::new();
-        for (i, layer) in self.layers.iter().enumerate() {
-            let mut archive = tar::Archive::new(layer.as_slice());
-            let entries = archive.entries().map_err(|e| format!("layer {i}: {e}"))?;
-            for entry in entries {
-                let entry = entry.map_err(|e| format!("layer {i}: {e}"))?;
-                let path = normalize(
-                    &entry
-                        .path()
-                        .map_err(|e| format!("layer {i}: {e}"))?
-                        .to_string_lossy(),
-                );
-                let (dir, base) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-                if base == ".wh..wh..opq" {
-                    let prefix = format!("{dir}/");
-                    files.retain(|f: &String| !f.starts_with(&prefix));
-                } else if let Some(hidden) = base.strip_prefix(".wh.") {
-                    let target = if dir.is_empty() {
-                        hidden.to_owned()
-                    } else {
-                        format!("{dir}/{hidden}")
-                    };
-                    let prefix = format!("{target}/");
-                    files.retain(|f: &String| f != &target && !f.starts_with(&prefix));
-                } else if !path.is_empty() {
-                    files.insert(path);
-                }
+        layer_files(&self.layers)
+    }
+}
+
+/// Labels of an image config (`config.Labels`).
+pub fn config_labels(config: &Value) -> BTreeMap<String, String> {
+    config
+        .pointer("/config/Labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Paths in the file system the uncompressed layer tars build, in order (whiteouts honoured),
+/// without a leading `/`.
+pub fn layer_files(layers: &[Vec<u8>]) -> Result<BTreeSet<String>, String> {
+    let mut files = BTreeSet::new();
+    for (i, layer) in layers.iter().enumerate() {
+        let mut archive = tar::Archive::new(layer.as_slice());
+        let entries = archive.entries().map_err(|e| format!("layer {i}: {e}"))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("layer {i}: {e}"))?;
+            let path = normalize(
+                &entry
+                    .path()
+                    .map_err(|e| format!("layer {i}: {e}"))?
+                    .to_string_lossy(),
+            );
+            let (dir, base) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+            if base == ".wh..wh..opq" {
+                let prefix = format!("{dir}/");
+                files.retain(|f: &String| !f.starts_with(&prefix));
+            } else if let Some(hidden) = base.strip_prefix(".wh.") {
+                let target = if dir.is_empty() {
+                    hidden.to_owned()
+                } else {
+                    format!("{dir}/{hidden}")
+                };
+                let prefix = format!("{target}/");
+                files.retain(|f: &String| f != &target && !f.starts_with(&prefix));
+            } else if !path.is_empty() {
+                files.insert(path);
             }
         }
-        Ok(files)
     }
+    Ok(files)
 }
 
 /// The image archives of one workspace, each read at most once (captures and assertions often
@@ -354,7 +365,7 @@ impl Reader {
 }
 
 /// Layers may be stored plain, gzip- or zstd-compressed.
-fn decompress(blob: &[u8]) -> std::io::Result<Vec<u8>> {
+pub fn decompress(blob: &[u8]) -> std::io::Result<Vec<u8>> {
     if blob.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         flate2::read::GzDecoder::new(blob).read_to_end(&mut out)?;

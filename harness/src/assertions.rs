@@ -4,13 +4,21 @@
 //! An outcome is `Fail` when the plugin broke the promise, and `Error` only when the harness
 //! could not find out (the registry did not answer, say).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::archive::{Archives, ImageArchive};
 use crate::errors::ArchiveReadError;
 use crate::registry::Registry;
 use crate::result::{AssertionOutcome, Status, StepRecord};
 use crate::scenario::{substitute, Assertion, TarballAssertion};
+
+/// Why a capture has no value.
+#[derive(Debug, Clone)]
+pub struct MissingCapture {
+    /// `Fail` (nothing there: the plugin's doing) or `Error` (the harness could not look).
+    pub status: Status,
+    pub reason: String,
+}
 
 /// What the assertions are checked against.
 pub struct Evidence<'a> {
@@ -19,8 +27,9 @@ pub struct Evidence<'a> {
     pub registries: &'a [(String, Registry)],
     /// `registry` and `capture.NAME` placeholder values.
     pub vars: &'a BTreeMap<String, String>,
-    /// Captures that could not be taken, with the reason.
-    pub missing_captures: &'a BTreeMap<String, String>,
+    /// Captures that could not be taken, with the reason: Fail when the plugin left nothing
+    /// to take, Error when the harness could not look.
+    pub missing_captures: &'a BTreeMap<String, MissingCapture>,
     /// What the shared DinD daemon answered for each image reference the assertions name
     /// (after placeholder substitution): the image id, `None` for no such image, or why it
     /// could not be asked.
@@ -104,11 +113,15 @@ pub async fn evaluate(
                 config_digest,
                 media_type,
                 layers,
+                labels,
+                files,
             } => {
                 let expect = Expected {
                     config_digest: config_digest.as_deref(),
                     media_type: media_type.as_deref(),
                     layers: *layers,
+                    labels,
+                    files,
                 };
                 outcomes.extend(
                     tag_in_registry(evidence, registry.as_deref(), repository, tag, expect).await,
@@ -156,11 +169,14 @@ fn step_exit(evidence: &Evidence<'_>, name: &str, success: bool) -> AssertionOut
     }
 }
 
-/// Resolves placeholders, or says which capture is missing.
-fn resolve(evidence: &Evidence<'_>, value: &str) -> Result<String, String> {
-    for (name, reason) in evidence.missing_captures {
+/// Resolves placeholders, or says which capture is missing and whose doing that is.
+fn resolve(evidence: &Evidence<'_>, value: &str) -> Result<String, MissingCapture> {
+    for (name, missing) in evidence.missing_captures {
         if value.contains(&format!("${{capture.{name}}}")) {
-            return Err(format!("capture {name} could not be taken: {reason}"));
+            return Err(MissingCapture {
+                status: missing.status,
+                reason: format!("capture {name} could not be taken: {}", missing.reason),
+            });
         }
     }
     Ok(substitute(value, evidence.vars))
@@ -289,6 +305,8 @@ struct Expected<'a> {
     config_digest: Option<&'a str>,
     media_type: Option<&'a str>,
     layers: Option<usize>,
+    labels: &'a BTreeMap<String, String>,
+    files: &'a [String],
 }
 
 async fn tag_in_registry(
@@ -351,13 +369,81 @@ async fn tag_in_registry(
         let what = format!("config digest of {repository}:{tag} in registry equals {expected}");
         outcomes.push(match resolve(evidence, expected) {
             Ok(expected) if expected == image.config_digest => {
-                outcome(what, Status::Pass, expected, image.config_digest)
+                outcome(what, Status::Pass, expected, image.config_digest.clone())
             }
-            Ok(expected) => outcome(what, Status::Fail, expected, image.config_digest),
-            Err(reason) => outcome(what, Status::Fail, "a captured digest", reason),
+            Ok(expected) => outcome(what, Status::Fail, expected, image.config_digest.clone()),
+            Err(m) => outcome(what, m.status, "a captured digest", m.reason),
         });
     }
+    let image_name = format!("{repository}:{tag} in {name}");
+    outcomes.extend(label_outcomes(&image_name, expect.labels, &image.labels));
+    if !expect.files.is_empty() {
+        match registry.files(&image).await {
+            Ok(found) => outcomes.extend(file_outcomes(&image_name, expect.files, found)),
+            Err(e) => outcomes.push(outcome(
+                format!("{image_name}: layers pulled"),
+                Status::Error,
+                "the layers",
+                e.to_string(),
+            )),
+        }
+    }
     outcomes
+}
+
+/// One outcome per expected label: present with this value.
+fn label_outcomes(
+    image: &str,
+    expected: &BTreeMap<String, String>,
+    found: &BTreeMap<String, String>,
+) -> Vec<AssertionOutcome> {
+    expected
+        .iter()
+        .map(|(key, value)| {
+            let shown = found
+                .get(key)
+                .map_or_else(|| "no such label".to_owned(), Clone::clone);
+            let status = Status::of(found.get(key) == Some(value));
+            outcome(
+                format!("{image}: image label {key}"),
+                status,
+                value.clone(),
+                shown,
+            )
+        })
+        .collect()
+}
+
+/// One outcome per expected file, or a Fail when the layers are not readable tars.
+fn file_outcomes(
+    image: &str,
+    expected: &[String],
+    found: Result<BTreeSet<String>, String>,
+) -> Vec<AssertionOutcome> {
+    let files = match found {
+        Ok(files) => files,
+        Err(e) => {
+            return vec![outcome(
+                format!("{image}: layers readable"),
+                Status::Fail,
+                "readable layer tars",
+                e,
+            )]
+        }
+    };
+    expected
+        .iter()
+        .map(|file| {
+            let present = files.contains(file.trim_start_matches('/'));
+            let shown = if present { "present" } else { "absent" };
+            outcome(
+                format!("{image}: file {file} in the image"),
+                Status::of(present),
+                "present",
+                shown,
+            )
+        })
+        .collect()
 }
 
 fn tarball(
@@ -438,39 +524,13 @@ fn tarball(
                 outcome(what, Status::Pass, tag, format!("{:?}", archive.repo_tags))
             }
             Ok(tag) => outcome(what, Status::Fail, tag, format!("{:?}", archive.repo_tags)),
-            Err(reason) => outcome(what, Status::Fail, "a tag", reason),
+            Err(m) => outcome(what, m.status, "a tag", m.reason),
         });
     }
-    let labels = archive.labels();
-    for (key, value) in &t.labels {
-        let what = format!("tarball {path}: image label {key}");
-        let found = labels
-            .get(key)
-            .map_or_else(|| "no such label".to_owned(), Clone::clone);
-        let status = Status::of(labels.get(key) == Some(value));
-        outcomes.push(outcome(what, status, value.clone(), found));
-    }
+    let image_name = format!("tarball {path}");
+    outcomes.extend(label_outcomes(&image_name, &t.labels, &archive.labels()));
     if !t.files.is_empty() {
-        match archive.files() {
-            Ok(files) => {
-                for file in &t.files {
-                    let what = format!("tarball {path}: file {file} in the image");
-                    let status = Status::of(files.contains(file.trim_start_matches('/')));
-                    let found = if status == Status::Pass {
-                        "present"
-                    } else {
-                        "absent"
-                    };
-                    outcomes.push(outcome(what, status, "present", found));
-                }
-            }
-            Err(e) => outcomes.push(outcome(
-                format!("tarball {path}: layers readable"),
-                Status::Fail,
-                "readable layer tars",
-                e,
-            )),
-        }
+        outcomes.extend(file_outcomes(&image_name, &t.files, archive.files()));
     }
     outcomes
 }

@@ -7,6 +7,7 @@
 pub mod archive;
 pub mod assertions;
 pub mod errors;
+pub mod expectation;
 pub mod images;
 pub mod plan;
 pub mod profile;

@@ -53,6 +53,10 @@ pub struct RoleSpec {
     /// Docker security options, e.g. `seccomp=unconfined` for an unprivileged daemonless builder.
     #[serde(default)]
     pub security_opt: Vec<String>,
+    /// Replaces the image's entrypoint, e.g. `[sh, -c]` to wrap a tool in a script given as
+    /// `args` (how the upstream profile adapts Trivy to the scan step's variables).
+    #[serde(default)]
+    pub entrypoint: Option<Vec<String>>,
     /// Extra arguments appended to the container's command (for dind: dockerd flags).
     #[serde(default)]
     pub args: Vec<String>,

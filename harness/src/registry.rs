@@ -3,11 +3,15 @@
 //! "Not there" (unknown repository, unknown tag) is an answer; anything else that goes wrong
 //! (connection refused, a 500, a malformed manifest) is a [`RegistryQueryError`].
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
+use crate::archive::{config_labels, decompress, layer_files};
 use crate::errors::RegistryQueryError;
 
 /// A registry reached from the host, e.g. `127.0.0.1:32768`.
@@ -24,6 +28,10 @@ pub struct RegistryImage {
     pub media_type: Option<String>,
     pub config_digest: String,
     pub layer_count: usize,
+    /// The image config's labels.
+    pub labels: BTreeMap<String, String>,
+    reference: Reference,
+    layers: Vec<OciDescriptor>,
 }
 
 impl Registry {
@@ -89,18 +97,55 @@ impl Registry {
             .pull_manifest_and_config(&reference, &self.auth)
             .await
         {
-            Ok((manifest, digest, _config)) => Ok(Some(RegistryImage {
-                manifest_digest: digest,
-                media_type: manifest.media_type.clone(),
-                config_digest: manifest.config.digest.clone(),
-                layer_count: manifest.layers.len(),
-            })),
+            Ok((manifest, digest, config)) => {
+                let config: serde_json::Value =
+                    serde_json::from_str(&config).map_err(|e| RegistryQueryError {
+                        what: format!("config of {reference}"),
+                        message: format!("not json: {e}"),
+                    })?;
+                Ok(Some(RegistryImage {
+                    manifest_digest: digest,
+                    media_type: manifest.media_type.clone(),
+                    config_digest: manifest.config.digest.clone(),
+                    layer_count: manifest.layers.len(),
+                    labels: config_labels(&config),
+                    reference: reference.clone(),
+                    layers: manifest.layers,
+                }))
+            }
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(RegistryQueryError {
                 what: format!("manifest of {reference}"),
                 message: e.to_string(),
             }),
         }
+    }
+}
+
+impl Registry {
+    /// The files of a served image: every layer pulled (its digest verified by the client),
+    /// decompressed and applied in order. The inner error says the layers are not readable
+    /// tars (what was pushed is broken); the outer one that the registry could not be asked.
+    pub async fn files(
+        &self,
+        image: &RegistryImage,
+    ) -> Result<Result<BTreeSet<String>, String>, RegistryQueryError> {
+        let mut layers = Vec::with_capacity(image.layers.len());
+        for layer in &image.layers {
+            let mut blob: Vec<u8> = Vec::new();
+            self.client
+                .pull_blob(&image.reference, layer, &mut blob)
+                .await
+                .map_err(|e| RegistryQueryError {
+                    what: format!("layer {} of {}", layer.digest, image.reference),
+                    message: e.to_string(),
+                })?;
+            match decompress(&blob) {
+                Ok(layer) => layers.push(layer),
+                Err(e) => return Ok(Err(format!("layer {}: {e}", layer.digest))),
+            }
+        }
+        Ok(layer_files(&layers))
     }
 }
 

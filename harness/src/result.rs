@@ -72,6 +72,18 @@ pub struct AssertionOutcome {
     pub found: String,
 }
 
+/// A builder's known discrepancy (the scenario's `expect:`) and whether it showed exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KnownDiscrepancy {
+    /// Why the builder is expected to break the promise.
+    pub because: String,
+    /// True when the status is Fail and exactly the listed assertions failed.
+    pub met: bool,
+    /// How the run differed from the expectation, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub difference: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScenarioResult {
     /// `workflow::scenario::builder`.
@@ -88,9 +100,30 @@ pub struct ScenarioResult {
     pub captures: BTreeMap<String, String>,
     pub assertions: Vec<AssertionOutcome>,
     pub duration_ms: u64,
+    /// Set when the scenario expects this builder to fail (a documented discrepancy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_discrepancy: Option<KnownDiscrepancy>,
 }
 
 impl ScenarioResult {
+    /// Whether the run went as the scenario says it should: Pass, Skip, or a Fail that is
+    /// exactly the builder's known discrepancy. The error says what differed.
+    pub fn as_expected(&self) -> Result<(), String> {
+        match (&self.known_discrepancy, self.status) {
+            (_, Status::Skip) | (None, Status::Pass) => Ok(()),
+            (Some(known), Status::Fail) if known.met => Ok(()),
+            (Some(known), _) => Err(format!(
+                "{} (known discrepancy: {})",
+                known
+                    .difference
+                    .as_deref()
+                    .unwrap_or("the run differs from the expected failure"),
+                known.because
+            )),
+            (None, status) => Err(format!("{status}")),
+        }
+    }
+
     /// A multi-line account of what went wrong, for test output.
     pub fn explain(&self) -> String {
         let mut out = format!("{} {} [{}]", self.status, self.test, self.profile);
@@ -98,6 +131,20 @@ impl ScenarioResult {
             out.push_str(&format!(": {reason}"));
         }
         out.push('\n');
+        if let Some(known) = &self.known_discrepancy {
+            let verdict = if known.met {
+                "fails exactly as expected".to_owned()
+            } else {
+                format!(
+                    "NOT as expected: {}",
+                    known.difference.as_deref().unwrap_or("")
+                )
+            };
+            out.push_str(&format!(
+                "  known discrepancy: {}; {verdict}\n",
+                known.because
+            ));
+        }
         for a in &self.assertions {
             out.push_str(&format!("  {:<5} {}\n", a.status.to_string(), a.assertion));
             if a.status != Status::Pass {

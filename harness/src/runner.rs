@@ -8,8 +8,9 @@ use std::time::Instant;
 use bollard::Docker;
 
 use crate::archive::Archives;
-use crate::assertions::{self, Evidence};
-use crate::errors::RuntimeError;
+use crate::assertions::{self, Evidence, MissingCapture};
+use crate::errors::{ArchiveReadError, RuntimeError};
+use crate::expectation;
 use crate::images;
 use crate::plan::Plan;
 use crate::profile::Profile;
@@ -45,7 +46,7 @@ fn roles(scenario: &Scenario, builder: &str) -> Vec<String> {
         "busybox".to_owned(),
     ];
     for step in &scenario.steps {
-        let role = step.role.clone().unwrap_or_else(|| builder.to_owned());
+        let role = step.role_for(builder);
         if !roles.contains(&role) {
             roles.push(role);
         }
@@ -74,6 +75,7 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
         captures: BTreeMap::new(),
         assertions: Vec::new(),
         duration_ms: 0,
+        known_discrepancy: None,
     };
 
     if let Some(reason) = &plan.skip {
@@ -107,7 +109,7 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
     let outcome = exercise(ctx, plan, &mut env, &mut result).await;
     let teardown = env.teardown().await;
     match outcome {
-        Ok(()) => decide(&mut result),
+        Ok(by_assertion) => decide(&mut result, plan, by_assertion),
         Err(e) => result.reason = Some(e.to_string()),
     }
     if let Err(e) = teardown {
@@ -130,7 +132,7 @@ async fn exercise(
     plan: &Plan,
     env: &mut Environment,
     result: &mut ScenarioResult,
-) -> Result<(), RuntimeError> {
+) -> Result<Vec<Vec<AssertionOutcome>>, RuntimeError> {
     let profile = &ctx.profile;
     let role = |name: &str| profile.roles.get(name).expect("roles resolved above");
     let scenario = &plan.scenario;
@@ -170,6 +172,8 @@ async fn exercise(
             .collect();
         spec
     };
+    let mut archives = Archives::new(env.workspace());
+    let mut missing = BTreeMap::new();
     let began = Instant::now();
     // Consecutive steps of the same parallel group run together. After a failed step, only
     // steps marked `when: always` still run.
@@ -189,8 +193,12 @@ async fn exercise(
             .iter()
             .filter(|step| !failed || step.when == When::Always)
             .map(|step| {
-                let role_name = step.role.clone().unwrap_or_else(|| plan.builder.clone());
-                let spec = role_spec(&role_name);
+                let role_name = step.role_for(&plan.builder);
+                let mut spec = role_spec(&role_name);
+                if let Some(command) = &step.run {
+                    spec.entrypoint = Some(vec!["sh".into(), "-c".into()]);
+                    spec.args = vec![command.clone()];
+                }
                 let step_env: BTreeMap<String, String> = step
                     .environment()
                     .iter()
@@ -217,21 +225,19 @@ async fn exercise(
         let records = futures_util::future::try_join_all(runs).await?;
         failed |= records.iter().any(|r| r.exit_code != Some(0));
         result.steps.extend(records);
+        // Captures taken when one of these steps has ended, before later steps change things.
+        let due = scenario.captures.iter().filter(|(_, c)| {
+            c.after()
+                .is_some_and(|after| batch.iter().any(|s| s.name == after))
+        });
+        take_captures(env, &mut archives, due, &mut vars, result, &mut missing).await;
     }
 
-    let mut archives = Archives::new(env.workspace());
-    let mut missing = BTreeMap::new();
-    for (name, capture) in &plan.scenario.captures {
-        match take_capture(env, &mut archives, capture, &vars).await {
-            Ok(value) => {
-                result.captures.insert(name.clone(), value.clone());
-                vars.insert(format!("capture.{name}"), value);
-            }
-            Err(reason) => {
-                missing.insert(name.clone(), reason);
-            }
-        }
-    }
+    let at_end = scenario
+        .captures
+        .iter()
+        .filter(|(_, c)| c.after().is_none());
+    take_captures(env, &mut archives, at_end, &mut vars, result, &mut missing).await;
     let mut daemon_images = BTreeMap::new();
     for reference in assertions::daemon_references(&plan.scenario.assertions, &vars) {
         let answer = env
@@ -247,13 +253,42 @@ async fn exercise(
         missing_captures: &missing,
         daemon_images: &daemon_images,
     };
-    result.assertions =
-        assertions::evaluate(&plan.scenario.assertions, &evidence, &mut archives).await;
-    Ok(())
+    // One group of outcomes per scenario assertion, so a known discrepancy can name them.
+    let mut by_assertion = Vec::with_capacity(scenario.assertions.len());
+    for assertion in &scenario.assertions {
+        let outcomes =
+            assertions::evaluate(std::slice::from_ref(assertion), &evidence, &mut archives).await;
+        by_assertion.push(outcomes);
+    }
+    result.assertions = by_assertion.iter().flatten().cloned().collect();
+    Ok(by_assertion)
 }
 
-/// Error if anything could not be found out, else Fail if any promise was broken, else Pass.
-fn decide(result: &mut ScenarioResult) {
+/// Takes each capture; one that cannot be taken is recorded with the reason.
+async fn take_captures<'a>(
+    env: &Environment,
+    archives: &mut Archives,
+    captures: impl Iterator<Item = (&'a String, &'a Capture)>,
+    vars: &mut BTreeMap<String, String>,
+    result: &mut ScenarioResult,
+    missing: &mut BTreeMap<String, MissingCapture>,
+) {
+    for (name, capture) in captures {
+        match take_capture(env, archives, capture, vars).await {
+            Ok(value) => {
+                result.captures.insert(name.clone(), value.clone());
+                vars.insert(format!("capture.{name}"), value);
+            }
+            Err(why) => {
+                missing.insert(name.clone(), why);
+            }
+        }
+    }
+}
+
+/// Error if anything could not be found out, else Fail if any promise was broken, else Pass;
+/// then, if the builder has a known discrepancy, whether exactly the expected assertions failed.
+fn decide(result: &mut ScenarioResult, plan: &Plan, by_assertion: Vec<Vec<AssertionOutcome>>) {
     let worst = result
         .assertions
         .iter()
@@ -274,6 +309,14 @@ fn decide(result: &mut ScenarioResult) {
                 .collect::<Vec<_>>()
                 .join("; "),
         );
+    }
+    if let Some(expected) = plan.scenario.expect.get(&plan.builder) {
+        result.known_discrepancy = Some(expectation::judge(
+            expected,
+            &plan.scenario.assertions,
+            &by_assertion,
+            worst,
+        ));
     }
 }
 
@@ -322,36 +365,65 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Takes a captured value from what the steps left. An absent value is the plugin's doing
-/// (reported as a Fail by the assertions that need it), so errors are plain reasons.
+/// Takes a captured value from what the steps left. Nothing to take is the plugin's doing (a
+/// Fail for the assertions that need it); a registry or daemon that cannot be asked is an Error.
 async fn take_capture(
     env: &Environment,
     archives: &mut Archives,
     capture: &Capture,
     vars: &BTreeMap<String, String>,
-) -> Result<String, String> {
+) -> Result<String, MissingCapture> {
+    let fail = |reason: String| MissingCapture {
+        status: Status::Fail,
+        reason,
+    };
+    let error = |reason: String| MissingCapture {
+        status: Status::Error,
+        reason,
+    };
     match capture {
         Capture::Json { file, pointer } => {
             let text = std::fs::read_to_string(env.workspace().join(file))
-                .map_err(|e| format!("cannot read {file}: {e}"))?;
+                .map_err(|e| fail(format!("cannot read {file}: {e}")))?;
             let json: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| format!("{file} is not valid json: {e}"))?;
+                .map_err(|e| fail(format!("{file} is not valid json: {e}")))?;
             match json.pointer(pointer) {
                 Some(serde_json::Value::String(s)) => Ok(s.clone()),
                 Some(other) => Ok(other.to_string()),
-                None => Err(format!("{file} has nothing at {pointer}")),
+                None => Err(fail(format!("{file} has nothing at {pointer}"))),
             }
         }
         Capture::TarballConfigDigest(path) => match archives.get(path) {
             Ok(archive) => Ok(archive.config_digest.clone()),
-            Err(e) => Err(e.to_string()),
+            Err(e @ ArchiveReadError::Open { source, .. })
+                if source.kind() != std::io::ErrorKind::NotFound =>
+            {
+                Err(error(e.to_string()))
+            }
+            Err(e) => Err(fail(e.to_string())),
         },
+        Capture::RegistryConfigDigest(t) | Capture::RegistryManifestDigest(t) => {
+            let registries = env.registries();
+            let (name, registry) = t
+                .registry
+                .as_ref()
+                .and_then(|n| registries.iter().find(|(r, _)| r == n))
+                .unwrap_or(&registries[0]);
+            match registry.image(&t.repository, &t.tag).await {
+                Ok(Some(image)) => Ok(match capture {
+                    Capture::RegistryConfigDigest(_) => image.config_digest,
+                    _ => image.manifest_digest,
+                }),
+                Ok(None) => Err(fail(format!("{name} serves no {}:{}", t.repository, t.tag))),
+                Err(e) => Err(error(e.to_string())),
+            }
+        }
         Capture::DaemonImageId(reference) => {
             let reference = substitute(reference, vars);
             match env.daemon_image_id(&reference).await {
                 Ok(Some(id)) => Ok(id),
-                Ok(None) => Err(format!("the shared daemon has no image {reference}")),
-                Err(e) => Err(e.to_string()),
+                Ok(None) => Err(fail(format!("the shared daemon has no image {reference}"))),
+                Err(e) => Err(error(e.to_string())),
             }
         }
     }

@@ -200,6 +200,7 @@ impl Environment {
                     self.create_and_start(ContainerSpec {
                         suffix,
                         image: &services.registry.image,
+                        entrypoint: services.registry.entrypoint.clone(),
                         args: services.registry.args.clone(),
                         env: &services.registry.env,
                         extra_env,
@@ -222,6 +223,7 @@ impl Environment {
         let dind = self.create_and_start(ContainerSpec {
             suffix: "dind",
             image: &services.dind.image,
+            entrypoint: services.dind.entrypoint.clone(),
             args: dind_args,
             env: &services.dind.env,
             extra_env: &no_env,
@@ -295,6 +297,7 @@ impl Environment {
             .create_and_start(ContainerSpec {
                 suffix: &suffix,
                 image: &spec.image,
+                entrypoint: spec.entrypoint.clone(),
                 args: spec.args.clone(),
                 env: &spec.env,
                 extra_env: env,
@@ -387,6 +390,7 @@ impl Environment {
         });
         let body = ContainerCreateBody {
             image: Some(spec.image.to_owned()),
+            entrypoint: spec.entrypoint.clone(),
             cmd: (!spec.args.is_empty()).then(|| spec.args.clone()),
             env: Some(env),
             labels: Some(self.labels.clone()),
@@ -634,6 +638,7 @@ impl Environment {
 struct ContainerSpec<'a> {
     suffix: &'a str,
     image: &'a str,
+    entrypoint: Option<Vec<String>>,
     args: Vec<String>,
     env: &'a BTreeMap<String, String>,
     extra_env: &'a BTreeMap<String, String>,

@@ -5,7 +5,8 @@
 //! values to capture from the steps' artifacts, and the assertions that decide Pass or Fail.
 //!
 //! Strings may use placeholders: `${registry}` is the registry's address as the plugin
-//! containers see it; `${capture.NAME}` is a captured value (assertions only).
+//! containers see it; `${capture.NAME}` is a captured value (assertions only); a step's `role`
+//! may use `${builder}`, the builder under test (e.g. `${builder}-ecr`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,11 @@ pub struct Scenario {
     /// `kaniko: "PLUGIN_SOURCE_IMAGE is BuildX-only per the docs"`.
     #[serde(default)]
     pub skip: BTreeMap<String, String>,
+    /// Builders known to break the promise, each with the reason (a documented discrepancy
+    /// between the docs and the plugin's code) and exactly the assertions that fail on it.
+    /// The result stays Fail; the test passes only while the plugin fails exactly there.
+    #[serde(default)]
+    pub expect: BTreeMap<String, ExpectedFailure>,
     /// The registries the scenario starts, by network alias (default: one, `registry`). Each is
     /// `${NAME}` (= `NAME:5000`) in strings; the first also holds the test base image
     /// `harness/busybox:1.37`.
@@ -67,6 +73,17 @@ pub struct Claim {
     pub source: String,
 }
 
+/// A builder's known discrepancy: these assertions fail on it, and only these.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedFailure {
+    /// Why, with the source: e.g. "kaniko-ecr does not read PLUGIN_SKIP_PUSH_IF_TAG_EXISTS
+    /// (plugin-contracts.md §2.3 f)".
+    pub because: String,
+    /// The assertions expected to fail, each written exactly as under `assertions`.
+    pub fails: Vec<Assertion>,
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
@@ -74,14 +91,20 @@ pub struct Credentials {
     pub password: String,
 }
 
-/// One plugin container, run to completion.
+/// One container, run to completion: a plugin (the builder under test by default, or another
+/// role such as `scanner`), or with `run:` a shell command in the helper image.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Step {
     pub name: String,
-    /// The role whose image runs this step; defaults to the builder under test.
+    /// The role whose image runs this step; defaults to the builder under test (or to
+    /// `busybox` for a `run` step). `${builder}` is the builder under test.
     #[serde(default)]
     pub role: Option<String>,
+    /// A shell command (`sh -c`) run in the role's image instead of its entrypoint, with the
+    /// workspace as the working directory, e.g. `run: ls -l image.tar`.
+    #[serde(default)]
+    pub run: Option<String>,
     /// Environment of the plugin container (`PLUGIN_*` variables).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -154,10 +177,41 @@ pub enum Capture {
     TarballConfigDigest(String),
     /// The id of an image in the shared DinD daemon (the config digest on the classic store).
     DaemonImageId(String),
+    /// The config digest of a tag a registry serves.
+    RegistryConfigDigest(RegistryTag),
+    /// The manifest digest of a tag a registry serves (what a pull by digest names).
+    RegistryManifestDigest(RegistryTag),
+}
+
+impl Capture {
+    /// The step after which the value is taken; `None`: after the last step.
+    pub fn after(&self) -> Option<&str> {
+        match self {
+            Capture::RegistryConfigDigest(t) | Capture::RegistryManifestDigest(t) => {
+                t.after.as_deref()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A tag in one of the scenario's registries, looked at when a step ends.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryTag {
+    pub repository: String,
+    pub tag: String,
+    /// Which registry (default: the first).
+    #[serde(default)]
+    pub registry: Option<String>,
+    /// Take the value when this step (or its parallel group) has ended, before later steps
+    /// change the registry; default: after the last step.
+    #[serde(default)]
+    pub after: Option<String>,
 }
 
 /// What must hold after the steps ran.
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Assertion {
     /// The named step exited with status 0.
@@ -185,6 +239,12 @@ pub enum Assertion {
         media_type: Option<String>,
         #[serde(default)]
         layers: Option<usize>,
+        /// Labels the image config must carry, with these values.
+        #[serde(default)]
+        labels: BTreeMap<String, String>,
+        /// Files that must exist in the image's file system.
+        #[serde(default)]
+        files: Vec<String>,
     },
     /// The shared DinD daemon holds an image by this reference.
     ImageInDaemon(String),
@@ -208,7 +268,7 @@ pub enum Assertion {
     },
 }
 
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TarballAssertion {
     /// Path relative to the workspace.
@@ -250,6 +310,16 @@ pub fn json_schema() -> String {
 }
 
 impl Step {
+    /// The role that runs this step for `builder`: `role` with `${builder}` replaced, else
+    /// `busybox` for a `run` step, else the builder itself.
+    pub fn role_for(&self, builder: &str) -> String {
+        match (&self.role, &self.run) {
+            (Some(role), _) => role.replace("${builder}", builder),
+            (None, Some(_)) => "busybox".to_owned(),
+            (None, None) => builder.to_owned(),
+        }
+    }
+
     /// The step's environment: `settings` as `PLUGIN_*` variables, then `env`.
     pub fn environment(&self) -> BTreeMap<String, String> {
         let mut env: BTreeMap<String, String> = self
@@ -340,6 +410,24 @@ impl Scenario {
             };
             return Err(Problem::at(problem, builder, Some("skip:")));
         }
+        for (builder, expected) in &self.expect {
+            let problem = if !self.builders.contains(builder) {
+                format!("`expect` names builder `{builder}`, which is not under `builders`")
+            } else if expected.because.trim().is_empty() {
+                format!("the expected failure on `{builder}` needs a reason (`because`)")
+            } else if expected.fails.is_empty() {
+                format!("the expected failure on `{builder}` lists no assertion under `fails`")
+            } else if let Some(stray) = expected.fails.iter().find(|f| !self.assertions.contains(f))
+            {
+                format!(
+                    "`expect.{builder}.fails` lists an assertion that is not under `assertions`: {}",
+                    compact(stray)
+                )
+            } else {
+                continue;
+            };
+            return Err(Problem::at(problem, builder, Some("expect:")));
+        }
         if self.registries.is_empty() {
             return Err(Problem::at(
                 "`registries` is empty: a scenario needs at least one registry",
@@ -415,10 +503,40 @@ impl Scenario {
                     return Err(Problem::at(message, key, Some("settings:")));
                 }
             }
+            if let Some(role) = &step.role {
+                for name in placeholders(role).map_err(|e| Problem::at(e, role, None))? {
+                    if name != "builder" {
+                        let message = format!(
+                            "step `{}`: unknown placeholder `${{{name}}}` in role (known: ${{builder}})",
+                            step.name
+                        );
+                        return Err(Problem::at(message, role, None));
+                    }
+                }
+            }
+            if step.run.as_deref().is_some_and(|r| r.trim().is_empty()) {
+                let message = format!("step `{}` has an empty `run` command", step.name);
+                return Err(Problem::last(message, "run:"));
+            }
             for (key, value) in step.env.iter().chain(step.settings.iter()) {
                 check_placeholders(value, &self.registries, &BTreeMap::new()).map_err(|e| {
                     Problem::at(format!("step `{}`, {key}: {e}", step.name), value, None)
                 })?;
+            }
+        }
+        for capture in self.captures.values() {
+            let (Capture::RegistryConfigDigest(t) | Capture::RegistryManifestDigest(t)) = capture
+            else {
+                continue;
+            };
+            if let Some(r) = t.registry.as_ref().filter(|r| !self.registries.contains(r)) {
+                let message =
+                    format!("capture names registry `{r}`, which is not under `registries`");
+                return Err(Problem::at(message, r, Some("captures:")));
+            }
+            if let Some(step) = t.after.as_ref().filter(|s| !names.contains(s.as_str())) {
+                let message = format!("capture is taken after step `{step}`, which does not exist");
+                return Err(Problem::at(message, step, Some("captures:")));
             }
         }
         if self.assertions.is_empty() {
@@ -488,6 +606,30 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// An assertion as short JSON, without the fields left at their defaults.
+fn compact(assertion: &Assertion) -> String {
+    fn prune(value: serde_json::Value) -> Option<serde_json::Value> {
+        use serde_json::Value;
+        match value {
+            Value::Null => None,
+            Value::Array(items) if items.is_empty() => None,
+            Value::Object(map) => {
+                let map: serde_json::Map<String, Value> = map
+                    .into_iter()
+                    .filter_map(|(k, v)| prune(v).map(|v| (k, v)))
+                    .collect();
+                (!map.is_empty()).then_some(Value::Object(map))
+            }
+            other => Some(other),
+        }
+    }
+    serde_json::to_value(assertion)
+        .ok()
+        .and_then(prune)
+        .map(|v| v.to_string())
+        .unwrap_or_default()
 }
 
 /// A scenario that parses but does not make sense, and the text to point at.

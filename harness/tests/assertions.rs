@@ -114,6 +114,8 @@ async fn an_unreachable_registry_is_an_error_not_a_fail() {
                 config_digest: None,
                 media_type: None,
                 layers: None,
+                labels: Default::default(),
+                files: vec![],
             },
         ],
         &[],

@@ -57,3 +57,22 @@ fn bad_overrides_name_the_offending_value() {
         "{err}"
     );
 }
+
+#[test]
+fn both_profiles_cast_every_role_the_scenarios_need() {
+    let plans = harness::plan::plans(&root().join("scenarios")).unwrap();
+    for name in ["offline", "upstream"] {
+        let profile = Profile::load(&root(), name).unwrap();
+        for plan in plans.iter().filter(|p| p.skip.is_none()) {
+            for step in &plan.scenario.steps {
+                let role = step.role_for(&plan.builder);
+                assert!(
+                    profile.roles.contains_key(&role),
+                    "profile {name} has no role `{role}` for step {} of {}",
+                    step.name,
+                    plan.test_name
+                );
+            }
+        }
+    }
+}
