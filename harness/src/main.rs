@@ -164,6 +164,12 @@ async fn run(
                 .is_none_or(|f| p.test_name.contains(f.as_str()))
         })
         .collect();
+    if let (Some(filter), true) = (&filter, selected.is_empty()) {
+        return Err(format!(
+            "no plan's name contains `{filter}` (names look like `build_only::tar::buildx`; see `harness list`)"
+        )
+        .into());
+    }
     let run_id = new_run_id();
     let ctx = session::open(&profile.choice(), run_id.clone()).await?;
     println!(
@@ -188,6 +194,13 @@ async fn run(
                         .map(|r| format!(": {r}"))
                         .unwrap_or_default()
                 );
+                if let Some(known) = &result.known_discrepancy {
+                    let verdict = match &known.difference {
+                        None => "as expected".to_owned(),
+                        Some(d) => format!("NOT as expected: {d}"),
+                    };
+                    println!("      known discrepancy ({verdict}): {}", known.because);
+                }
                 if let Err(e) = report::write_result(&ctx.report_dir, &result) {
                     eprintln!("error: {e}");
                 }

@@ -90,3 +90,24 @@ fn the_json_schema_describes_the_language() {
         assert!(required.contains(&key), "{key} is required");
     }
 }
+
+#[test]
+fn a_known_discrepancy_names_the_builder_and_the_assertions_it_breaks() {
+    let root = harness::session::repo_root();
+    let scenario =
+        Scenario::load(&root.join("scenarios/around/skip-push-if-tag-exists.yaml")).unwrap();
+    assert_eq!(scenario.builders, ["docker", "kaniko", "buildx", "buildah"]);
+    // plugins/ecr reads the setting: no expectation, it must pass.
+    assert!(!scenario.expect.contains_key("docker"));
+    let kaniko = &scenario.expect["kaniko"];
+    assert!(kaniko
+        .because
+        .contains("does not read PLUGIN_SKIP_PUSH_IF_TAG_EXISTS"));
+    // A YAML alias (`*first_build_kept`) names the assertion exactly as written.
+    assert_eq!(kaniko.fails, [scenario.assertions[2].clone()]);
+    assert!(matches!(
+        &scenario.assertions[2],
+        Assertion::TagInRegistry { tag, labels, .. } if tag == "1.0" && labels["org.conformance.marker"] == "first"
+    ));
+    assert_eq!(scenario.steps[0].role_for("kaniko"), "kaniko-ecr");
+}
