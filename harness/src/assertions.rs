@@ -139,6 +139,9 @@ pub async fn evaluate(
             Assertion::StepDurationUnder { step, max } => {
                 outcomes.push(duration_under(evidence, step, *max))
             }
+            Assertion::DurationRatioUnder { step, of, max } => {
+                outcomes.push(ratio_under(evidence, step, of, *max))
+            }
             Assertion::Tarball(t) => outcomes.extend(tarball(evidence, t, archives.get(&t.path))),
         }
     }
@@ -225,6 +228,48 @@ fn parallel(evidence: &Evidence<'_>, group: &str) -> AssertionOutcome {
         format!("less than {serial} ms (the sum)"),
         format!("{wall} ms"),
     )
+}
+
+/// How long a step, or a parallel group (its wall time), took; `None` if nothing of it ran.
+fn duration_of(evidence: &Evidence<'_>, name: &str) -> Option<u64> {
+    if let Some(step) = evidence.steps.iter().find(|s| s.name == name) {
+        return Some(step.duration_ms);
+    }
+    let members = evidence
+        .steps
+        .iter()
+        .filter(|s| s.group.as_deref() == Some(name));
+    let (start, end) = members.fold(None, |span: Option<(u64, u64)>, s| {
+        let (a, b) = (s.started_ms, s.started_ms + s.duration_ms);
+        Some(span.map_or((a, b), |(x, y)| (x.min(a), y.max(b))))
+    })?;
+    Some(end - start)
+}
+
+fn ratio_under(evidence: &Evidence<'_>, name: &str, of: &str, max: f64) -> AssertionOutcome {
+    let what = format!("{name} took at most {max} times as long as {of}");
+    let expected = format!("a ratio of at most {max}");
+    match (duration_of(evidence, name), duration_of(evidence, of)) {
+        (Some(a), Some(b)) if b > 0 => {
+            let ratio = a as f64 / b as f64;
+            outcome(
+                what,
+                Status::of(ratio <= max),
+                expected,
+                format!("{ratio:.2} ({a} ms / {b} ms)"),
+            )
+        }
+        (Some(_), Some(_)) => outcome(what, Status::Error, expected, format!("{of} took 0 ms")),
+        (a, _) => {
+            let missing = if a.is_none() { name } else { of };
+            outcome(
+                what,
+                Status::Fail,
+                expected,
+                format!("{missing} did not run"),
+            )
+        }
+    }
 }
 
 fn duration_under(
@@ -525,6 +570,16 @@ fn tarball(
             }
             Ok(tag) => outcome(what, Status::Fail, tag, format!("{:?}", archive.repo_tags)),
             Err(m) => outcome(what, m.status, "a tag", m.reason),
+        });
+    }
+    if let Some(expected) = &t.config_digest {
+        let what = format!("tarball {path}: config digest equals {expected}");
+        outcomes.push(match resolve(evidence, expected) {
+            Ok(expected) => {
+                let status = Status::of(expected == archive.config_digest);
+                outcome(what, status, expected, archive.config_digest.clone())
+            }
+            Err(m) => outcome(what, m.status, "a captured digest", m.reason),
         });
     }
     let image_name = format!("tarball {path}");

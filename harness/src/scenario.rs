@@ -259,6 +259,9 @@ pub enum Assertion {
     /// The steps of a parallel group took less wall time together than the sum of their
     /// durations (they really ran at the same time).
     ParallelFasterThanSerial(String),
+    /// A step's (or parallel group's) duration is at most `max` times another's, e.g.
+    /// `{step: push-again, of: first-push, max: 0.5}`. A group's duration is its wall time.
+    DurationRatioUnder { step: String, of: String, max: f64 },
     /// A step finished within a time budget, e.g. `{step: build, max: 60s}`.
     StepDurationUnder {
         step: String,
@@ -285,6 +288,9 @@ pub struct TarballAssertion {
     /// Files that must exist in the image's file system.
     #[serde(default)]
     pub files: Vec<String>,
+    /// The image's config digest, e.g. `${capture.pushed}` or `sha256:<64 hex>`.
+    #[serde(default)]
+    pub config_digest: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -585,26 +591,73 @@ impl Scenario {
                 Assertion::TagInRegistry {
                     config_digest: Some(value),
                     ..
-                } => {
-                    check_placeholders(value, &self.registries, &self.captures).map_err(|e| {
-                        Problem::at(
-                            format!("tag_in_registry config_digest: {e}"),
-                            value,
-                            Some("assertions:"),
-                        )
-                    })?;
-                }
+                } => self.check_digest("tag_in_registry config_digest", value)?,
                 Assertion::Tarball(t) => {
                     for tag in &t.tags {
                         check_placeholders(tag, &self.registries, &self.captures).map_err(|e| {
                             Problem::at(format!("tarball tags: {e}"), tag, Some("assertions:"))
                         })?;
                     }
+                    if let Some(value) = &t.config_digest {
+                        self.check_digest("tarball config_digest", value)?;
+                    }
+                }
+                Assertion::DurationRatioUnder { step, of, max } => {
+                    for name in [step, of] {
+                        let known = names.contains(name.as_str())
+                            || self.steps.iter().any(|s| s.parallel.as_ref() == Some(name));
+                        if !known {
+                            let message = format!(
+                                "assertion names `{name}`, which is neither a step nor a parallel group"
+                            );
+                            return Err(Problem::at(message, name, Some("assertions:")));
+                        }
+                    }
+                    if !(max.is_finite() && *max > 0.0) {
+                        let message =
+                            format!("duration ratio `max` must be a positive number, not {max}");
+                        return Err(Problem::at(message, "max", Some("duration_ratio_under")));
+                    }
                 }
                 _ => {}
             }
         }
         Ok(())
+    }
+}
+
+impl Scenario {
+    /// A digest is a capture (`${capture.NAME}`) or written out: `algorithm:hex`, and for
+    /// sha256 exactly 64 lowercase hex digits.
+    fn check_digest(&self, what: &str, value: &str) -> Result<(), Problem> {
+        let located = |e: String| Problem::at(format!("{what}: {e}"), value, Some("assertions:"));
+        check_placeholders(value, &self.registries, &self.captures).map_err(located)?;
+        if value.contains("${") {
+            return Ok(());
+        }
+        let valid = match value.split_once(':') {
+            Some(("sha256", hex)) => {
+                hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            }
+            Some((algorithm, encoded)) => {
+                !algorithm.is_empty()
+                    && algorithm.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b)
+                    })
+                    && !encoded.is_empty()
+                    && encoded
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"=_-".contains(&b))
+            }
+            None => false,
+        };
+        if valid {
+            Ok(())
+        } else {
+            Err(located(format!(
+                "`{value}` is not a digest (`sha256:` and 64 lowercase hex digits, or `${{capture.NAME}}`)"
+            )))
+        }
     }
 }
 

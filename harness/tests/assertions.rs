@@ -62,6 +62,7 @@ fn tarball(path: &str) -> TarballAssertion {
         tags: vec!["${registry}/conformance/app:1.0".into()],
         labels: BTreeMap::from([("org.conformance.fixture".into(), "app".into())]),
         files: vec!["/hello".into()],
+        config_digest: None,
     }
 }
 
@@ -298,4 +299,71 @@ async fn a_parallel_group_passes_only_when_its_steps_overlapped() {
         (outcomes[0].status, outcomes[0].expected.as_str()),
         (Status::Fail, "less than 4000 ms (the sum)")
     );
+}
+
+#[tokio::test]
+async fn a_duration_ratio_compares_steps_or_a_group_wall_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = [
+        timed("build", None, 0, 4000),
+        timed("skipped-push", None, 4000, 500),
+        timed("a", Some("push"), 5000, 1000),
+        timed("b", Some("push"), 5500, 1000),
+    ];
+    let ratio = |step: &str, of: &str, max: f64| Assertion::DurationRatioUnder {
+        step: step.into(),
+        of: of.into(),
+        max,
+    };
+    let outcomes = check(
+        vec![
+            ratio("skipped-push", "build", 0.5),
+            ratio("push", "build", 0.3),
+            ratio("never-ran", "build", 1.0),
+        ],
+        &steps,
+        dir.path(),
+    )
+    .await;
+    let found: Vec<(Status, &str)> = outcomes
+        .iter()
+        .map(|o| (o.status, o.found.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (Status::Pass, "0.12 (500 ms / 4000 ms)"),
+            (Status::Fail, "0.38 (1500 ms / 4000 ms)"),
+            (Status::Fail, "never-ran did not run"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_tarball_config_digest_is_compared_with_the_expected_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = Image::new(vec![layer(&[("hello", b"hi")])]);
+    write_tar(dir.path(), "image.tar", &image.docker_save());
+    let expecting = |digest: &str| {
+        Assertion::Tarball(TarballAssertion {
+            config_digest: Some(digest.into()),
+            ..tarball("image.tar")
+        })
+    };
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let outcomes = check(
+        vec![
+            expecting(&harness::archive::sha256_digest(&image.config())),
+            expecting(&wrong),
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let digest_checks: Vec<Status> = outcomes
+        .iter()
+        .filter(|o| o.assertion.contains("config digest equals"))
+        .map(|o| o.status)
+        .collect();
+    assert_eq!(digest_checks, vec![Status::Pass, Status::Fail]);
 }
