@@ -24,12 +24,14 @@ pub struct Registry {
 /// What the registry serves for a tag.
 #[derive(Debug, Clone)]
 pub struct RegistryImage {
+    /// The digest the tag names (an index's, when the tag points to one).
     pub manifest_digest: String,
+    /// Media type, config and layers are those of the platform manifest for this machine.
     pub media_type: Option<String>,
     pub config_digest: String,
     pub layer_count: usize,
-    /// The image config's labels.
-    pub labels: BTreeMap<String, String>,
+    /// The image config's labels, or why the config could not be read.
+    pub labels: Result<BTreeMap<String, String>, String>,
     reference: Reference,
     layers: Vec<OciDescriptor>,
 }
@@ -94,25 +96,22 @@ impl Registry {
         let reference = self.reference(repository, tag);
         match self
             .client
-            .pull_manifest_and_config(&reference, &self.auth)
+            .pull_manifest_and_config_and_list_digest(&reference, &self.auth)
             .await
         {
-            Ok((manifest, digest, config)) => {
-                let config: serde_json::Value =
-                    serde_json::from_str(&config).map_err(|e| RegistryQueryError {
-                        what: format!("config of {reference}"),
-                        message: format!("not json: {e}"),
-                    })?;
-                Ok(Some(RegistryImage {
-                    manifest_digest: digest,
-                    media_type: manifest.media_type.clone(),
-                    config_digest: manifest.config.digest.clone(),
-                    layer_count: manifest.layers.len(),
-                    labels: config_labels(&config),
-                    reference: reference.clone(),
-                    layers: manifest.layers,
-                }))
-            }
+            Ok((manifest, digest, config, list_digest)) => Ok(Some(RegistryImage {
+                // The digest the tag names: the index's when it is one.
+                manifest_digest: list_digest.unwrap_or(digest),
+                media_type: manifest.media_type.clone(),
+                config_digest: manifest.config.digest.clone(),
+                layer_count: manifest.layers.len(),
+                // A config that is not JSON was pushed by the plugin: a Fail of the label checks.
+                labels: serde_json::from_str::<serde_json::Value>(&config)
+                    .map(|config| config_labels(&config))
+                    .map_err(|e| format!("the image config is not json: {e}")),
+                reference: reference.clone(),
+                layers: manifest.layers,
+            })),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(RegistryQueryError {
                 what: format!("manifest of {reference}"),

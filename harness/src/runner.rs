@@ -123,6 +123,10 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
         if result.status == Status::Pass {
             result.status = Status::Error;
         }
+        if let Some(known) = result.known_discrepancy.as_mut() {
+            known.met = false;
+            known.difference = Some(note_for_expectation(&known.difference));
+        }
     }
     finish(result, started, &workspace)
 }
@@ -197,7 +201,7 @@ async fn exercise(
                 let mut spec = role_spec(&role_name);
                 if let Some(command) = &step.run {
                     spec.entrypoint = Some(vec!["sh".into(), "-c".into()]);
-                    spec.args = vec![command.clone()];
+                    spec.args = vec![substitute(command, &vars)];
                 }
                 let step_env: BTreeMap<String, String> = step
                     .environment()
@@ -231,6 +235,21 @@ async fn exercise(
                 .is_some_and(|after| batch.iter().any(|s| s.name == after))
         });
         take_captures(env, &mut archives, due, &mut vars, result, &mut missing).await;
+    }
+    // A capture due after a step that never ran has nothing to look at.
+    for (name, capture) in &scenario.captures {
+        if let Some(after) = capture.after() {
+            if !result.steps.iter().any(|s| s.name == after) && !missing.contains_key(name) {
+                let reason = format!("step {after} did not run (an earlier step failed)");
+                missing.insert(
+                    name.clone(),
+                    MissingCapture {
+                        status: Status::Fail,
+                        reason,
+                    },
+                );
+            }
+        }
     }
 
     let at_end = scenario
@@ -320,6 +339,15 @@ fn decide(result: &mut ScenarioResult, plan: &Plan, by_assertion: Vec<Vec<Assert
     }
 }
 
+/// A failed teardown never leaves a known discrepancy "as expected": the leak must show.
+fn note_for_expectation(previous: &Option<String>) -> String {
+    let leak = "the environment was not torn down cleanly";
+    match previous {
+        Some(p) => format!("{p}; {leak}"),
+        None => leak.to_owned(),
+    }
+}
+
 fn finish(mut result: ScenarioResult, started: Instant, workspace: &Path) -> ScenarioResult {
     result.duration_ms = started.elapsed().as_millis() as u64;
     if result.status == Status::Pass {
@@ -383,8 +411,14 @@ async fn take_capture(
     };
     match capture {
         Capture::Json { file, pointer } => {
-            let text = std::fs::read_to_string(env.workspace().join(file))
-                .map_err(|e| fail(format!("cannot read {file}: {e}")))?;
+            let text = std::fs::read_to_string(env.workspace().join(file)).map_err(|e| {
+                let reason = format!("cannot read {file}: {e}");
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    fail(reason)
+                } else {
+                    error(reason)
+                }
+            })?;
             let json: serde_json::Value = serde_json::from_str(&text)
                 .map_err(|e| fail(format!("{file} is not valid json: {e}")))?;
             match json.pointer(pointer) {

@@ -509,20 +509,30 @@ impl Scenario {
                     return Err(Problem::at(message, key, Some("settings:")));
                 }
             }
+            let here = format!("name: {}", step.name);
             if let Some(role) = &step.role {
-                for name in placeholders(role).map_err(|e| Problem::at(e, role, None))? {
+                let located = |m: String| Problem::at(m, role, Some(&here));
+                for name in placeholders(role).map_err(located)? {
                     if name != "builder" {
-                        let message = format!(
+                        return Err(located(format!(
                             "step `{}`: unknown placeholder `${{{name}}}` in role (known: ${{builder}})",
                             step.name
-                        );
-                        return Err(Problem::at(message, role, None));
+                        )));
                     }
                 }
             }
-            if step.run.as_deref().is_some_and(|r| r.trim().is_empty()) {
-                let message = format!("step `{}` has an empty `run` command", step.name);
-                return Err(Problem::last(message, "run:"));
+            if let Some(command) = &step.run {
+                if command.trim().is_empty() {
+                    let message = format!("step `{}` has an empty `run` command", step.name);
+                    return Err(Problem::at(message, "run:", Some(&here)));
+                }
+                check_placeholders(command, &self.registries, &BTreeMap::new()).map_err(|e| {
+                    Problem::at(
+                        format!("step `{}`, run: {e}", step.name),
+                        command,
+                        Some(&here),
+                    )
+                })?;
             }
             for (key, value) in step.env.iter().chain(step.settings.iter()) {
                 check_placeholders(value, &self.registries, &BTreeMap::new()).map_err(|e| {
@@ -539,6 +549,14 @@ impl Scenario {
                 let message =
                     format!("capture names registry `{r}`, which is not under `registries`");
                 return Err(Problem::at(message, r, Some("captures:")));
+            }
+            for value in [&t.repository, &t.tag] {
+                if value.contains("${") {
+                    let message = format!(
+                        "capture repository and tag are literal: `{value}` has a placeholder"
+                    );
+                    return Err(Problem::at(message, value, Some("captures:")));
+                }
             }
             if let Some(step) = t.after.as_ref().filter(|s| !names.contains(s.as_str())) {
                 let message = format!("capture is taken after step `{step}`, which does not exist");
@@ -616,7 +634,8 @@ impl Scenario {
                     if !(max.is_finite() && *max > 0.0) {
                         let message =
                             format!("duration ratio `max` must be a positive number, not {max}");
-                        return Err(Problem::at(message, "max", Some("duration_ratio_under")));
+                        let anchor = format!("of: {of}");
+                        return Err(Problem::at(message, "max", Some(&anchor)));
                     }
                 }
                 _ => {}
@@ -690,17 +709,17 @@ struct Problem {
     message: String,
     needle: String,
     /// Look for the needle after this text (e.g. `skip:`), not from the start.
-    after: Option<&'static str>,
+    after: Option<String>,
     /// Point at the last occurrence rather than the first.
     last: bool,
 }
 
 impl Problem {
-    fn at(message: impl Into<String>, needle: &str, after: Option<&'static str>) -> Problem {
+    fn at(message: impl Into<String>, needle: &str, after: Option<&str>) -> Problem {
         Problem {
             message: message.into(),
             needle: needle.to_owned(),
-            after,
+            after: after.map(str::to_owned),
             last: false,
         }
     }
@@ -719,8 +738,8 @@ impl Problem {
         if self.needle.is_empty() {
             return None;
         }
-        let start = match self.after {
-            Some(anchor) => text.find(anchor)? + anchor.len(),
+        let start = match &self.after {
+            Some(anchor) => text.find(anchor.as_str())? + anchor.len(),
             None => 0,
         };
         let rest = &text[start..];

@@ -104,9 +104,9 @@ fn a_known_discrepancy_names_the_builder_and_the_assertions_it_breaks() {
         .because
         .contains("does not read PLUGIN_SKIP_PUSH_IF_TAG_EXISTS"));
     // A YAML alias (`*first_build_kept`) names the assertion exactly as written.
-    assert_eq!(kaniko.fails, [scenario.assertions[2].clone()]);
+    assert_eq!(kaniko.fails, [scenario.assertions[3].clone()]);
     assert!(matches!(
-        &scenario.assertions[2],
+        &scenario.assertions[3],
         Assertion::TagInRegistry { tag, labels, .. } if tag == "1.0" && labels["org.conformance.marker"] == "first"
     ));
     assert_eq!(scenario.steps[0].role_for("kaniko"), "kaniko-ecr");
