@@ -31,59 +31,37 @@ fn expecting_the_log_to_fail() -> ExpectedFailure {
     }
 }
 
-#[test]
-fn failing_exactly_on_the_listed_assertions_meets_the_expectation() {
+/// Judges a run whose two assertions ended with these statuses.
+fn judge_run(step: Status, log: Status, run: Status) -> harness::result::KnownDiscrepancy {
     let by_assertion = vec![
-        vec![outcome("step second-build succeeded", Status::Pass)],
-        vec![outcome(
-            "output of step second-build contains",
-            Status::Fail,
-        )],
+        vec![outcome("step second-build succeeded", step)],
+        vec![outcome("output of step second-build contains", log)],
     ];
-    let known = judge(
+    judge(
         &expecting_the_log_to_fail(),
         &scenario_assertions(),
         &by_assertion,
-        Status::Fail,
-    );
+        run,
+    )
+}
+
+#[test]
+fn failing_exactly_on_the_listed_assertions_meets_the_expectation() {
+    let known = judge_run(Status::Pass, Status::Fail, Status::Fail);
     assert!(known.met, "{known:?}");
     assert_eq!(known.because, "the plugin does not read the setting");
 }
 
 #[test]
 fn a_plugin_that_now_keeps_the_promise_is_noticed() {
-    let by_assertion = vec![
-        vec![outcome("step second-build succeeded", Status::Pass)],
-        vec![outcome(
-            "output of step second-build contains",
-            Status::Pass,
-        )],
-    ];
-    let known = judge(
-        &expecting_the_log_to_fail(),
-        &scenario_assertions(),
-        &by_assertion,
-        Status::Pass,
-    );
+    let known = judge_run(Status::Pass, Status::Pass, Status::Pass);
     assert!(!known.met);
     assert!(known.difference.unwrap().contains("now keeps the promise"));
 }
 
 #[test]
 fn failing_somewhere_else_is_not_the_known_discrepancy() {
-    let by_assertion = vec![
-        vec![outcome("step second-build succeeded", Status::Fail)],
-        vec![outcome(
-            "output of step second-build contains",
-            Status::Fail,
-        )],
-    ];
-    let known = judge(
-        &expecting_the_log_to_fail(),
-        &scenario_assertions(),
-        &by_assertion,
-        Status::Fail,
-    );
+    let known = judge_run(Status::Fail, Status::Fail, Status::Fail);
     assert!(!known.met);
     assert_eq!(
         known.difference.as_deref(),
@@ -93,18 +71,6 @@ fn failing_somewhere_else_is_not_the_known_discrepancy() {
 
 #[test]
 fn an_error_never_counts_as_the_expected_failure() {
-    let by_assertion = vec![
-        vec![outcome("step second-build succeeded", Status::Pass)],
-        vec![outcome(
-            "output of step second-build contains",
-            Status::Error,
-        )],
-    ];
-    let known = judge(
-        &expecting_the_log_to_fail(),
-        &scenario_assertions(),
-        &by_assertion,
-        Status::Error,
-    );
+    let known = judge_run(Status::Pass, Status::Error, Status::Error);
     assert!(!known.met);
 }
