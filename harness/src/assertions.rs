@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::archive::{Archives, ImageArchive};
 use crate::errors::ArchiveReadError;
-use crate::registry::Registry;
+use crate::registry::{self, Registry};
 use crate::result::{AssertionOutcome, Status, StepRecord};
 use crate::scenario::{substitute, Assertion, TarballAssertion};
 
@@ -61,13 +61,6 @@ fn outcome(
 }
 
 impl Evidence<'_> {
-    /// The named registry, or the first; validation made sure the name exists.
-    fn registry(&self, name: Option<&str>) -> (&str, &Registry) {
-        let found = name.and_then(|n| self.registries.iter().find(|(r, _)| r == n));
-        let (name, registry) = found.unwrap_or(&self.registries[0]);
-        (name, registry)
-    }
-
     /// The record of a step that ran, or the Fail outcome saying it did not.
     fn ran(&self, name: &str, what: &str, expected: &str) -> Result<&StepRecord, AssertionOutcome> {
         self.steps.iter().find(|s| s.name == name).ok_or_else(|| {
@@ -96,7 +89,7 @@ pub async fn evaluate(
                 repository,
                 registry,
             } => {
-                let (name, registry) = evidence.registry(registry.as_deref());
+                let (name, registry) = registry::named(evidence.registries, registry.as_deref());
                 let what = format!("no tags in {name} for {repository}");
                 outcomes.push(match registry.tags(repository).await {
                     Ok(tags) if tags.is_empty() => {
@@ -376,7 +369,7 @@ async fn tag_in_registry(
     tag: &str,
     expect: Expected<'_>,
 ) -> Vec<AssertionOutcome> {
-    let (name, registry) = evidence.registry(registry);
+    let (name, registry) = registry::named(evidence.registries, registry);
     let what = format!("tag {repository}:{tag} in {name}");
     let image = match registry.image(repository, tag).await {
         Ok(Some(image)) => image,

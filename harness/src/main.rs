@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use futures_util::StreamExt;
 use harness::plan::plans;
-use harness::result::Status;
+use harness::result::Tally;
 use harness::runner::{new_run_id, run_plan};
 use harness::scenario::Scenario;
 use harness::session::{self, ProfileChoice};
@@ -219,21 +219,18 @@ async fn run(
         }
     };
     report::write_summary(&ctx.report_dir, &run_id, &results)?;
-    let count = |s: Status| results.iter().filter(|r| r.status == s).count();
-    let known = results
-        .iter()
-        .filter(|r| r.status == Status::Fail && r.as_expected().is_ok())
-        .count();
-    let unexpected = results.iter().filter(|r| r.as_expected().is_err()).count();
+    let tally = Tally::of(&results);
     println!(
-        "{} passed, {} failed ({known} as known discrepancies), {} errored, {} skipped; {unexpected} not as expected; reports in {}",
-        count(Status::Pass),
-        count(Status::Fail),
-        count(Status::Error),
-        count(Status::Skip),
+        "{} passed, {} failed ({} as known discrepancies), {} errored, {} skipped; {} not as expected; reports in {}",
+        tally.pass,
+        tally.fail,
+        tally.known_discrepancies,
+        tally.error,
+        tally.skip,
+        tally.not_as_expected,
         ctx.report_dir.display()
     );
-    Ok(if unexpected == 0 {
+    Ok(if tally.not_as_expected == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -148,6 +148,17 @@ impl Registry {
     }
 }
 
+/// The registry called `name` among a scenario's registries, or the first (the default) when
+/// no name is given; validation made sure a given name exists.
+pub fn named<'a>(
+    registries: &'a [(String, Registry)],
+    name: Option<&str>,
+) -> (&'a str, &'a Registry) {
+    let found = name.and_then(|n| registries.iter().find(|(r, _)| r == n));
+    let (name, registry) = found.unwrap_or(&registries[0]);
+    (name, registry)
+}
+
 fn is_not_found(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {

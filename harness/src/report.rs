@@ -5,7 +5,7 @@ use std::path::Path;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::errors::ReportWriteError;
-use crate::result::{ScenarioResult, Status};
+use crate::result::{ScenarioResult, Status, Tally};
 
 fn write(path: &Path, contents: &[u8]) -> Result<(), ReportWriteError> {
     let err = |e: std::io::Error| ReportWriteError {
@@ -36,13 +36,7 @@ pub fn write_summary(
 ) -> Result<(), ReportWriteError> {
     let summary = serde_json::json!({
         "run": run_id,
-        "counts": {
-            "pass": results.iter().filter(|r| r.status == Status::Pass).count(),
-            "fail": results.iter().filter(|r| r.status == Status::Fail).count(),
-            "error": results.iter().filter(|r| r.status == Status::Error).count(),
-            "skip": results.iter().filter(|r| r.status == Status::Skip).count(),
-            "not_as_expected": results.iter().filter(|r| r.as_expected().is_err()).count(),
-        },
+        "counts": Tally::of(results),
         "results": results.iter().map(|r| serde_json::json!({
             "test": r.test, "status": r.status, "reason": r.reason, "duration_ms": r.duration_ms,
             "known_discrepancy": r.known_discrepancy,

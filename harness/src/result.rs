@@ -37,6 +37,39 @@ impl std::fmt::Display for Status {
     }
 }
 
+/// How many results of a run ended how.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    pub pass: usize,
+    pub fail: usize,
+    /// Of the Fails, those that are exactly a builder's known discrepancy.
+    pub known_discrepancies: usize,
+    pub error: usize,
+    pub skip: usize,
+    /// Results that are not what the scenarios expect (see [`ScenarioResult::as_expected`]).
+    pub not_as_expected: usize,
+}
+
+impl Tally {
+    pub fn of(results: &[ScenarioResult]) -> Tally {
+        let mut tally = Tally::default();
+        for r in results {
+            let expected = r.as_expected().is_ok();
+            match r.status {
+                Status::Pass => tally.pass += 1,
+                Status::Fail => {
+                    tally.fail += 1;
+                    tally.known_discrepancies += usize::from(expected);
+                }
+                Status::Error => tally.error += 1,
+                Status::Skip => tally.skip += 1,
+            }
+            tally.not_as_expected += usize::from(!expected);
+        }
+        tally
+    }
+}
+
 /// The image that played a role, exactly.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageRecord {

@@ -14,6 +14,7 @@ use crate::expectation;
 use crate::images;
 use crate::plan::Plan;
 use crate::profile::Profile;
+use crate::registry;
 use crate::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
 use crate::runtime::{Environment, Services, REGISTRY_PORT};
 use crate::scenario::{substitute, Capture, Scenario, When};
@@ -229,27 +230,37 @@ async fn exercise(
         let records = futures_util::future::try_join_all(runs).await?;
         failed |= records.iter().any(|r| r.exit_code != Some(0));
         result.steps.extend(records);
-        // Captures taken when one of these steps has ended, before later steps change things.
+        // Captures taken when one of these steps has ended, before later steps change things;
+        // one due after a step that did not run has nothing to look at.
         let due = scenario.captures.iter().filter(|(_, c)| {
             c.after()
                 .is_some_and(|after| batch.iter().any(|s| s.name == after))
         });
-        take_captures(env, &mut archives, due, &mut vars, result, &mut missing).await;
-    }
-    // A capture due after a step that never ran has nothing to look at.
-    for (name, capture) in &scenario.captures {
-        if let Some(after) = capture.after() {
-            if !result.steps.iter().any(|s| s.name == after) && !missing.contains_key(name) {
-                let reason = format!("step {after} did not run (an earlier step failed)");
-                missing.insert(
-                    name.clone(),
-                    MissingCapture {
-                        status: Status::Fail,
-                        reason,
-                    },
-                );
-            }
+        let (ran, not_run): (Vec<_>, Vec<_>) = due.partition(|(_, c)| {
+            result
+                .steps
+                .iter()
+                .any(|s| Some(s.name.as_str()) == c.after())
+        });
+        for (name, capture) in not_run {
+            let after = capture.after().unwrap_or_default();
+            missing.insert(
+                name.clone(),
+                MissingCapture {
+                    status: Status::Fail,
+                    reason: format!("step {after} did not run (an earlier step failed)"),
+                },
+            );
         }
+        take_captures(
+            env,
+            &mut archives,
+            ran.into_iter(),
+            &mut vars,
+            result,
+            &mut missing,
+        )
+        .await;
     }
 
     let at_end = scenario
@@ -437,12 +448,7 @@ async fn take_capture(
             Err(e) => Err(fail(e.to_string())),
         },
         Capture::RegistryConfigDigest(t) | Capture::RegistryManifestDigest(t) => {
-            let registries = env.registries();
-            let (name, registry) = t
-                .registry
-                .as_ref()
-                .and_then(|n| registries.iter().find(|(r, _)| r == n))
-                .unwrap_or(&registries[0]);
+            let (name, registry) = registry::named(env.registries(), t.registry.as_deref());
             match registry.image(&t.repository, &t.tag).await {
                 Ok(Some(image)) => Ok(match capture {
                     Capture::RegistryConfigDigest(_) => image.config_digest,

@@ -366,9 +366,12 @@ impl Environment {
     /// Removes every container, network and volume of this environment. Safe to call whatever
     /// state `up` reached.
     pub async fn teardown(self) -> Result<(), RuntimeError> {
-        remove_labelled(&self.docker, &format!("{LABEL_INSTANCE}={}", self.instance))
-            .await
-            .map(|_| ())
+        remove_labelled(
+            &self.docker,
+            vec![format!("{LABEL_INSTANCE}={}", self.instance)],
+        )
+        .await
+        .map(|_| ())
     }
 
     async fn create_and_start(&self, spec: ContainerSpec<'_>) -> Result<String, RuntimeError> {
@@ -699,7 +702,7 @@ pub async fn sweep(docker: &Docker, run: Option<&str>) -> Result<Swept, RuntimeE
         Some(run) => format!("{LABEL_RUN}={run}"),
         None => format!("{LABEL_MANAGED}=true"),
     };
-    remove_labelled(docker, &filter).await
+    remove_labelled(docker, vec![filter]).await
 }
 
 /// Removes what one scenario of one run created (when its process is told to stop).
@@ -708,7 +711,7 @@ pub async fn sweep_scenario(
     run: &str,
     scenario: &str,
 ) -> Result<Swept, RuntimeError> {
-    remove_labelled_all(
+    remove_labelled(
         docker,
         vec![
             format!("{LABEL_RUN}={run}"),
@@ -718,12 +721,8 @@ pub async fn sweep_scenario(
     .await
 }
 
-async fn remove_labelled(docker: &Docker, label: &str) -> Result<Swept, RuntimeError> {
-    remove_labelled_all(docker, vec![label.to_owned()]).await
-}
-
 /// Removes containers, then networks, then volumes carrying every one of `labels`.
-async fn remove_labelled_all(docker: &Docker, labels: Vec<String>) -> Result<Swept, RuntimeError> {
+async fn remove_labelled(docker: &Docker, labels: Vec<String>) -> Result<Swept, RuntimeError> {
     let label = labels.join(",");
     let filters = HashMap::from([("label".to_owned(), labels)]);
     let err = |action: &str| {

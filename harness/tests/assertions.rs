@@ -55,6 +55,14 @@ async fn check(
     evaluate(&assertions, &evidence, &mut Archives::new(workspace)).await
 }
 
+/// Each outcome's status and what was found, in order.
+fn status_and_found(outcomes: &[AssertionOutcome]) -> Vec<(Status, &str)> {
+    outcomes
+        .iter()
+        .map(|o| (o.status, o.found.as_str()))
+        .collect()
+}
+
 fn tarball(path: &str) -> TarballAssertion {
     TarballAssertion {
         path: path.into(),
@@ -81,10 +89,7 @@ async fn step_outcomes_are_fail_when_the_exit_status_breaks_the_expectation() {
         dir.path(),
     )
     .await;
-    let summary: Vec<(Status, &str)> = outcomes
-        .iter()
-        .map(|o| (o.status, o.found.as_str()))
-        .collect();
+    let summary = status_and_found(&outcomes);
     assert_eq!(
         summary,
         vec![
@@ -282,10 +287,7 @@ async fn a_parallel_group_passes_only_when_its_steps_overlapped() {
         },
     ];
     let outcomes = check(assertions.clone(), &overlapping, dir.path()).await;
-    let found: Vec<(Status, &str)> = outcomes
-        .iter()
-        .map(|o| (o.status, o.found.as_str()))
-        .collect();
+    let found = status_and_found(&outcomes);
     assert_eq!(
         found,
         vec![
@@ -325,10 +327,7 @@ async fn a_duration_ratio_compares_steps_or_a_group_wall_time() {
         dir.path(),
     )
     .await;
-    let found: Vec<(Status, &str)> = outcomes
-        .iter()
-        .map(|o| (o.status, o.found.as_str()))
-        .collect();
+    let found = status_and_found(&outcomes);
     assert_eq!(
         found,
         vec![
