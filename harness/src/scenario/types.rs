@@ -1,0 +1,333 @@
+//! What a scenario file says: the types of the scenario language, which also generate its JSON
+//! Schema.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// The only version of the scenario language so far.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Builders the harness knows. A scenario may only name these.
+pub const KNOWN_BUILDERS: &[&str] = &["buildx", "kaniko", "docker", "buildah"];
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Scenario language version; must be 1.
+    pub version: u32,
+    pub name: String,
+    pub description: String,
+    /// The documentation claim the scenario checks.
+    pub claim: Claim,
+    /// The builders (matrix) the scenario runs on.
+    pub builders: Vec<String>,
+    /// Builders the scenario does not run on, each with the reason (reported as Skip), e.g.
+    /// `kaniko: "PLUGIN_SOURCE_IMAGE is BuildX-only per the docs"`.
+    #[serde(default)]
+    pub skip: BTreeMap<String, String>,
+    /// Builders known to break the promise, each with the reason (a documented discrepancy
+    /// between the docs and the plugin's code) and exactly the assertions that fail on it.
+    /// The result stays Fail; the test passes only while the plugin fails exactly there.
+    #[serde(default)]
+    pub expect: BTreeMap<String, ExpectedFailure>,
+    /// The registries the scenario starts, by network alias (default: one, `registry`). Each is
+    /// `${NAME}` (= `NAME:5000`) in strings; the first also holds the test base image
+    /// `harness/busybox:1.37`.
+    #[serde(default = "default_registries")]
+    pub registries: Vec<String>,
+    /// Registries that require basic auth (htpasswd), by name, e.g.
+    /// `secured: {username: conformance, password: s3cret}`. The first registry cannot: it holds
+    /// the base image the harness pushes.
+    #[serde(default)]
+    pub registry_auth: BTreeMap<String, Credentials>,
+    /// A directory, relative to the repository root, copied into the workspace (`/harness`)
+    /// before the first step: usually a Dockerfile context under `fixtures/contexts/`.
+    #[serde(default)]
+    pub workspace: Option<String>,
+    pub steps: Vec<Step>,
+    #[serde(default)]
+    pub captures: BTreeMap<String, Capture>,
+    pub assertions: Vec<Assertion>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Claim {
+    /// The claim, quoted or paraphrased.
+    pub text: String,
+    /// Where the documentation says it.
+    pub source: String,
+}
+
+/// A builder's known discrepancy: these assertions fail on it, and only these.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedFailure {
+    /// Why, with the source: e.g. "kaniko-ecr does not read PLUGIN_SKIP_PUSH_IF_TAG_EXISTS
+    /// (plugin-contracts.md §2.3 f)".
+    pub because: String,
+    /// The assertions expected to fail, each written exactly as under `assertions`.
+    pub fails: Vec<Assertion>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// One container, run to completion: a plugin (the builder under test by default, or another
+/// role such as `scanner`), or with `run:` a shell command in the helper image.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    pub name: String,
+    /// The role whose image runs this step; defaults to the builder under test (or to
+    /// `busybox` for a `run` step). `${builder}` is the builder under test.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// A shell command (`sh -c`) run in the role's image instead of its entrypoint, with the
+    /// workspace as the working directory, e.g. `run: ls -l image.tar`.
+    #[serde(default)]
+    pub run: Option<String>,
+    /// Environment of the plugin container (`PLUGIN_*` variables).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Plugin settings, as in a Drone/Harness Plugin step: `dry_run: "true"` becomes
+    /// `PLUGIN_DRY_RUN=true`.
+    #[serde(default)]
+    pub settings: BTreeMap<String, String>,
+    /// `shared` (default): the scenario's DinD daemon is reachable through a shared `/var/run`.
+    /// `own`: no shared `/var/run`; a plugin that needs a daemon starts its own (privileged).
+    #[serde(default)]
+    pub daemon: DaemonMode,
+    /// `success` (default): run only if every earlier step succeeded. `always`: run anyway.
+    #[serde(default)]
+    pub when: When,
+    /// Consecutive steps naming the same group run at the same time.
+    #[serde(default)]
+    pub parallel: Option<String>,
+    /// How long the step may run, e.g. `120s` or `2m`.
+    #[schemars(with = "String", extend("pattern" = "^[0-9]+\\s*(ms|s|m|h)"))]
+    #[serde(
+        default = "default_step_timeout",
+        deserialize_with = "de_duration",
+        serialize_with = "ser_duration"
+    )]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DaemonMode {
+    #[default]
+    Shared,
+    Own,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum When {
+    #[default]
+    Success,
+    Always,
+}
+
+fn default_registries() -> Vec<String> {
+    vec!["registry".to_owned()]
+}
+
+fn default_step_timeout() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn de_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text = String::deserialize(d)?;
+    humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("invalid duration `{text}`: {e}")))
+}
+
+fn ser_duration<S: serde::Serializer>(value: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&humantime::format_duration(*value).to_string())
+}
+
+/// A value taken from what the steps left behind, for later assertions.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Capture {
+    /// A value in a JSON file in the workspace, by JSON pointer (RFC 6901), e.g.
+    /// `{file: metadata.json, pointer: /containerimage.config.digest}`.
+    Json { file: String, pointer: String },
+    /// The config digest of an image archive in the workspace.
+    TarballConfigDigest(String),
+    /// The id of an image in the shared DinD daemon (the config digest on the classic store).
+    DaemonImageId(String),
+    /// The config digest of a tag a registry serves.
+    RegistryConfigDigest(RegistryTag),
+    /// The manifest digest of a tag a registry serves (what a pull by digest names).
+    RegistryManifestDigest(RegistryTag),
+}
+
+impl Capture {
+    /// The step after which the value is taken; `None`: after the last step.
+    pub fn after(&self) -> Option<&str> {
+        match self {
+            Capture::RegistryConfigDigest(t) | Capture::RegistryManifestDigest(t) => {
+                t.after.as_deref()
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A tag in one of the scenario's registries, looked at when a step ends.
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryTag {
+    pub repository: String,
+    pub tag: String,
+    /// Which registry (default: the first).
+    #[serde(default)]
+    pub registry: Option<String>,
+    /// Take the value when this step (or its parallel group) has ended, before later steps
+    /// change the registry; default: after the last step.
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+/// What must hold after the steps ran.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Assertion {
+    /// The named step exited with status 0.
+    StepSucceeded(String),
+    /// The named step exited with a non-zero status.
+    StepFailed(String),
+    /// The registry holds no tag at all for the repository.
+    NoTagsInRegistry {
+        repository: String,
+        /// Which registry (default: the first).
+        #[serde(default)]
+        registry: Option<String>,
+    },
+    /// The registry serves the tag; optionally with this config digest, manifest media type
+    /// and number of layers.
+    TagInRegistry {
+        repository: String,
+        tag: String,
+        /// Which registry (default: the first).
+        #[serde(default)]
+        registry: Option<String>,
+        #[serde(default)]
+        config_digest: Option<String>,
+        #[serde(default)]
+        media_type: Option<String>,
+        #[serde(default)]
+        layers: Option<usize>,
+        /// Labels the image config must carry, with these values.
+        #[serde(default)]
+        labels: BTreeMap<String, String>,
+        /// Files that must exist in the image's file system.
+        #[serde(default)]
+        files: Vec<String>,
+    },
+    /// The shared DinD daemon holds an image by this reference.
+    ImageInDaemon(String),
+    /// The shared DinD daemon holds no image by this reference.
+    NoImageInDaemon(String),
+    /// A step's output contains the text.
+    LogContains { step: String, text: String },
+    /// A step's output does not contain the text.
+    LogLacks { step: String, text: String },
+    /// An image archive in the workspace.
+    Tarball(TarballAssertion),
+    /// The steps of a parallel group took less wall time together than the sum of their
+    /// durations (they really ran at the same time).
+    ParallelFasterThanSerial(String),
+    /// A step's (or parallel group's) duration is at most `max` times another's, e.g.
+    /// `{step: push-again, of: first-push, max: 0.5}`. A group's duration is its wall time.
+    DurationRatioUnder { step: String, of: String, max: f64 },
+    /// A step finished within a time budget, e.g. `{step: build, max: 60s}`.
+    StepDurationUnder {
+        step: String,
+        #[schemars(with = "String")]
+        #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
+        max: Duration,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TarballAssertion {
+    /// Path relative to the workspace.
+    pub path: String,
+    /// `docker-archive` (has manifest.json) or `oci-layout` (index.json only).
+    #[serde(default)]
+    pub format: Option<ArchiveFormat>,
+    /// `repo:tag` names the archive must carry.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Labels the image config must carry, with these values.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Files that must exist in the image's file system.
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// The image's config digest, e.g. `${capture.pushed}` or `sha256:<64 hex>`.
+    #[serde(default)]
+    pub config_digest: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArchiveFormat {
+    DockerArchive,
+    OciLayout,
+}
+
+impl std::fmt::Display for ArchiveFormat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ArchiveFormat::DockerArchive => "docker-archive",
+            ArchiveFormat::OciLayout => "oci-layout",
+        })
+    }
+}
+
+/// The JSON Schema of scenario files, generated from these types.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Scenario);
+    serde_json::to_string_pretty(&schema).expect("a schema serializes") + "\n"
+}
+
+impl Step {
+    /// The role that runs this step for `builder`: `role` with `${builder}` replaced, else
+    /// `busybox` for a `run` step, else the builder itself.
+    pub fn role_for(&self, builder: &str) -> String {
+        match (&self.role, &self.run) {
+            (Some(role), _) => role.replace("${builder}", builder),
+            (None, Some(_)) => "busybox".to_owned(),
+            (None, None) => builder.to_owned(),
+        }
+    }
+
+    /// The step's environment: `settings` as `PLUGIN_*` variables, then `env`.
+    pub fn environment(&self) -> BTreeMap<String, String> {
+        let mut env: BTreeMap<String, String> = self
+            .settings
+            .iter()
+            .map(|(k, v)| (setting_variable(k), v.clone()))
+            .collect();
+        env.extend(self.env.clone());
+        env
+    }
+}
+
+/// `source_tar_path` → `PLUGIN_SOURCE_TAR_PATH`.
+pub fn setting_variable(setting: &str) -> String {
+    format!("PLUGIN_{}", setting.to_ascii_uppercase())
+}
