@@ -34,6 +34,9 @@ pub struct Evidence<'a> {
     /// (after placeholder substitution): the image id, `None` for no such image, or why it
     /// could not be asked.
     pub daemon_images: &'a BTreeMap<String, Result<Option<String>, String>>,
+    /// Each registry's own log, by registry name, for the registries assertions ask about
+    /// (`None`: the harness could not read it).
+    pub registry_logs: &'a BTreeMap<String, Option<String>>,
 }
 
 /// Pass when `found` equals `expected`, else Fail; both are shown.
@@ -136,6 +139,9 @@ pub async fn evaluate(
                 outcomes.push(ratio_under(evidence, step, of, *max))
             }
             Assertion::Tarball(t) => outcomes.extend(tarball(evidence, t, archives.get(&t.path))),
+            Assertion::RegistryLogContains { text, registry } => {
+                outcomes.push(registry_log(evidence, registry.as_deref(), text))
+            }
         }
     }
     outcomes
@@ -176,6 +182,39 @@ fn resolve(evidence: &Evidence<'_>, value: &str) -> Result<String, MissingCaptur
         }
     }
     Ok(substitute(value, evidence.vars))
+}
+
+/// The registries whose own logs an assertion list reads.
+pub fn logged_registries<'a>(assertions: &'a [Assertion], default: &'a str) -> Vec<&'a str> {
+    assertions
+        .iter()
+        .filter_map(|a| match a {
+            Assertion::RegistryLogContains { registry, .. } => {
+                Some(registry.as_deref().unwrap_or(default))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn registry_log(evidence: &Evidence<'_>, registry: Option<&str>, text: &str) -> AssertionOutcome {
+    let (name, _) = registry::named(evidence.registries, registry);
+    let what = format!("log of registry {name} contains {text:?}");
+    match evidence.registry_logs.get(name) {
+        Some(Some(log)) => {
+            let shown = match log.lines().find(|l| l.contains(text)) {
+                Some(line) => format!("found in: {}", line.trim()),
+                None => "not found".to_owned(),
+            };
+            outcome(what, Status::of(log.contains(text)), "the text", shown)
+        }
+        _ => outcome(
+            what,
+            Status::Error,
+            "the text",
+            "the registry's log could not be read",
+        ),
+    }
 }
 
 /// The image references an assertion list asks the daemon about, placeholders substituted.
@@ -589,6 +628,21 @@ fn tarball(
             Ok(tag) => outcome(what, Status::Fail, tag, format!("{:?}", archive.repo_tags)),
             Err(m) => outcome(what, m.status, "a tag", m.reason),
         });
+    }
+    // The tags asked for are the exact set: a tag nobody asked for is a Fail too.
+    let wanted: Result<Vec<String>, _> = t.tags.iter().map(|tag| resolve(evidence, tag)).collect();
+    if let (false, Ok(wanted)) = (t.tags.is_empty(), wanted) {
+        let extra: Vec<&String> = archive
+            .repo_tags
+            .iter()
+            .filter(|tag| !wanted.contains(tag))
+            .collect();
+        outcomes.push(outcome(
+            format!("tarball {path} carries no other tags"),
+            Status::of(extra.is_empty()),
+            format!("only {wanted:?}"),
+            format!("{:?}", archive.repo_tags),
+        ));
     }
     if let Some(expected) = &t.config_digest {
         let what = format!("tarball {path}: config digest equals {expected}");

@@ -7,7 +7,8 @@ use crate::result::{AssertionOutcome, KnownDiscrepancy, Status};
 use crate::scenario::{Assertion, ExpectedFailure};
 
 /// Compares a run with the expected failure. `by_assertion` holds the outcomes of each of the
-/// scenario's `assertions`, in order; `status` is the run's status.
+/// scenario's `assertions`, in order, then any checks of the harness's own (the full
+/// accounting), which no expectation names; `status` is the run's status.
 pub fn judge(
     expected: &ExpectedFailure,
     assertions: &[Assertion],
@@ -27,7 +28,15 @@ pub fn judge(
             .map(describe)
             .collect()
     };
-    let unexpected = which(&|i| broken(i) && !expected_to_fail(i));
+    let mut unexpected = which(&|i| broken(i) && !expected_to_fail(i));
+    unexpected.extend(
+        by_assertion
+            .iter()
+            .skip(assertions.len())
+            .flatten()
+            .filter(|o| o.status == Status::Fail)
+            .map(|o| o.assertion.clone()),
+    );
     let kept = which(&|i| !broken(i) && expected_to_fail(i));
     let difference = match status {
         Status::Error => Some("the harness could not find out (Error)".to_owned()),

@@ -4,6 +4,7 @@
 //! (containers) → artifacts ([`archive`], [`registry`]) → [`assertions`] → [`result`] →
 //! [`report`]. [`runner`] drives it for one plan.
 
+pub mod accounting;
 pub mod archive;
 pub mod assertions;
 pub mod errors;

@@ -121,7 +121,79 @@ impl Registry {
     }
 }
 
+/// What a registry serves for one tag, as the inventory records it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ServedTag {
+    pub manifest_digest: String,
+    /// `None` when the manifest names no config the harness can read (an artifact, a foreign
+    /// platform); the manifest digest still identifies what was pushed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_digest: Option<String>,
+}
+
+/// Everything a registry serves: repository → tag → what the tag names. A repository with no
+/// tags is listed with an empty map (the catalog names it, e.g. after a push by digest).
+pub type RegistryContents = BTreeMap<String, BTreeMap<String, ServedTag>>;
+
 impl Registry {
+    /// Reads the whole registry: the catalog (every page), every tag of every repository, and
+    /// each tag's manifest and config digests.
+    pub async fn contents(&self) -> Result<RegistryContents, RegistryQueryError> {
+        let err = |what: String| {
+            move |e: OciDistributionError| RegistryQueryError {
+                what,
+                message: e.to_string(),
+            }
+        };
+        let anchor = self.reference("catalog", "latest");
+        let mut repositories = Vec::new();
+        loop {
+            let page = self
+                .client
+                .catalog(
+                    &anchor,
+                    &self.auth,
+                    Some(1000),
+                    repositories.last().map(String::as_str),
+                )
+                .await
+                .map_err(err(format!("catalog of {}", self.host)))?;
+            let done = page.repositories.len() < 1000;
+            repositories.extend(page.repositories);
+            if done {
+                break;
+            }
+        }
+        let mut contents = RegistryContents::new();
+        for repository in repositories {
+            let mut tags = BTreeMap::new();
+            for tag in self.tags(&repository).await? {
+                let served = match self.image(&repository, &tag).await {
+                    Ok(Some(image)) => ServedTag {
+                        manifest_digest: image.manifest_digest,
+                        config_digest: Some(image.config_digest),
+                    },
+                    // Gone between the listing and now, or not an image this client reads:
+                    // the manifest digest alone still says what the tag names.
+                    Ok(None) | Err(_) => ServedTag {
+                        manifest_digest: self
+                            .client
+                            .fetch_manifest_digest(&self.reference(&repository, &tag), &self.auth)
+                            .await
+                            .map_err(err(format!(
+                                "manifest of {}/{repository}:{tag}",
+                                self.host
+                            )))?,
+                        config_digest: None,
+                    },
+                };
+                tags.insert(tag, served);
+            }
+            contents.insert(repository, tags);
+        }
+        Ok(contents)
+    }
+
     /// The files of a served image: every layer pulled (its digest verified by the client),
     /// decompressed and applied in order. The inner error says the layers are not readable
     /// tars (what was pushed is broken); the outer one that the registry could not be asked.

@@ -132,6 +132,10 @@ pub struct ScenarioResult {
     pub steps: Vec<StepRecord>,
     pub captures: BTreeMap<String, String>,
     pub assertions: Vec<AssertionOutcome>,
+    /// What every registry and the shared daemon held when the environment came up and after
+    /// each step: the evidence for the full accounting, and what a reviewer reads first.
+    #[serde(default)]
+    pub inventory: Vec<crate::accounting::Snapshot>,
     pub duration_ms: u64,
     /// Set when the scenario expects this builder to fail (a documented discrepancy).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use bollard::Docker;
 
+use crate::accounting;
 use crate::archive::Archives;
 use crate::assertions::{self, Evidence, MissingCapture};
 use crate::errors::{ArchiveReadError, RuntimeError};
@@ -75,6 +76,7 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
         steps: Vec::new(),
         captures: BTreeMap::new(),
         assertions: Vec::new(),
+        inventory: Vec::new(),
         duration_ms: 0,
         known_discrepancy: None,
     };
@@ -151,6 +153,10 @@ async fn exercise(
         &scenario.registry_auth,
     )
     .await?;
+    // What the harness itself put into the registries and the daemon: the accounting's baseline.
+    result
+        .inventory
+        .push(accounting::read(env, "environment up").await);
 
     let mut vars: BTreeMap<String, String> = scenario
         .registries
@@ -229,6 +235,13 @@ async fn exercise(
             });
         let records = futures_util::future::try_join_all(runs).await?;
         failed |= records.iter().any(|r| r.exit_code != Some(0));
+        if let Some(first) = records.first() {
+            let after = match &first.group {
+                Some(group) => format!("parallel group {group}"),
+                None => format!("step {}", first.name),
+            };
+            result.inventory.push(accounting::read(env, after).await);
+        }
         result.steps.extend(records);
         // Captures taken when one of these steps has ended, before later steps change things;
         // one due after a step that did not run has nothing to look at.
@@ -276,12 +289,17 @@ async fn exercise(
             .map_err(|e| e.to_string());
         daemon_images.insert(reference, answer);
     }
+    let mut registry_logs = BTreeMap::new();
+    for name in assertions::logged_registries(&scenario.assertions, &scenario.registries[0]) {
+        registry_logs.insert(name.to_owned(), env.registry_log(name).await);
+    }
     let evidence = Evidence {
         steps: &result.steps,
         registries: env.registries(),
         vars: &vars,
         missing_captures: &missing,
         daemon_images: &daemon_images,
+        registry_logs: &registry_logs,
     };
     // One group of outcomes per scenario assertion, so a known discrepancy can name them.
     let mut by_assertion = Vec::with_capacity(scenario.assertions.len());
@@ -290,6 +308,8 @@ async fn exercise(
             assertions::evaluate(std::slice::from_ref(assertion), &evidence, &mut archives).await;
         by_assertion.push(outcomes);
     }
+    // Everything else the steps left behind: the full accounting, an outcome group of its own.
+    by_assertion.push(accounting::account(scenario, &vars, &result.inventory));
     result.assertions = by_assertion.iter().flatten().cloned().collect();
     Ok(by_assertion)
 }

@@ -77,6 +77,8 @@ pub struct Environment {
     run_volume: String,
     workspace: PathBuf,
     registries: Vec<(String, Registry)>,
+    /// Registry container ids by registry name.
+    registry_containers: Vec<(String, String)>,
     dind: Option<String>,
 }
 
@@ -98,6 +100,7 @@ impl Environment {
             labels,
             workspace,
             registries: Vec::new(),
+            registry_containers: Vec::new(),
             dind: None,
         }
     }
@@ -271,6 +274,7 @@ impl Environment {
                 (name.clone(), registry)
             })
             .collect();
+        self.registry_containers = registry_names.iter().cloned().zip(registries).collect();
         self.dind = Some(dind);
         Ok(())
     }
@@ -552,6 +556,43 @@ impl Environment {
                 detail: output,
             })
         }
+    }
+
+    /// Every tagged image in the shared DinD daemon: `repository:tag` → image id. Untagged
+    /// (dangling) images are build intermediates and left out.
+    pub async fn daemon_images(&self) -> Result<BTreeMap<String, String>, RuntimeError> {
+        let dind = self.dind.as_deref().expect("environment is up");
+        let format = "{{.Repository}}:{{.Tag}} {{.ID}}";
+        let (code, output) = self
+            .exec(
+                dind,
+                &["docker", "image", "ls", "--no-trunc", "--format", format],
+            )
+            .await
+            .map_err(|source| RuntimeError::Docker {
+                action: "listing the images in dind".into(),
+                source,
+            })?;
+        if code != 0 {
+            return Err(RuntimeError::NotReady {
+                service: "dind".into(),
+                seconds: 0,
+                detail: tail(&output, 2000),
+            });
+        }
+        Ok(output
+            .lines()
+            .filter_map(|line| line.trim().split_once(' '))
+            .filter(|(reference, _)| !reference.contains("<none>"))
+            .map(|(reference, id)| (reference.to_owned(), id.trim().to_owned()))
+            .collect())
+    }
+
+    /// The output of a registry container (what it logged about each request), by the
+    /// registry's name.
+    pub async fn registry_log(&self, name: &str) -> Option<String> {
+        let id = self.registry_containers.iter().find(|(n, _)| n == name)?;
+        Some(self.logs(&id.1).await)
     }
 
     async fn is_running(&self, id: &str) -> bool {

@@ -45,8 +45,13 @@ async fn check(
             Err("dind did not answer".to_owned()),
         ),
     ]);
+    let registry_logs = BTreeMap::from([(
+        "registry".to_owned(),
+        Some("level=error msg=\"error authenticating user \\\"conformance\\\": authentication failure\"".to_owned()),
+    )]);
     let evidence = Evidence {
         daemon_images: &daemon_images,
+        registry_logs: &registry_logs,
         steps,
         registries: &registries,
         vars: &vars,
@@ -165,7 +170,63 @@ async fn a_good_tarball_passes_every_check() {
         outcomes.iter().all(|o| o.status == Status::Pass),
         "{outcomes:#?}"
     );
-    assert_eq!(outcomes.len(), 6);
+    assert_eq!(outcomes.len(), 7);
+}
+
+#[tokio::test]
+async fn a_tarball_carrying_a_tag_nobody_asked_for_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut image = Image::new(vec![layer(&[("hello", b"hi")])]);
+    image.tags.push("registry:5000/shadow/app:1.0".into());
+    write_tar(dir.path(), "image.tar", &image.docker_save());
+    let outcomes = check(
+        vec![Assertion::Tarball(tarball("image.tar"))],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let failed: Vec<(&str, &str)> = outcomes
+        .iter()
+        .filter(|o| o.status != Status::Pass)
+        .map(|o| (o.assertion.as_str(), o.found.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![(
+            "tarball image.tar carries no other tags",
+            "[\"registry:5000/conformance/app:1.0\", \"registry:5000/shadow/app:1.0\"]"
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_registry_log_is_searched_for_what_the_registry_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let outcomes = check(
+        vec![
+            Assertion::RegistryLogContains {
+                text: "error authenticating user".into(),
+                registry: None,
+            },
+            Assertion::RegistryLogContains {
+                text: "someone-else".into(),
+                registry: None,
+            },
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_eq!(
+        status_and_found(&outcomes),
+        vec![
+            (
+                Status::Pass,
+                "found in: level=error msg=\"error authenticating user \\\"conformance\\\": authentication failure\""
+            ),
+            (Status::Fail, "not found"),
+        ]
+    );
 }
 
 #[tokio::test]
@@ -193,6 +254,11 @@ async fn a_tarball_with_the_wrong_tag_label_and_files_fails_each_check_separatel
             (
                 "tarball image.tar carries ${registry}/conformance/app:1.0",
                 "registry:5000/conformance/app:1.0",
+                "[\"registry:5000/conformance/app:2.0\"]"
+            ),
+            (
+                "tarball image.tar carries no other tags",
+                "only [\"registry:5000/conformance/app:1.0\"]",
                 "[\"registry:5000/conformance/app:2.0\"]"
             ),
             (

@@ -51,6 +51,33 @@ pub struct Scenario {
     #[serde(default)]
     pub captures: BTreeMap<String, Capture>,
     pub assertions: Vec<Assertion>,
+    /// What the steps may leave in a registry or the shared daemon without an assertion naming
+    /// it, each with the reason. Everything else they leave there is an unexpected push (a
+    /// Fail): after the steps, every registry and the shared daemon are read in full.
+    #[serde(default)]
+    pub leftovers: Vec<Leftover>,
+    /// Where the full accounting is not done, each with the reason: `daemon` (the shared
+    /// daemon's images) or a registry's name. Use sparingly: it lets pushes there go unnoticed.
+    #[serde(default)]
+    pub loosen_accounting: BTreeMap<String, String>,
+}
+
+/// Something the steps may leave behind that no assertion names.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Leftover {
+    /// A tag a registry may hold, e.g. `{repository: conformance/app, tag: "1.0", because: …}`.
+    RegistryTag {
+        repository: String,
+        tag: String,
+        /// Which registry (default: the first).
+        #[serde(default)]
+        registry: Option<String>,
+        because: String,
+    },
+    /// An image the shared daemon may hold, by reference, e.g.
+    /// `{reference: "${registry}/conformance/app:1.0", because: …}`.
+    DaemonImage { reference: String, because: String },
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
@@ -257,6 +284,14 @@ pub enum Assertion {
         #[schemars(with = "String")]
         #[serde(deserialize_with = "de_duration", serialize_with = "ser_duration")]
         max: Duration,
+    },
+    /// A registry's own log contains the text (what the registry did with a request, e.g. that
+    /// it refused a user's credentials: `error authenticating user "conformance"`).
+    RegistryLogContains {
+        text: String,
+        /// Which registry (default: the first).
+        #[serde(default)]
+        registry: Option<String>,
     },
 }
 

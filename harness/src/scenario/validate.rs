@@ -212,6 +212,9 @@ impl Scenario {
                 }
                 | Assertion::TagInRegistry {
                     registry: Some(r), ..
+                }
+                | Assertion::RegistryLogContains {
+                    registry: Some(r), ..
                 } if !self.registries.contains(r) => {
                     let message =
                         format!("assertion names registry `{r}`, which is not under `registries`");
@@ -266,6 +269,48 @@ impl Scenario {
                 }
                 _ => {}
             }
+        }
+        self.validate_accounting()
+    }
+
+    /// Leftovers and loosened accounting name declared registries and give reasons.
+    fn validate_accounting(&self) -> Result<(), Problem> {
+        for leftover in &self.leftovers {
+            let (because, registry, value) = match leftover {
+                Leftover::RegistryTag {
+                    repository,
+                    registry,
+                    because,
+                    ..
+                } => (because, registry.as_ref(), repository),
+                Leftover::DaemonImage { reference, because } => {
+                    check_placeholders(reference, &self.registries, &BTreeMap::new()).map_err(
+                        |e| Problem::at(format!("leftover: {e}"), reference, Some("leftovers:")),
+                    )?;
+                    (because, None, reference)
+                }
+            };
+            if let Some(r) = registry.filter(|r| !self.registries.contains(r)) {
+                let message =
+                    format!("leftover names registry `{r}`, which is not under `registries`");
+                return Err(Problem::at(message, r, Some("leftovers:")));
+            }
+            if because.trim().is_empty() {
+                let message = format!("leftover `{value}` needs a reason (`because`)");
+                return Err(Problem::at(message, value, Some("leftovers:")));
+            }
+        }
+        for (name, reason) in &self.loosen_accounting {
+            let problem = if name != "daemon" && !self.registries.contains(name) {
+                format!(
+                    "loosen_accounting names `{name}`, which is neither `daemon` nor a registry under `registries`"
+                )
+            } else if reason.trim().is_empty() {
+                format!("loosening the accounting of `{name}` needs a reason")
+            } else {
+                continue;
+            };
+            return Err(Problem::at(problem, name, Some("loosen_accounting:")));
         }
         Ok(())
     }

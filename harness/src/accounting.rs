@@ -1,0 +1,326 @@
+//! Full accounting of what a plugin did. Before the first step and after every step, the
+//! harness reads each of the scenario's registries in full (catalog, every tag, manifest and
+//! config digests) and the shared daemon's image list. Everything the steps left there must be
+//! accounted for by the scenario — named by an assertion, or declared as a leftover with a
+//! reason — or it is an unexpected push: a Fail naming it and the step after which it appeared.
+//!
+//! What the harness put there itself (the base image for test Dockerfiles) is in the reading
+//! taken before the first step, so it is excluded by construction, not by a name a plugin could
+//! also use: a plugin that overwrites it shows up as a change.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::registry::RegistryContents;
+use crate::result::{AssertionOutcome, Status};
+use crate::runtime::{Environment, REGISTRY_PORT};
+use crate::scenario::{substitute, Assertion, Leftover, Scenario};
+
+/// What the registries and the shared daemon held at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Holdings {
+    /// Each registry's contents, by registry name.
+    pub registries: BTreeMap<String, RegistryContents>,
+    /// The shared daemon's tagged images: reference → image id.
+    pub daemon: BTreeMap<String, String>,
+}
+
+/// A reading, taken when the environment came up or when a step (or parallel group) ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// `environment up` (the baseline), `step NAME` or `parallel group NAME`.
+    pub after: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holdings: Option<Holdings>,
+    /// Why the reading could not be taken (the harness's problem: an Error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Reads every registry of the environment and the shared daemon.
+pub async fn read(env: &Environment, after: impl Into<String>) -> Snapshot {
+    let after = after.into();
+    let mut holdings = Holdings::default();
+    for (name, registry) in env.registries() {
+        match registry.contents().await {
+            Ok(contents) => {
+                holdings.registries.insert(name.clone(), contents);
+            }
+            Err(e) => return failed(after, e.to_string()),
+        }
+    }
+    match env.daemon_images().await {
+        Ok(images) => holdings.daemon = images,
+        Err(e) => return failed(after, e.to_string()),
+    }
+    Snapshot {
+        after,
+        holdings: Some(holdings),
+        error: None,
+    }
+}
+
+fn failed(after: String, error: String) -> Snapshot {
+    Snapshot {
+        after,
+        holdings: None,
+        error: Some(error),
+    }
+}
+
+/// Something found in a registry or the daemon, as the plugins name it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Item {
+    /// registry name, repository, tag (`None`: the repository has no tags).
+    Registry(String, String, Option<String>),
+    Daemon(String),
+}
+
+impl Item {
+    fn describe(&self) -> String {
+        match self {
+            Item::Registry(registry, repository, Some(tag)) => {
+                format!("{registry}:{REGISTRY_PORT}/{repository}:{tag}")
+            }
+            Item::Registry(registry, repository, None) => {
+                format!("{registry}:{REGISTRY_PORT}/{repository} (a repository without tags)")
+            }
+            Item::Daemon(reference) => reference.clone(),
+        }
+    }
+}
+
+/// Every item of a reading with what identifies its content (digest or image id).
+fn items(holdings: &Holdings) -> BTreeMap<Item, String> {
+    let mut all = BTreeMap::new();
+    for (registry, contents) in &holdings.registries {
+        for (repository, tags) in contents {
+            if tags.is_empty() {
+                let item = Item::Registry(registry.clone(), repository.clone(), None);
+                all.insert(item, String::new());
+            }
+            for (tag, served) in tags {
+                let item = Item::Registry(registry.clone(), repository.clone(), Some(tag.clone()));
+                all.insert(item, served.manifest_digest.clone());
+            }
+        }
+    }
+    for (reference, id) in &holdings.daemon {
+        all.insert(Item::Daemon(reference.clone()), id.clone());
+    }
+    all
+}
+
+/// `name` → `name:latest`, as the daemon lists references.
+fn with_tag(reference: &str) -> String {
+    let last = reference.rsplit('/').next().unwrap_or(reference);
+    if last.contains(':') {
+        reference.to_owned()
+    } else {
+        format!("{reference}:latest")
+    }
+}
+
+/// What the scenario names: by its assertions and its declared leftovers.
+struct Named<'a> {
+    scenario: &'a Scenario,
+    tags: BTreeSet<(String, String, String)>,
+    repositories: BTreeSet<(String, String)>,
+    daemon: BTreeSet<String>,
+}
+
+impl<'a> Named<'a> {
+    fn of(scenario: &'a Scenario, vars: &BTreeMap<String, String>) -> Named<'a> {
+        let default_registry = scenario.registries[0].as_str();
+        let registry = |r: &Option<String>| r.clone().unwrap_or_else(|| default_registry.into());
+        let mut named = Named {
+            scenario,
+            tags: BTreeSet::new(),
+            repositories: BTreeSet::new(),
+            daemon: BTreeSet::new(),
+        };
+        for assertion in &scenario.assertions {
+            match assertion {
+                Assertion::TagInRegistry {
+                    repository,
+                    tag,
+                    registry: r,
+                    ..
+                } => {
+                    named
+                        .tags
+                        .insert((registry(r), repository.clone(), tag.clone()));
+                    named.repositories.insert((registry(r), repository.clone()));
+                }
+                // The assertion itself judges whatever is there.
+                Assertion::NoTagsInRegistry {
+                    repository,
+                    registry: r,
+                } => {
+                    named.repositories.insert((registry(r), repository.clone()));
+                }
+                Assertion::ImageInDaemon(reference) | Assertion::NoImageInDaemon(reference) => {
+                    named.daemon.insert(with_tag(&substitute(reference, vars)));
+                }
+                _ => {}
+            }
+        }
+        for leftover in &scenario.leftovers {
+            match leftover {
+                Leftover::RegistryTag {
+                    repository,
+                    tag,
+                    registry: r,
+                    ..
+                } => {
+                    named
+                        .tags
+                        .insert((registry(r), repository.clone(), tag.clone()));
+                }
+                Leftover::DaemonImage { reference, .. } => {
+                    named.daemon.insert(with_tag(&substitute(reference, vars)));
+                }
+            }
+        }
+        named
+    }
+
+    fn accounts_for(&self, item: &Item) -> bool {
+        match item {
+            Item::Registry(registry, repository, tag) => {
+                let key = (registry.clone(), repository.clone());
+                self.loosened(registry)
+                    || match tag {
+                        // A repository `no_tags_in_registry` names is judged by that assertion.
+                        Some(tag) => {
+                            self.tags
+                                .contains(&(registry.clone(), repository.clone(), tag.clone()))
+                                || (self.repositories.contains(&key) && !self.tag_named_in(&key))
+                        }
+                        None => self.repositories.contains(&key),
+                    }
+            }
+            Item::Daemon(reference) => self.loosened("daemon") || self.daemon.contains(reference),
+        }
+    }
+
+    /// Whether some assertion or leftover names a tag of this repository (then the repository
+    /// is not wholly covered by a `no_tags_in_registry`).
+    fn tag_named_in(&self, key: &(String, String)) -> bool {
+        self.tags
+            .iter()
+            .any(|(r, repo, _)| (r.as_str(), repo.as_str()) == (key.0.as_str(), key.1.as_str()))
+    }
+
+    fn loosened(&self, what: &str) -> bool {
+        self.scenario.loosen_accounting.contains_key(what)
+    }
+
+    fn strict_registries(&self) -> bool {
+        self.scenario.registries.iter().any(|r| !self.loosened(r))
+    }
+}
+
+/// The accounting's outcomes: one Fail per unexpected item (what, and after which step it
+/// appeared), else one Pass for the registries and one for the daemon (unless loosened). An
+/// unreadable snapshot is an Error: nothing is known then.
+pub fn account(
+    scenario: &Scenario,
+    vars: &BTreeMap<String, String>,
+    snapshots: &[Snapshot],
+) -> Vec<AssertionOutcome> {
+    let what = "the registries and the shared daemon hold only what the scenario names";
+    let expected = "only what the scenario's assertions and leftovers name";
+    if let Some(broken) = snapshots.iter().find(|s| s.error.is_some()) {
+        return vec![outcome(
+            what,
+            Status::Error,
+            expected,
+            format!(
+                "cannot read the registries and the daemon after {}: {}",
+                broken.after,
+                broken.error.as_deref().unwrap_or_default()
+            ),
+        )];
+    }
+    let Some((baseline, later)) = snapshots.split_first() else {
+        return vec![outcome(what, Status::Error, expected, "nothing was read")];
+    };
+    let baseline = baseline.holdings.as_ref().map(items).unwrap_or_default();
+    // Each item that differs from the baseline, with the first reading it showed up in.
+    let mut appeared: BTreeMap<Item, (&str, String)> = BTreeMap::new();
+    for snapshot in later {
+        let Some(holdings) = &snapshot.holdings else {
+            continue;
+        };
+        for (item, content) in items(holdings) {
+            if baseline.get(&item) != Some(&content) {
+                appeared
+                    .entry(item)
+                    .or_insert((snapshot.after.as_str(), content));
+            }
+        }
+    }
+    let named = Named::of(scenario, vars);
+    let mut outcomes: Vec<AssertionOutcome> = appeared
+        .iter()
+        .filter(|(item, _)| !named.accounts_for(item))
+        .map(|(item, (after, content))| {
+            let (kind, found) = match item {
+                Item::Daemon(_) => ("unexpected image in the shared daemon", content.clone()),
+                Item::Registry(..) if baseline.contains_key(item) => (
+                    "unexpected push",
+                    format!("{content}, overwriting what the harness put there"),
+                ),
+                Item::Registry(_, _, Some(_)) => ("unexpected push", content.clone()),
+                Item::Registry(_, _, None) => ("unexpected push", "no tags".to_owned()),
+            };
+            outcome(
+                format!("{kind}: {} after {after}", item.describe()),
+                Status::Fail,
+                expected,
+                found,
+            )
+        })
+        .collect();
+    if outcomes.is_empty() {
+        let count = |daemon: bool| {
+            appeared
+                .keys()
+                .filter(|i| matches!(i, Item::Daemon(_)) == daemon)
+                .count()
+        };
+        if named.strict_registries() {
+            outcomes.push(outcome(
+                "everything in the registries is accounted for",
+                Status::Pass,
+                expected,
+                format!("{} new tag(s), each named", count(false)),
+            ));
+        }
+        if !named.loosened("daemon") {
+            outcomes.push(outcome(
+                "everything in the shared daemon is accounted for",
+                Status::Pass,
+                expected,
+                format!("{} new image(s), each named", count(true)),
+            ));
+        }
+    }
+    outcomes
+}
+
+fn outcome(
+    assertion: impl Into<String>,
+    status: Status,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> AssertionOutcome {
+    AssertionOutcome {
+        assertion: assertion.into(),
+        status,
+        expected: expected.into(),
+        found: found.into(),
+    }
+}

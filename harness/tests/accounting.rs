@@ -1,0 +1,216 @@
+//! Full accounting: whatever the steps left in a registry or the shared daemon must be named by
+//! the scenario; the rest is an unexpected push, named with the step after which it appeared.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use harness::accounting::{account, Holdings, Snapshot};
+use harness::registry::{RegistryContents, ServedTag};
+use harness::result::Status;
+use harness::scenario::Scenario;
+
+/// A scenario with these assertions (and optional extra top-level keys).
+fn scenario(extra: &str) -> Scenario {
+    let text = format!(
+        r#"
+version: 1
+name: accounting
+description: d
+claim: {{text: t, source: s}}
+builders: [buildx]
+registries: [registry, mirror]
+steps:
+  - name: build
+  - name: push
+assertions:
+  - tag_in_registry: {{repository: conformance/app, tag: "1.0"}}
+  - no_tags_in_registry: {{repository: conformance/rejected}}
+  - image_in_daemon: local/app:1.0
+{extra}
+"#
+    );
+    Scenario::parse(Path::new("accounting.yaml"), &text).expect("a valid scenario")
+}
+
+fn vars() -> BTreeMap<String, String> {
+    BTreeMap::from([("registry".to_owned(), "registry:5000".to_owned())])
+}
+
+/// A reading: `registry/repo:tag@digest` items and daemon references.
+fn snapshot(after: &str, tags: &[(&str, &str, &str, &str)], daemon: &[&str]) -> Snapshot {
+    let mut registries: BTreeMap<String, RegistryContents> = BTreeMap::new();
+    registries.insert("registry".into(), RegistryContents::new());
+    registries.insert("mirror".into(), RegistryContents::new());
+    for (registry, repository, tag, digest) in tags {
+        registries
+            .entry(registry.to_string())
+            .or_default()
+            .entry(repository.to_string())
+            .or_default()
+            .insert(
+                tag.to_string(),
+                ServedTag {
+                    manifest_digest: digest.to_string(),
+                    config_digest: None,
+                },
+            );
+    }
+    Snapshot {
+        after: after.into(),
+        holdings: Some(Holdings {
+            registries,
+            daemon: daemon
+                .iter()
+                .map(|r| (r.to_string(), "sha256:id".to_owned()))
+                .collect(),
+        }),
+        error: None,
+    }
+}
+
+const BASE: (&str, &str, &str, &str) = ("registry", "harness/busybox", "1.37", "sha256:base");
+
+fn failures(outcomes: &[harness::result::AssertionOutcome]) -> Vec<&str> {
+    outcomes
+        .iter()
+        .filter(|o| o.status != Status::Pass)
+        .map(|o| o.assertion.as_str())
+        .collect()
+}
+
+#[test]
+fn what_the_scenario_names_is_accounted_for() {
+    let snapshots = [
+        snapshot("environment up", &[BASE], &[]),
+        snapshot("step build", &[BASE], &["local/app:1.0"]),
+        snapshot(
+            "step push",
+            &[BASE, ("registry", "conformance/app", "1.0", "sha256:a")],
+            &["local/app:1.0"],
+        ),
+    ];
+    let outcomes = account(&scenario(""), &vars(), &snapshots);
+    assert!(failures(&outcomes).is_empty(), "{outcomes:#?}");
+    assert_eq!(
+        outcomes.len(),
+        2,
+        "one Pass for the registries, one for the daemon"
+    );
+}
+
+#[test]
+fn an_extra_tag_another_repository_or_registry_is_an_unexpected_push_after_its_step() {
+    let snapshots = [
+        snapshot("environment up", &[BASE], &[]),
+        snapshot(
+            "step build",
+            &[BASE, ("registry", "shadow/app", "1.0", "sha256:a")],
+            &["local/app:1.0"],
+        ),
+        snapshot(
+            "parallel group push",
+            &[
+                BASE,
+                ("registry", "shadow/app", "1.0", "sha256:a"),
+                ("registry", "conformance/app", "1.0", "sha256:a"),
+                ("registry", "conformance/app", "extra", "sha256:a"),
+                ("mirror", "conformance/app", "1.0", "sha256:a"),
+            ],
+            &["local/app:1.0", "registry:5000/conformance/app:1.0"],
+        ),
+    ];
+    let outcomes = account(&scenario(""), &vars(), &snapshots);
+    assert_eq!(
+        failures(&outcomes),
+        vec![
+            "unexpected push: mirror:5000/conformance/app:1.0 after parallel group push",
+            "unexpected push: registry:5000/conformance/app:extra after parallel group push",
+            "unexpected push: registry:5000/shadow/app:1.0 after step build",
+            "unexpected image in the shared daemon: registry:5000/conformance/app:1.0 after parallel group push",
+        ]
+    );
+    assert!(outcomes.iter().all(|o| o.status != Status::Error));
+}
+
+#[test]
+fn the_harness_base_image_is_excluded_by_construction_but_overwriting_it_is_caught() {
+    let snapshots = [
+        snapshot("environment up", &[BASE], &[]),
+        snapshot(
+            "step build",
+            &[("registry", "harness/busybox", "1.37", "sha256:other")],
+            &["local/app:1.0"],
+        ),
+    ];
+    let outcomes = account(&scenario(""), &vars(), &snapshots);
+    let overwritten: Vec<(&str, &str)> = outcomes
+        .iter()
+        .filter(|o| o.status == Status::Fail)
+        .map(|o| (o.assertion.as_str(), o.found.as_str()))
+        .collect();
+    assert_eq!(
+        overwritten,
+        vec![(
+            "unexpected push: registry:5000/harness/busybox:1.37 after step build",
+            "sha256:other, overwriting what the harness put there"
+        )]
+    );
+}
+
+#[test]
+fn a_push_to_a_repository_named_by_no_tags_in_registry_is_left_to_that_assertion() {
+    let snapshots = [
+        snapshot("environment up", &[BASE], &[]),
+        snapshot(
+            "step build",
+            &[
+                BASE,
+                ("registry", "conformance/rejected", "1.0", "sha256:a"),
+            ],
+            &["local/app:1.0"],
+        ),
+    ];
+    let outcomes = account(&scenario(""), &vars(), &snapshots);
+    assert!(failures(&outcomes).is_empty(), "{outcomes:#?}");
+}
+
+#[test]
+fn declared_leftovers_and_loosened_accounting_are_accepted_with_their_reasons() {
+    let extra = r#"
+leftovers:
+  - registry_tag: {repository: conformance/app, tag: latest, because: "the plugin also tags latest"}
+  - daemon_image: {reference: "${registry}/conformance/app:1.0", because: "built in the shared daemon"}
+loosen_accounting:
+  mirror: "the mirror is a scratch registry in this scenario"
+"#;
+    let snapshots = [
+        snapshot("environment up", &[BASE], &[]),
+        snapshot(
+            "step build",
+            &[
+                BASE,
+                ("registry", "conformance/app", "latest", "sha256:a"),
+                ("mirror", "anything/at-all", "x", "sha256:a"),
+            ],
+            &["local/app:1.0", "registry:5000/conformance/app:1.0"],
+        ),
+    ];
+    let outcomes = account(&scenario(extra), &vars(), &snapshots);
+    assert!(failures(&outcomes).is_empty(), "{outcomes:#?}");
+}
+
+#[test]
+fn a_reading_that_could_not_be_taken_is_an_error_not_a_fail() {
+    let snapshots = [
+        snapshot("environment up", &[BASE], &[]),
+        Snapshot {
+            after: "step build".into(),
+            holdings: None,
+            error: Some("catalog of 127.0.0.1:1: connection refused".into()),
+        },
+    ];
+    let outcomes = account(&scenario(""), &vars(), &snapshots);
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].status, Status::Error);
+    assert!(outcomes[0].found.contains("after step build"));
+}
