@@ -65,6 +65,26 @@ pub enum ProfileLoadError {
     MalformedOverride { value: String },
 }
 
+/// A mutant's description (`fixtures/mutants/<name>/mutant.yaml`) could not be read.
+#[derive(Debug, Error)]
+pub enum MutantLoadError {
+    #[error("cannot read mutant description {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
 /// No Docker daemon answered.
 #[derive(Debug, Error)]
 #[error(

@@ -10,6 +10,7 @@ pub mod assertions;
 pub mod errors;
 pub mod expectation;
 pub mod images;
+pub mod mutants;
 pub mod plan;
 pub mod profile;
 pub mod registry;

@@ -54,6 +54,17 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         jobs: usize,
     },
+    /// Run each mutant plugin (fixtures/mutants) in the plans of its role and print the kill
+    /// matrix: which assertion caught which mutant, and the sensitivity score.
+    Mutants {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Only mutants whose name contains this text, e.g. `buildx`.
+        filter: Option<String>,
+        /// Plans run at once.
+        #[arg(long, default_value_t = 2)]
+        jobs: usize,
+    },
     /// List the plans (scenario × builder).
     List,
     /// Check scenario files (default: every file under scenarios/).
@@ -146,7 +157,66 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
             filter,
             jobs,
         } => run(profile, filter, jobs.max(1)).await,
+        Command::Mutants {
+            profile,
+            filter,
+            jobs,
+        } => mutants(profile, filter, jobs).await,
     }
+}
+
+async fn mutants(
+    profile: ProfileArgs,
+    filter: Option<String>,
+    jobs: usize,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let root = session::repo_root();
+    let plans = plans(&root.join("scenarios"))?;
+    let all = harness::mutants::discover(&root)?;
+    let chosen: Vec<_> = all
+        .into_iter()
+        .filter(|m| filter.as_ref().is_none_or(|f| m.name.contains(f.as_str())))
+        .collect();
+    if chosen.is_empty() {
+        return Err("no mutant's name matches (see fixtures/mutants/)".into());
+    }
+    let run_id = new_run_id();
+    let ctx = session::open(&profile.choice(), run_id.clone()).await?;
+    let count: usize = chosen.iter().map(|m| m.plans(&plans).len()).sum();
+    println!(
+        "run {run_id}: {} mutant(s) in {count} plan(s)",
+        chosen.len()
+    );
+    let work = harness::mutants::run_matrix(&ctx, &chosen, &plans, jobs, |mutant, result| {
+        let verdict = harness::mutants::Verdict::of(result);
+        println!("{:<40} {:<48} {}", mutant.name, result.test, verdict.cell());
+    });
+    let matrix = tokio::select! {
+        matrix = work => matrix?,
+        signal = session::stopped() => {
+            eprintln!("{signal}: removing this run's containers, networks and volumes");
+            runtime::sweep(&ctx.docker, Some(&run_id)).await?;
+            return Ok(ExitCode::from(130));
+        }
+    };
+    println!("\n{}", matrix.render(&chosen));
+    let misplaced: Vec<String> = chosen
+        .iter()
+        .filter_map(|m| {
+            let verdicts = matrix.mutants.get(&m.name).cloned().unwrap_or_default();
+            harness::mutants::check_caught(m, &verdicts).err()
+        })
+        .collect();
+    for problem in &misplaced {
+        println!("{problem}");
+    }
+    report::write_mutants(&ctx.report_dir, &run_id, &matrix)?;
+    let (caught, all) = matrix.score();
+    Ok(if caught == all && misplaced.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn run(

@@ -130,16 +130,4 @@ impl Profile {
         }
         Ok(self)
     }
-
-    /// Uses another role's run options and image for `role` (how a mutant stands in for a
-    /// builder: `buildx` played by `buildx-mutant-push`).
-    pub fn with_role_played_by(
-        mut self,
-        role: &str,
-        by: &str,
-    ) -> Result<Profile, ProfileLoadError> {
-        let spec = self.role(by)?.clone();
-        self.roles.insert(role.to_owned(), spec);
-        Ok(self)
-    }
 }

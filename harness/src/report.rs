@@ -28,6 +28,27 @@ pub fn write_result(report_dir: &Path, result: &ScenarioResult) -> Result<(), Re
     write(&path, &json)
 }
 
+/// `mutants/summary.json`: the kill matrix and the sensitivity score of a mutants run.
+pub fn write_mutants(
+    report_dir: &Path,
+    run_id: &str,
+    matrix: &crate::mutants::KillMatrix,
+) -> Result<(), ReportWriteError> {
+    let (caught, all) = matrix.score();
+    let summary = serde_json::json!({
+        "run": run_id,
+        "sensitivity": {"caught": caught, "mutants": all},
+        "kill_matrix": matrix.mutants,
+    });
+    let path = report_dir.join("mutants").join("summary.json");
+    write(
+        &path,
+        serde_json::to_string_pretty(&summary)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+}
+
 /// `summary.json` and `junit.xml` for a whole run.
 pub fn write_summary(
     report_dir: &Path,

@@ -5,31 +5,16 @@
 //! and `CONFORMANCE_IMAGES=role=image,...`. Without a reachable Docker daemon every test fails
 //! and names the bootstrap command: nothing here is ever skipped silently.
 
+use std::collections::BTreeMap;
+
+use harness::mutants::{self, Mutant, Verdict};
 use harness::plan::{plans, Plan};
 use harness::report;
-use harness::result::{ScenarioResult, Status};
+use harness::result::ScenarioResult;
 use harness::runner::{self, new_run_id};
 use harness::runtime;
 use harness::session::{self, ProfileChoice};
 use libtest_mimic::{Arguments, Failed, Trial};
-
-/// A mutant plugin and the assertions it must break — and only those.
-struct Mutant {
-    workflow: &'static str,
-    scenario: &'static str,
-    builder: &'static str,
-    /// The role whose image plays the builder.
-    played_by: &'static str,
-    must_fail: &'static [&'static str],
-}
-
-const MUTANTS: &[Mutant] = &[Mutant {
-    workflow: "build_only",
-    scenario: "tar",
-    builder: "buildx",
-    played_by: "buildx-mutant-push",
-    must_fail: &["no tags in registry for conformance/app"],
-}];
 
 fn main() {
     let args = Arguments::from_args();
@@ -37,24 +22,20 @@ fn main() {
     let mut trials = Vec::new();
     match plans(&root.join("scenarios")) {
         Ok(plans) => {
-            for mutant in MUTANTS {
-                let name = format!(
-                    "{}::{}::{}",
-                    mutant.workflow, mutant.scenario, mutant.builder
-                );
-                match plans.iter().find(|p| p.test_name == name) {
-                    Some(plan) => {
-                        let plan = plan.clone();
-                        trials.push(Trial::test(
-                            format!("mutants::{name}::{}", mutant.played_by),
-                            move || run_mutant(plan, mutant),
-                        ));
+            match mutants::discover(&root) {
+                Ok(found) => {
+                    for mutant in found {
+                        let name = format!("mutants::{}", mutant.name);
+                        let plans = plans.clone();
+                        trials.push(
+                            Trial::test(name, move || run_mutant(&plans, &mutant))
+                                .with_kind("mutant"),
+                        );
                     }
-                    None => trials.push(Trial::test(
-                        format!("mutants::{name}::{}", mutant.played_by),
-                        move || Err(format!("no scenario plan named {name}").into()),
-                    )),
                 }
+                Err(e) => trials.push(Trial::test("mutants::load", move || {
+                    Err(e.to_string().into())
+                })),
             }
             for plan in plans {
                 // A combination the docs declare unsupported is not run: nextest counts it as
@@ -77,7 +58,7 @@ fn main() {
 fn run(
     plan: &Plan,
     choice: ProfileChoice,
-    played_by: Option<(&str, &str)>,
+    mutant: Option<&Mutant>,
 ) -> Result<ScenarioResult, Failed> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -88,12 +69,8 @@ fn run(
         let mut ctx = session::open(&choice, run_id)
             .await
             .map_err(|e| Failed::from(format!("ERROR: {e}")))?;
-        if let Some((role, by)) = played_by {
-            ctx.profile = ctx
-                .profile
-                .clone()
-                .with_role_played_by(role, by)
-                .map_err(|e| Failed::from(e.to_string()))?;
+        if let Some(mutant) = mutant {
+            ctx = mutants::context_for(&ctx, mutant).map_err(|e| Failed::from(e.to_string()))?;
         }
         // nextest sends SIGTERM when a test overruns; remove this scenario's containers then.
         let result = tokio::select! {
@@ -103,11 +80,7 @@ fn run(
                 return Err(Failed::from(format!("ERROR: stopped by {signal} before the scenario finished; cleanup: {swept:?}")));
             }
         };
-        let report_dir = match played_by {
-            Some(_) => ctx.report_dir.join("mutants"),
-            None => ctx.report_dir.clone(),
-        };
-        report::write_result(&report_dir, &result).map_err(|e| Failed::from(e.to_string()))?;
+        report::write_result(&ctx.report_dir, &result).map_err(|e| Failed::from(e.to_string()))?;
         Ok(result)
     })
 }
@@ -121,32 +94,23 @@ fn run_conformance(plan: Plan) -> Result<(), Failed> {
         .map_err(|_| Failed::from(result.explain()))
 }
 
-/// The scenario must Fail — not Error — on exactly the assertions the mutation breaks.
-fn run_mutant(plan: Plan, mutant: &Mutant) -> Result<(), Failed> {
-    let result = run(
-        &plan,
-        ProfileChoice::from_env(),
-        Some((mutant.builder, mutant.played_by)),
-    )?;
-    print!("{}", result.explain());
-    let failed: Vec<&str> = result
-        .assertions
-        .iter()
-        .filter(|a| a.status != Status::Pass)
-        .map(|a| a.assertion.as_str())
-        .collect();
-    if result.status == Status::Fail && failed == mutant.must_fail {
-        Ok(())
-    } else {
-        Err(format!(
-            "mutant {} should make {} fail exactly on {:?}; got status {} with non-passing assertions {:?}\n{}",
-            mutant.played_by,
-            plan.test_name,
-            mutant.must_fail,
-            result.status,
-            failed,
-            result.explain()
-        )
-        .into())
+/// The mutant must be caught where its description says: each `caught_by` plan, run with the
+/// mutant in its role, Fails (not Errors) on an assertion containing the given text.
+fn run_mutant(plans: &[Plan], mutant: &Mutant) -> Result<(), Failed> {
+    let mut verdicts = BTreeMap::new();
+    let mut explained = String::new();
+    for catch in &mutant.spec.caught_by {
+        let Some(plan) = mutant
+            .plans(plans)
+            .into_iter()
+            .find(|p| p.test_name == catch.plan)
+        else {
+            continue;
+        };
+        let result = run(plan, ProfileChoice::from_env(), Some(mutant))?;
+        explained.push_str(&result.explain());
+        verdicts.insert(plan.test_name.clone(), Verdict::of(&result));
     }
+    print!("{explained}");
+    mutants::check_caught(mutant, &verdicts).map_err(|e| Failed::from(format!("{e}\n{explained}")))
 }

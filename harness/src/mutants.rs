@@ -1,0 +1,287 @@
+//! Mutant plugins: the reference plugins with exactly one documented promise broken, each a small
+//! patch under `fixtures/mutants/<name>/` (test equipment, built by the offline image script as
+//! `conformance-offline/mutant-<name>:offline`). A mutant plays its role in every plan that runs
+//! that role; a plan that Fails where the scenario did not expect it kills the mutant, a plan
+//! that goes as the scenario expects lets it escape. The kill matrix shows which assertion
+//! caught which mutant, and the sensitivity score is the share of mutants caught.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::errors::{MutantLoadError, ProfileLoadError};
+use crate::plan::Plan;
+use crate::report;
+use crate::result::{ScenarioResult, Status};
+use crate::runner::{run_plan, RunContext};
+
+/// `fixtures/mutants/<name>/mutant.yaml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MutantSpec {
+    /// The profile role the mutant stands in for; that role's run options are kept.
+    pub role: String,
+    /// The reference plugin (`fixtures/plugins/<plugin>`) the patch applies to.
+    pub plugin: String,
+    /// The documented promise the mutant breaks, with its source.
+    pub breaks: String,
+    /// Where the scenarios must catch it: each plan Fails on an assertion containing the text.
+    pub caught_by: Vec<Catch>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catch {
+    /// A plan name, e.g. `build_only::no_push::buildx`.
+    pub plan: String,
+    /// Text of the failing assertion, e.g. `no tags in registry for conformance/app`.
+    pub assertion: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Mutant {
+    pub name: String,
+    pub spec: MutantSpec,
+    pub path: PathBuf,
+}
+
+impl Mutant {
+    /// The image the offline image script builds for this mutant.
+    pub fn image(&self) -> String {
+        format!("conformance-offline/mutant-{}:offline", self.name)
+    }
+
+    /// The `ROLE=IMAGE` override that puts the mutant in its role's place.
+    pub fn role_override(&self) -> String {
+        format!("{}={}", self.spec.role, self.image())
+    }
+
+    /// The plans the mutant takes part in: run (not skipped), with a step in the mutant's role.
+    pub fn plans<'a>(&self, plans: &'a [Plan]) -> Vec<&'a Plan> {
+        plans
+            .iter()
+            .filter(|plan| plan.skip.is_none())
+            .filter(|plan| {
+                plan.scenario
+                    .steps
+                    .iter()
+                    .any(|step| step.role_for(&plan.builder) == self.spec.role)
+            })
+            .collect()
+    }
+}
+
+/// Reads every `fixtures/mutants/*/mutant.yaml`, sorted by name.
+pub fn discover(root: &Path) -> Result<Vec<Mutant>, MutantLoadError> {
+    let dir = root.join("fixtures/mutants");
+    let read_err = |path: &Path| {
+        let path = path.to_owned();
+        move |source| MutantLoadError::Read { path, source }
+    };
+    let mut mutants = Vec::new();
+    for entry in std::fs::read_dir(&dir).map_err(read_err(&dir))? {
+        let entry = entry.map_err(read_err(&dir))?;
+        let path = entry.path().join("mutant.yaml");
+        if !path.is_file() {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(read_err(&path))?;
+        let spec: MutantSpec = serde_saphyr::from_str(&text).map_err(|e| {
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line(), l.column()))
+                .unwrap_or((0, 0));
+            MutantLoadError::Syntax {
+                path: path.clone(),
+                line,
+                column,
+                message: e.to_string().lines().next().unwrap_or("").to_owned(),
+            }
+        })?;
+        if spec.caught_by.is_empty() || spec.breaks.trim().is_empty() {
+            return Err(MutantLoadError::Invalid {
+                path,
+                message: "a mutant names the promise it breaks (`breaks`) and at least one plan that catches it (`caught_by`)".into(),
+            });
+        }
+        mutants.push(Mutant {
+            name: entry.file_name().to_string_lossy().into_owned(),
+            spec,
+            path,
+        });
+    }
+    mutants.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(mutants)
+}
+
+/// How one plan went with a mutant in its role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "verdict")]
+pub enum Verdict {
+    /// The plan failed where the scenario did not expect it to: these assertions caught it.
+    Killed { by: Vec<String> },
+    /// The plan went as the scenario expects: the mutant was not noticed here.
+    Escaped,
+    /// The harness could not find out.
+    Error { reason: String },
+}
+
+impl Verdict {
+    pub fn of(result: &ScenarioResult) -> Verdict {
+        match result.status {
+            Status::Error => Verdict::Error {
+                reason: result.reason.clone().unwrap_or_default(),
+            },
+            _ if result.as_expected().is_ok() => Verdict::Escaped,
+            _ => Verdict::Killed {
+                by: result
+                    .assertions
+                    .iter()
+                    .filter(|a| a.status == Status::Fail)
+                    .map(|a| a.assertion.clone())
+                    .collect(),
+            },
+        }
+    }
+
+    /// A short cell for the kill matrix.
+    pub fn cell(&self) -> String {
+        match self {
+            Verdict::Killed { by } => format!("KILLED by {}", by.join("; ")),
+            Verdict::Escaped => "escaped".to_owned(),
+            Verdict::Error { reason } => format!("ERROR: {reason}"),
+        }
+    }
+}
+
+/// Whether a mutant is caught where its description says: each `caught_by` plan was run and
+/// killed it with an assertion containing the text. The error says what was found instead.
+pub fn check_caught(mutant: &Mutant, verdicts: &BTreeMap<String, Verdict>) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for catch in &mutant.spec.caught_by {
+        match verdicts.get(&catch.plan) {
+            Some(Verdict::Killed { by }) if by.iter().any(|a| a.contains(&catch.assertion)) => {}
+            Some(verdict) => problems.push(format!(
+                "{}: expected a Fail on an assertion containing {:?}, got {}",
+                catch.plan,
+                catch.assertion,
+                verdict.cell()
+            )),
+            None => problems.push(format!(
+                "{}: no such plan runs the role `{}`",
+                catch.plan, mutant.spec.role
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "mutant {} ({}) is not caught as described: {}",
+            mutant.name,
+            mutant.spec.breaks,
+            problems.join("; ")
+        ))
+    }
+}
+
+/// The kill matrix of a mutants run: mutant → plan → verdict.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct KillMatrix {
+    pub mutants: BTreeMap<String, BTreeMap<String, Verdict>>,
+}
+
+impl KillMatrix {
+    /// Mutants killed by at least one plan, out of all.
+    pub fn score(&self) -> (usize, usize) {
+        let caught = self
+            .mutants
+            .values()
+            .filter(|plans| plans.values().any(|v| matches!(v, Verdict::Killed { .. })))
+            .count();
+        (caught, self.mutants.len())
+    }
+
+    /// Human-readable matrix: one block per mutant, one line per plan.
+    pub fn render(&self, mutants: &[Mutant]) -> String {
+        let mut out = String::new();
+        for (name, plans) in &self.mutants {
+            let breaks = mutants
+                .iter()
+                .find(|m| &m.name == name)
+                .map(|m| m.spec.breaks.as_str())
+                .unwrap_or_default();
+            let caught = plans.values().any(|v| matches!(v, Verdict::Killed { .. }));
+            out.push_str(&format!(
+                "{} {name}: breaks {breaks}\n",
+                if caught { "CAUGHT " } else { "ESCAPED" }
+            ));
+            for (plan, verdict) in plans {
+                out.push_str(&format!("    {plan:<48} {}\n", verdict.cell()));
+            }
+        }
+        let (caught, all) = self.score();
+        out.push_str(&format!("sensitivity: {caught}/{all} mutants caught\n"));
+        out
+    }
+}
+
+/// Runs every mutant in every plan of its role, `jobs` plans at a time, and collects the kill
+/// matrix; `progress` hears of each result as it comes. Results are written under
+/// `<report dir>/mutants/<mutant>/`.
+pub async fn run_matrix(
+    ctx: &RunContext,
+    mutants: &[Mutant],
+    plans: &[Plan],
+    jobs: usize,
+    progress: impl Fn(&Mutant, &ScenarioResult),
+) -> Result<KillMatrix, ProfileLoadError> {
+    let mut contexts = Vec::new();
+    for mutant in mutants {
+        contexts.push((mutant, context_for(ctx, mutant)?));
+    }
+    let pairs = contexts.iter().flat_map(|(mutant, ctx)| {
+        mutant
+            .plans(plans)
+            .into_iter()
+            .map(move |p| (*mutant, ctx, p))
+    });
+    let results: Vec<(&Mutant, ScenarioResult)> = futures_util::stream::iter(pairs)
+        .map(|(mutant, ctx, plan)| async move {
+            let result = run_plan(ctx, plan).await;
+            let _ = report::write_result(&ctx.report_dir, &result);
+            (mutant, result)
+        })
+        .buffer_unordered(jobs.max(1))
+        .inspect(|(mutant, result)| progress(mutant, result))
+        .collect()
+        .await;
+    let mut matrix = KillMatrix::default();
+    for mutant in mutants {
+        matrix.mutants.entry(mutant.name.clone()).or_default();
+    }
+    for (mutant, result) in results {
+        matrix
+            .mutants
+            .entry(mutant.name.clone())
+            .or_default()
+            .insert(result.test.clone(), Verdict::of(&result));
+    }
+    Ok(matrix)
+}
+
+/// The run context with the mutant in its role's place, reporting under `mutants/<name>/`.
+pub fn context_for(ctx: &RunContext, mutant: &Mutant) -> Result<RunContext, ProfileLoadError> {
+    Ok(RunContext {
+        root: ctx.root.clone(),
+        run_id: ctx.run_id.clone(),
+        report_dir: ctx.report_dir.join("mutants").join(&mutant.name),
+        profile: ctx
+            .profile
+            .clone()
+            .with_overrides(&[mutant.role_override()])?,
+        docker: ctx.docker.clone(),
+    })
+}
