@@ -24,6 +24,10 @@ run *ARGS: images
 test *ARGS: images
     cargo nextest run --workspace {{ARGS}}
 
+# Run each mutant plugin in the plans of its role; prints the kill matrix and sensitivity score.
+mutants *ARGS: images
+    cargo run --quiet --bin harness -- mutants --profile {{profile}} {{ARGS}}
+
 # Check every scenario file against the scenario language.
 validate:
     cargo run --quiet --bin harness -- validate
