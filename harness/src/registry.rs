@@ -129,6 +129,11 @@ pub struct ServedTag {
     /// platform); the manifest digest still identifies what was pushed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_digest: Option<String>,
+    /// The (platform) manifest's media type and layer count, when the client could read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layers: Option<usize>,
 }
 
 /// Everything a registry serves: repository → tag → what the tag names. A repository with no
@@ -172,6 +177,8 @@ impl Registry {
                     Ok(Some(image)) => ServedTag {
                         manifest_digest: image.manifest_digest,
                         config_digest: Some(image.config_digest),
+                        media_type: image.media_type,
+                        layers: Some(image.layer_count),
                     },
                     // Gone between the listing and now, or not an image this client reads:
                     // the manifest digest alone still says what the tag names.
@@ -185,6 +192,8 @@ impl Registry {
                                 self.host
                             )))?,
                         config_digest: None,
+                        media_type: None,
+                        layers: None,
                     },
                 };
                 tags.insert(tag, served);

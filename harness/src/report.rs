@@ -20,7 +20,7 @@ fn write(path: &Path, contents: &[u8]) -> Result<(), ReportWriteError> {
 
 /// `reports/<run>/<test>.json`.
 pub fn write_result(report_dir: &Path, result: &ScenarioResult) -> Result<(), ReportWriteError> {
-    let path = report_dir.join(format!("{}.json", result.test.replace("::", ".")));
+    let path = report_dir.join(format!("{}.json", result.file_stem()));
     let json = serde_json::to_vec_pretty(result).map_err(|e| ReportWriteError {
         path: path.clone(),
         message: e.to_string(),

@@ -70,6 +70,20 @@ impl Tally {
     }
 }
 
+/// Where a plan's time went, in ms: bringing the environment up (part by part), the plugin
+/// steps (wall time), the inventory readings between steps, the captures and assertions at the
+/// end, and the teardown. What is not `steps_ms` is the harness's overhead.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Phases {
+    pub environment_ms: u64,
+    #[serde(flatten)]
+    pub environment: crate::runtime::EnvironmentPhases,
+    pub steps_ms: u64,
+    pub inventory_ms: u64,
+    pub checks_ms: u64,
+    pub teardown_ms: u64,
+}
+
 /// The image that played a role, exactly.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageRecord {
@@ -137,12 +151,32 @@ pub struct ScenarioResult {
     #[serde(default)]
     pub inventory: Vec<crate::accounting::Snapshot>,
     pub duration_ms: u64,
+    /// Where the time went.
+    #[serde(default)]
+    pub phases: Phases,
+    /// Which repetition of the plan this is (1-based; `harness run --repeat N`).
+    #[serde(default = "first_repetition")]
+    pub repetition: u32,
     /// Set when the scenario expects this builder to fail (a documented discrepancy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_discrepancy: Option<KnownDiscrepancy>,
 }
 
+fn first_repetition() -> u32 {
+    1
+}
+
 impl ScenarioResult {
+    /// The name of the plan's result file and folder in a run directory:
+    /// `build_only.tar.buildx`, with `.rep2` and so on for later repetitions.
+    pub fn file_stem(&self) -> String {
+        let name = self.test.replace("::", ".");
+        match self.repetition {
+            0 | 1 => name,
+            n => format!("{name}.rep{n}"),
+        }
+    }
+
     /// Whether the run went as the scenario says it should: Pass, Skip, or a Fail that is
     /// exactly the builder's known discrepancy. The error says what differed.
     pub fn as_expected(&self) -> Result<(), String> {

@@ -57,6 +57,11 @@ fn roles(scenario: &Scenario, builder: &str) -> Vec<String> {
 }
 
 pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
+    run_repetition(ctx, plan, 1).await
+}
+
+/// Runs one repetition of a plan (1-based); each has its own workspace and result file.
+pub async fn run_repetition(ctx: &RunContext, plan: &Plan, repetition: u32) -> ScenarioResult {
     let started = Instant::now();
     let mut result = ScenarioResult {
         test: plan.test_name.clone(),
@@ -78,6 +83,8 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
         assertions: Vec::new(),
         inventory: Vec::new(),
         duration_ms: 0,
+        phases: Default::default(),
+        repetition,
         known_discrepancy: None,
     };
 
@@ -86,10 +93,7 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
         result.reason = Some(reason.clone());
         return result;
     }
-    let workspace = ctx
-        .report_dir
-        .join(plan.test_name.replace("::", "."))
-        .join("workspace");
+    let workspace = ctx.report_dir.join(result.file_stem()).join("workspace");
     if let Err(e) = prepare_workspace(&ctx.root, &plan.scenario, &workspace) {
         result.reason = Some(e.to_string());
         return finish(result, started, &workspace);
@@ -110,7 +114,9 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
         workspace.clone(),
     );
     let outcome = exercise(ctx, plan, &mut env, &mut result).await;
+    let tearing_down = Instant::now();
     let teardown = env.teardown().await;
+    result.phases.teardown_ms = tearing_down.elapsed().as_millis() as u64;
     match outcome {
         Ok(by_assertion) => decide(&mut result, plan, by_assertion),
         Err(e) => result.reason = Some(e.to_string()),
@@ -143,20 +149,27 @@ async fn exercise(
     let profile = &ctx.profile;
     let role = |name: &str| profile.roles.get(name).expect("roles resolved above");
     let scenario = &plan.scenario;
-    env.up(
-        &Services {
-            registry: role("registry"),
-            dind: role("dind"),
-            base_image: role("busybox"),
-        },
-        &scenario.registries,
-        &scenario.registry_auth,
-    )
-    .await?;
+    let coming_up = Instant::now();
+    let up = env
+        .up(
+            &Services {
+                registry: role("registry"),
+                dind: role("dind"),
+                base_image: role("busybox"),
+            },
+            &scenario.registries,
+            &scenario.registry_auth,
+        )
+        .await;
+    result.phases.environment_ms = ms(coming_up);
+    result.phases.environment = env.phases();
+    up?;
     // What the harness itself put into the registries and the daemon: the accounting's baseline.
+    let reading = Instant::now();
     result
         .inventory
         .push(accounting::read(env, "environment up").await);
+    result.phases.inventory_ms += ms(reading);
 
     let mut vars: BTreeMap<String, String> = scenario
         .registries
@@ -233,14 +246,18 @@ async fn exercise(
                     Ok::<StepRecord, RuntimeError>(record)
                 }
             });
+        let running = Instant::now();
         let records = futures_util::future::try_join_all(runs).await?;
+        result.phases.steps_ms += ms(running);
         failed |= records.iter().any(|r| r.exit_code != Some(0));
         if let Some(first) = records.first() {
             let after = match &first.group {
                 Some(group) => format!("parallel group {group}"),
                 None => format!("step {}", first.name),
             };
+            let reading = Instant::now();
             result.inventory.push(accounting::read(env, after).await);
+            result.phases.inventory_ms += ms(reading);
         }
         result.steps.extend(records);
         // Captures taken when one of these steps has ended, before later steps change things;
@@ -276,6 +293,7 @@ async fn exercise(
         .await;
     }
 
+    let checking = Instant::now();
     let at_end = scenario
         .captures
         .iter()
@@ -311,7 +329,12 @@ async fn exercise(
     // Everything else the steps left behind: the full accounting, an outcome group of its own.
     by_assertion.push(accounting::account(scenario, &vars, &result.inventory));
     result.assertions = by_assertion.iter().flatten().cloned().collect();
+    result.phases.checks_ms = ms(checking);
     Ok(by_assertion)
+}
+
+fn ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
 }
 
 /// Takes each capture; one that cannot be taken is recorded with the reason.

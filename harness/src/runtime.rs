@@ -68,6 +68,20 @@ pub struct Services<'a> {
     pub base_image: &'a RoleSpec,
 }
 
+/// Where the time of bringing an environment up went, in ms. The registries and DinD start
+/// together: their readiness times overlap, each counted from the start of both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct EnvironmentPhases {
+    /// Network and volumes created.
+    pub network_ms: u64,
+    /// Registries started and answering.
+    pub registry_ready_ms: u64,
+    /// DinD started and answering.
+    pub dind_ready_ms: u64,
+    /// The base image for test Dockerfiles pushed into the first registry.
+    pub base_image_ms: u64,
+}
+
 /// One scenario's isolated set of containers, networks and volumes.
 pub struct Environment {
     docker: Docker,
@@ -79,6 +93,8 @@ pub struct Environment {
     registries: Vec<(String, Registry)>,
     /// Registry container ids by registry name.
     registry_containers: Vec<(String, String)>,
+    /// How long bringing the environment up took, part by part.
+    phases: EnvironmentPhases,
     dind: Option<String>,
 }
 
@@ -101,8 +117,14 @@ impl Environment {
             workspace,
             registries: Vec::new(),
             registry_containers: Vec::new(),
+            phases: EnvironmentPhases::default(),
             dind: None,
         }
+    }
+
+    /// How long [`Environment::up`] took, part by part (zeros for parts it did not reach).
+    pub fn phases(&self) -> EnvironmentPhases {
+        self.phases
     }
 
     pub fn workspace(&self) -> &Path {
@@ -122,6 +144,8 @@ impl Environment {
         registry_names: &[String],
         registry_auth: &BTreeMap<String, Credentials>,
     ) -> Result<(), RuntimeError> {
+        let began = Instant::now();
+        let ms = |since: Instant| since.elapsed().as_millis() as u64;
         self.docker
             .create_network(NetworkCreateRequest {
                 name: self.network.clone(),
@@ -151,6 +175,8 @@ impl Environment {
                 })?;
         }
 
+        self.phases.network_ms = ms(began);
+        let services_began = Instant::now();
         let no_env = BTreeMap::new();
         // A registry behind basic auth gets an htpasswd file (bcrypt, as distribution requires)
         // and distribution's REGISTRY_AUTH_* overrides, which work whatever its config file.
@@ -251,18 +277,27 @@ impl Environment {
                 self.published_port(id, REGISTRY_PORT).await?
             ));
         }
-        let registries_ready = futures_util::future::try_join_all(
-            hosts
-                .iter()
-                .zip(registry_names)
-                .map(|(h, name)| wait_for_registry(h, registry_auth.contains_key(name))),
-        );
-        let (registries_ready, dind_ready) =
-            tokio::join!(registries_ready, self.wait_for_dind(&dind));
+        let registries_ready = async {
+            let ready = futures_util::future::try_join_all(
+                hosts
+                    .iter()
+                    .zip(registry_names)
+                    .map(|(h, name)| wait_for_registry(h, registry_auth.contains_key(name))),
+            )
+            .await;
+            (ready, ms(services_began))
+        };
+        let dind_ready = async { (self.wait_for_dind(&dind).await, ms(services_began)) };
+        let ((registries_ready, registry_ms), (dind_ready, dind_ms)) =
+            tokio::join!(registries_ready, dind_ready);
         registries_ready?;
         dind_ready?;
+        let seeding = Instant::now();
         self.push_base_image(&services.base_image.image, &hosts[0])
             .await?;
+        self.phases.registry_ready_ms = registry_ms;
+        self.phases.dind_ready_ms = dind_ms;
+        self.phases.base_image_ms = ms(seeding);
         self.registries = registry_names
             .iter()
             .zip(hosts)

@@ -52,6 +52,8 @@ fn snapshot(after: &str, tags: &[(&str, &str, &str, &str)], daemon: &[&str]) -> 
                 ServedTag {
                     manifest_digest: digest.to_string(),
                     config_digest: None,
+                    media_type: None,
+                    layers: None,
                 },
             );
     }
