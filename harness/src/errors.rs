@@ -85,6 +85,21 @@ pub enum MutantLoadError {
     Invalid { path: PathBuf, message: String },
 }
 
+/// A finished run (a run directory or a baseline file) could not be read back.
+#[derive(Debug, Error)]
+pub enum RunReadError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not a result the harness wrote: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path} holds no results (expected reports/<run-id>/ or a baseline file)")]
+    Empty { path: PathBuf },
+}
+
 /// No Docker daemon answered.
 #[derive(Debug, Error)]
 #[error(

@@ -17,6 +17,7 @@ pub mod registry;
 pub mod report;
 pub mod result;
 pub mod runner;
+pub mod runs;
 pub mod runtime;
 pub mod scenario;
 pub mod session;
