@@ -18,7 +18,7 @@ images: docker
 
 # Main job: every scenario × builder on the chosen profile; reports under reports/<run-id>/.
 run *ARGS: images
-    cargo run --quiet --bin harness -- run --profile {{profile}} {{ARGS}}
+    cargo run --bin harness -- run --profile {{profile}} {{ARGS}}
 
 # All tests: unit tests and one end-to-end test per scenario × builder, with cargo nextest.
 test *ARGS: images
@@ -26,7 +26,7 @@ test *ARGS: images
 
 # Run each mutant plugin in the plans of its role; prints the kill matrix and sensitivity score.
 mutants *ARGS: images
-    cargo run --quiet --bin harness -- mutants --profile {{profile}} {{ARGS}}
+    cargo run --bin harness -- mutants --profile {{profile}} {{ARGS}}
 
 # Check every scenario file against the scenario language.
 validate:

@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use futures_util::StreamExt;
-use harness::plan::plans;
+use harness::matrix;
+use harness::plan::{plans, Plan};
+use harness::progress::{self, Progress};
+use harness::result::ScenarioResult;
 use harness::result::Tally;
-use harness::runner::{new_run_id, run_plan};
+use harness::runner::new_run_id;
 use harness::scenario::Scenario;
 use harness::session::{self, ProfileChoice};
 use harness::{report, runtime};
@@ -53,6 +55,13 @@ enum Command {
         /// Plans run at once.
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+        /// Run each plan N times, interleaved; results keep every repetition.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
+        /// Run a plan that ended in Error (infrastructure) again, at most N times; a Fail is
+        /// never retried.
+        #[arg(long, default_value_t = 0)]
+        retry_errors: u32,
     },
     /// Run each mutant plugin (fixtures/mutants) in the plans of its role and print the kill
     /// matrix: which assertion caught which mutant, and the sensitivity score.
@@ -156,7 +165,16 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
             profile,
             filter,
             jobs,
-        } => run(profile, filter, jobs.max(1)).await,
+            repeat,
+            retry_errors,
+        } => {
+            let options = matrix::Options {
+                jobs: jobs.max(1),
+                repeat,
+                retry_errors,
+            };
+            run(profile, filter, options).await
+        }
         Command::Mutants {
             profile,
             filter,
@@ -222,87 +240,103 @@ async fn mutants(
 async fn run(
     profile: ProfileArgs,
     filter: Option<String>,
-    jobs: usize,
+    options: matrix::Options,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let root = session::repo_root();
-    let all = plans(&root.join("scenarios"))?;
-    let selected: Vec<_> = all
-        .into_iter()
-        .filter(|p| {
-            filter
-                .as_ref()
-                .is_none_or(|f| p.test_name.contains(f.as_str()))
-        })
-        .collect();
-    if let (Some(filter), true) = (&filter, selected.is_empty()) {
-        return Err(format!(
-            "no plan's name contains `{filter}` (names look like `build_only::tar::buildx`; see `harness list`)"
-        )
-        .into());
-    }
+    let selected = select(plans(&root.join("scenarios"))?, filter.as_deref())?;
     let run_id = new_run_id();
-    let ctx = session::open(&profile.choice(), run_id.clone()).await?;
+    let mut ctx = session::open(&profile.choice(), run_id.clone()).await?;
     println!(
-        "run {run_id}: {} plan(s) on profile `{}`",
+        "run {run_id}: {} plan(s) × {} on profile `{}`",
         selected.len(),
+        options.repeat,
         ctx.profile.name
     );
-
-    let work = futures_util::stream::iter(selected.iter())
-        .map(|plan| {
-            let ctx = &ctx;
-            async move {
-                let result = run_plan(ctx, plan).await;
-                println!(
-                    "{:<5} {} ({} ms){}",
-                    result.status.to_string(),
-                    result.test,
-                    result.duration_ms,
-                    result
-                        .reason
-                        .as_ref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                );
-                if let Some(known) = &result.known_discrepancy {
-                    let verdict = match &known.difference {
-                        None => "as expected".to_owned(),
-                        Some(d) => format!("NOT as expected: {d}"),
-                    };
-                    println!("      known discrepancy ({verdict}): {}", known.because);
-                }
-                if let Err(e) = report::write_result(&ctx.report_dir, &result) {
-                    eprintln!("error: {e}");
-                }
-                result
-            }
-        })
-        .buffer_unordered(jobs)
-        .collect::<Vec<_>>();
+    let skipped = selected.iter().filter(|p| p.skip.is_some()).count();
+    let total = skipped + (selected.len() - skipped) * options.repeat as usize;
+    let progress = Progress::new(total);
+    ctx.notify = Some(progress.notifier());
+    let work = matrix::run(&ctx, &selected, options, |result| {
+        progress.finished(result, &result_line(result))
+    });
     let results = tokio::select! {
         results = work => results,
         signal = session::stopped() => {
+            progress.clear();
             eprintln!("{signal}: removing this run's containers, networks and volumes");
             let swept = runtime::sweep(&ctx.docker, Some(&run_id)).await?;
             eprintln!("removed {} container(s), {} network(s), {} volume(s)", swept.containers, swept.networks, swept.volumes);
             return Ok(ExitCode::from(130));
         }
     };
+    progress.clear();
     report::write_summary(&ctx.report_dir, &run_id, &results)?;
     let tally = Tally::of(&results);
+    let flaky = matrix::flaky(&results);
+    for (test, statuses) in &flaky {
+        println!("FLAKY {test}: {statuses:?}");
+    }
     println!(
-        "{} passed, {} failed ({} as known discrepancies), {} errored, {} skipped; {} not as expected; reports in {}",
+        "{} passed, {} failed ({} as known discrepancies), {} errored, {} skipped; {} not as expected, {} flaky; reports in {}",
         tally.pass,
         tally.fail,
         tally.known_discrepancies,
         tally.error,
         tally.skip,
         tally.not_as_expected,
+        flaky.len(),
         ctx.report_dir.display()
     );
-    Ok(if tally.not_as_expected == 0 {
+    Ok(if tally.not_as_expected == 0 && flaky.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The plans whose name contains `filter` (all without one); none is an error.
+fn select(all: Vec<Plan>, filter: Option<&str>) -> Result<Vec<Plan>, String> {
+    let selected: Vec<Plan> = all
+        .into_iter()
+        .filter(|p| filter.is_none_or(|f| p.test_name.contains(f)))
+        .collect();
+    match filter {
+        Some(filter) if selected.is_empty() => Err(format!(
+            "no plan's name contains `{filter}` (names look like `build_only::tar::buildx`; see `harness list`)"
+        )),
+        _ => Ok(selected),
+    }
+}
+
+/// One line per finished plan, and its known discrepancy if it has one.
+fn result_line(result: &ScenarioResult) -> String {
+    let mut line = format!(
+        "{:<5} {} ({} ms){}",
+        result.status.to_string(),
+        progress::label(&result.test, result.repetition),
+        result.duration_ms,
+        result
+            .reason
+            .as_ref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    );
+    if let Some(known) = &result.known_discrepancy {
+        let verdict = match &known.difference {
+            None => "as expected".to_owned(),
+            Some(d) => format!("NOT as expected: {d}"),
+        };
+        line.push_str(&format!(
+            "\n      known discrepancy ({verdict}): {}",
+            known.because
+        ));
+    }
+    if !result.retried_errors.is_empty() {
+        line.push_str(&format!(
+            "\n      after {} errored attempt(s): {}",
+            result.retried_errors.len(),
+            result.retried_errors.join("; ")
+        ));
+    }
+    line
 }

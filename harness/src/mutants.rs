@@ -283,5 +283,6 @@ pub fn context_for(ctx: &RunContext, mutant: &Mutant) -> Result<RunContext, Prof
             .clone()
             .with_overrides(&[mutant.role_override()])?,
         docker: ctx.docker.clone(),
+        notify: ctx.notify.clone(),
     })
 }

@@ -86,5 +86,6 @@ pub async fn open(choice: &ProfileChoice, run_id: String) -> Result<RunContext, 
         run_id,
         profile,
         docker,
+        notify: None,
     })
 }
