@@ -16,6 +16,7 @@ pub mod plan;
 pub mod profile;
 pub mod progress;
 pub mod registry;
+pub mod release;
 pub mod report;
 pub mod result;
 pub mod runner;

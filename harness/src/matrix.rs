@@ -32,6 +32,30 @@ impl Default for Options {
     }
 }
 
+/// One plan repetition to run, in a context (a profile, a report directory).
+#[derive(Clone, Copy)]
+pub struct Job<'a> {
+    pub ctx: &'a RunContext,
+    pub plan: &'a Plan,
+    pub repetition: u32,
+}
+
+/// Every plan `repeat` times, interleaved (all plans once, then all again); skipped plans once.
+pub fn interleaved<'a>(ctx: &'a RunContext, plans: &'a [Plan], repeat: u32) -> Vec<Job<'a>> {
+    (1..=repeat.max(1))
+        .flat_map(|repetition| {
+            plans
+                .iter()
+                .filter(move |plan| repetition == 1 || plan.skip.is_none())
+                .map(move |plan| Job {
+                    ctx,
+                    plan,
+                    repetition,
+                })
+        })
+        .collect()
+}
+
 /// Runs every plan `repeat` times, interleaved; `finished` hears of each result as it comes.
 pub async fn run(
     ctx: &RunContext,
@@ -39,18 +63,30 @@ pub async fn run(
     options: Options,
     finished: impl Fn(&ScenarioResult),
 ) -> Vec<ScenarioResult> {
-    let pairs = (1..=options.repeat.max(1)).flat_map(|repetition| {
-        plans
-            .iter()
-            .filter(move |plan| repetition == 1 || plan.skip.is_none())
-            .map(move |plan| (plan, repetition))
-    });
-    futures_util::stream::iter(pairs)
-        .map(|(plan, repetition)| attempt(ctx, plan, repetition, options.retry_errors))
-        .buffer_unordered(options.jobs.max(1))
-        .inspect(|result| finished(result))
-        .collect()
-        .await
+    run_jobs(interleaved(ctx, plans, options.repeat), options, finished).await
+}
+
+/// Runs the jobs in order, `options.jobs` at a time, retrying Errors as the options say.
+/// `finished` hears of each result as it comes; the results are returned in the jobs' order.
+pub async fn run_jobs(
+    jobs: Vec<Job<'_>>,
+    options: Options,
+    finished: impl Fn(&ScenarioResult),
+) -> Vec<ScenarioResult> {
+    let mut done: Vec<(usize, ScenarioResult)> =
+        futures_util::stream::iter(jobs.into_iter().enumerate())
+            .map(|(i, job)| async move {
+                (
+                    i,
+                    attempt(job.ctx, job.plan, job.repetition, options.retry_errors).await,
+                )
+            })
+            .buffer_unordered(options.jobs.max(1))
+            .inspect(|(_, result)| finished(result))
+            .collect()
+            .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, result)| result).collect()
 }
 
 /// One repetition, run again while it ends in Error (at most `retries` more times). The result
