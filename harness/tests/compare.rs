@@ -340,7 +340,7 @@ fn a_run_compared_with_itself_has_no_change() {
     assert_eq!(c.verdict.changes.unchanged, 2);
     assert!(!c.verdict.fails);
     assert_eq!(c.exit_code(), 0);
-    assert!(render::terminal(&c).contains("no plan changed"));
+    assert!(render::terminal(&c).contains("no plan on both sides changed"));
 }
 
 fn repetitions(statuses: &[Status]) -> Vec<ScenarioResult> {
@@ -469,6 +469,50 @@ fn plans_on_one_side_are_added_or_removed() {
     assert_eq!(plan(&c, TAR).change, Change::Added);
     assert_eq!(plan(&c, TAR).base_status, None);
     assert_eq!(c.exit_code(), 0);
+}
+
+#[test]
+fn plans_on_one_side_are_listed_by_name_unless_they_need_a_closer_look() {
+    let mut new = vec![result("build_only::dry_run::docker", Status::Error).done()];
+    new.push(release_a().remove(1));
+    let c = compared(release_a(), new);
+    let text = render::terminal(&c);
+    assert!(text.contains(&format!("only in BASE (1): {PUSH}")));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("build_only::dry_run::docker") && l.contains("added")),
+        "an added plan that errored gets a row:\n{text}"
+    );
+}
+
+#[test]
+fn what_one_side_never_recorded_is_not_compared() {
+    // BASE predates media types and layer counts, and has no inventory for the tar plan.
+    let mut old = release_a();
+    for snapshot in &mut old[0].inventory {
+        for tags in snapshot
+            .holdings
+            .as_mut()
+            .unwrap()
+            .registries
+            .values_mut()
+            .flat_map(|c| c.values_mut())
+        {
+            for served in tags.values_mut() {
+                (served.media_type, served.layers) = (None, None);
+            }
+        }
+    }
+    old[1].inventory.clear();
+    let new = [
+        release_a()[0].clone(),
+        result(TAR, Status::Pass)
+            .tag("conformance/app", "1.0", "sha256:t")
+            .done(),
+    ];
+    let c = compared(old, new.to_vec());
+    assert_eq!(plan(&c, PUSH).observation_changes, vec![]);
+    assert_eq!(plan(&c, TAR).observation_changes, vec![]);
 }
 
 #[test]

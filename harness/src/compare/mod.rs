@@ -41,7 +41,10 @@
 //! each tarball's format, and the texts of the assertions that did not pass. Digests never enter
 //! them; drone-docker's random 16-letter temporary image names become `<random>`. An item seen
 //! in any repetition of a side is on that side; a change is an item on one side only, with how
-//! many repetitions saw it. Observation changes are reported, never fail the comparison.
+//! many repetitions saw it. What one side never recorded is not compared: registry and daemon
+//! observations need an inventory on both sides, and a tag's manifest needs its media type or
+//! layer count on both (older results lack them). Observation changes are reported, never fail
+//! the comparison.
 //!
 //! **Timing** ([`TimingComparison`]) compares each step (by name, where both sides ran it) and
 //! all steps together (`phases.steps_ms`) by medians over repetitions. NEW is a timing

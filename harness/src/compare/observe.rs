@@ -47,16 +47,31 @@ pub(super) fn compare(
     base: &[&ScenarioResult],
     new: &[&ScenarioResult],
 ) -> Option<Vec<ObservationChange>> {
-    let (base, base_ran) = tally(base)?;
-    let (new, new_ran) = tally(new)?;
+    let base = Tally::of(base)?;
+    let new = Tally::of(new)?;
+    let inventories = base.inventory && new.inventory;
     let mut changes = Vec::new();
-    for (kind, item) in base.keys().chain(new.keys()).collect::<BTreeSet<_>>() {
+    for (kind, item) in base
+        .seen
+        .keys()
+        .chain(new.seen.keys())
+        .collect::<BTreeSet<_>>()
+    {
         let key = (*kind, item.clone());
-        let (change, seen_in, of) = match (base.get(&key), new.get(&key)) {
+        let (change, seen_in, of, other) = match (base.seen.get(&key), new.seen.get(&key)) {
             (Some(_), Some(_)) | (None, None) => continue,
-            (None, Some(n)) => (Presence::Added, *n, new_ran),
-            (Some(b), None) => (Presence::Removed, *b, base_ran),
+            (None, Some(n)) => (Presence::Added, *n, new.ran, &base),
+            (Some(b), None) => (Presence::Removed, *b, base.ran, &new),
         };
+        let from_inventory = matches!(
+            kind,
+            ObservationKind::PushedTag
+                | ObservationKind::Manifest
+                | ObservationKind::DaemonReference
+        );
+        if (from_inventory && !inventories) || other.lacks_manifest(*kind, item) {
+            continue;
+        }
         changes.push(ObservationChange {
             kind: *kind,
             item: item.clone(),
@@ -68,22 +83,58 @@ pub(super) fn compare(
     Some(changes)
 }
 
-/// Each observation with the number of repetitions that made it, and how many ran.
-fn tally(results: &[&ScenarioResult]) -> Option<(BTreeMap<Observation, usize>, usize)> {
-    let ran: Vec<_> = results
-        .iter()
-        .filter(|r| matches!(r.status, Status::Pass | Status::Fail))
-        .collect();
-    if ran.is_empty() {
-        return None;
-    }
-    let mut seen = BTreeMap::new();
-    for result in &ran {
-        for observation in of(result) {
-            *seen.entry(observation).or_insert(0) += 1;
+/// A side's observations.
+struct Tally {
+    /// Each observation, with how many repetitions made it.
+    seen: BTreeMap<Observation, usize>,
+    /// How many repetitions ran (Pass or Fail).
+    ran: usize,
+    /// Whether any of them has an inventory reading (older results may not).
+    inventory: bool,
+}
+
+impl Tally {
+    /// `None` when no repetition ran.
+    fn of(results: &[&ScenarioResult]) -> Option<Tally> {
+        let ran: Vec<_> = results
+            .iter()
+            .filter(|r| matches!(r.status, Status::Pass | Status::Fail))
+            .collect();
+        if ran.is_empty() {
+            return None;
         }
+        let mut seen = BTreeMap::new();
+        for result in &ran {
+            for observation in of(result) {
+                *seen.entry(observation).or_insert(0) += 1;
+            }
+        }
+        Some(Tally {
+            seen,
+            ran: ran.len(),
+            inventory: ran
+                .iter()
+                .any(|r| r.inventory.iter().any(|s| s.holdings.is_some())),
+        })
     }
-    Some((seen, ran.len()))
+
+    /// Whether this side has the manifest item's tag but recorded no manifest for it (results
+    /// older than media types and layer counts): then the manifests cannot be compared.
+    fn lacks_manifest(&self, kind: ObservationKind, item: &str) -> bool {
+        let Some((tag, _)) = item
+            .split_once(": ")
+            .filter(|_| kind == ObservationKind::Manifest)
+        else {
+            return false;
+        };
+        let prefix = format!("{tag}: ");
+        self.seen
+            .contains_key(&(ObservationKind::PushedTag, tag.to_owned()))
+            && !self
+                .seen
+                .keys()
+                .any(|(k, i)| *k == ObservationKind::Manifest && i.starts_with(&prefix))
+    }
 }
 
 /// One result's observations.

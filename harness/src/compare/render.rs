@@ -17,7 +17,7 @@ pub fn terminal(c: &Comparison) -> String {
     let _ = writeln!(out, "{}\n", rule(c));
     let shown: Vec<&PlanComparison> = c.plans.iter().filter(|p| noteworthy(p)).collect();
     if shown.is_empty() {
-        out.push_str("no plan changed\n");
+        out.push_str("no plan on both sides changed\n");
     } else {
         let rows: Vec<[String; 4]> = shown
             .iter()
@@ -65,9 +65,32 @@ pub fn terminal(c: &Comparison) -> String {
             }
         }
     }
+    for (side, change) in [("BASE", Change::Removed), ("NEW", Change::Added)] {
+        let names: Vec<&str> = one_side(c, change).map(|p| p.test.as_str()).collect();
+        if names.is_empty() {
+            continue;
+        }
+        let listed = if names.len() <= 10 {
+            names.join(", ")
+        } else {
+            format!(
+                "{}, … and {} more (--markdown and --json list them)",
+                names[..10].join(", "),
+                names.len() - 10
+            )
+        };
+        let _ = writeln!(out, "\nonly in {side} ({}): {listed}", names.len());
+    }
     let _ = writeln!(out, "\n{}", counts(c));
     let _ = writeln!(out, "verdict: {}", c.verdict.summary);
     out
+}
+
+/// The plans on one side only that need no closer look (see [`noteworthy`]).
+fn one_side(c: &Comparison, change: Change) -> impl Iterator<Item = &PlanComparison> {
+    c.plans
+        .iter()
+        .filter(move |p| p.change == change && !noteworthy(p))
 }
 
 /// The comparison as a Markdown document.
@@ -90,7 +113,11 @@ pub fn markdown(c: &Comparison) -> String {
     let status: Vec<&PlanComparison> = c
         .plans
         .iter()
-        .filter(|p| p.change != Change::Unchanged || flaky(p))
+        .filter(|p| match p.change {
+            Change::Unchanged => flaky(p),
+            Change::Added | Change::Removed => noteworthy(p),
+            _ => true,
+        })
         .collect();
     out.push_str("## Status\n\n");
     if status.is_empty() {
@@ -114,6 +141,26 @@ pub fn markdown(c: &Comparison) -> String {
                     change(p)
                 },
                 escape(&why)
+            );
+        }
+    }
+
+    for (side, change) in [("BASE", Change::Removed), ("NEW", Change::Added)] {
+        let names: Vec<String> = one_side(c, change)
+            .map(|p| {
+                format!(
+                    "`{}` ({})",
+                    p.test,
+                    cell(p.base.as_ref().or(p.new.as_ref()))
+                )
+            })
+            .collect();
+        if !names.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nOnly in {side} ({}): {}.",
+                names.len(),
+                escape(&names.join(", "))
             );
         }
     }
@@ -226,11 +273,21 @@ fn counts(c: &Comparison) -> String {
     parts.join(" ")
 }
 
+/// Worth a row of its own: a status change, a flaky side, an observation or timing change. A
+/// plan on one side only is, when that side is flaky or not as expected; the others are listed
+/// by name (runs of different plan sets, e.g. filtered, would drown the table).
 fn noteworthy(p: &PlanComparison) -> bool {
-    p.change != Change::Unchanged
-        || flaky(p)
-        || !p.observation_changes.is_empty()
-        || p.timings.iter().any(judged)
+    match p.change {
+        Change::Unchanged => {
+            flaky(p) || !p.observation_changes.is_empty() || p.timings.iter().any(judged)
+        }
+        Change::Added | Change::Removed => p
+            .base
+            .as_ref()
+            .or(p.new.as_ref())
+            .is_some_and(|s| s.flaky || !s.as_expected),
+        _ => true,
+    }
 }
 
 fn flaky(p: &PlanComparison) -> bool {
