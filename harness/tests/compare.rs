@@ -571,3 +571,57 @@ fn markdown_of_a_broken_and_slowed_release() {
     }));
     insta::assert_snapshot!(render::markdown(&compared(a, b)));
 }
+
+/// `harness compare` itself: a baseline file against a run directory.
+#[test]
+fn the_command_exits_1_on_a_regression_and_2_on_an_unreadable_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let baseline = dir.path().join("baseline.json");
+    run("A", release_a()).save(&baseline).unwrap();
+    let run_dir = dir.path().join("B");
+    std::fs::create_dir(&run_dir).unwrap();
+    for r in broken_release_b() {
+        let file = run_dir.join(format!("{}.json", r.file_stem()));
+        std::fs::write(file, serde_json::to_vec(&r).unwrap()).unwrap();
+    }
+    let harness = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+            .arg("compare")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let json = dir.path().join("out/compare.json");
+    let markdown = dir.path().join("out/compare.md");
+    let out = harness(&[
+        baseline.as_os_str(),
+        run_dir.as_os_str(),
+        "--json".as_ref(),
+        json.as_os_str(),
+        "--markdown".as_ref(),
+        markdown.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("verdict: fails: 1 status regression"));
+    let written: Comparison =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(written.new[0].id, "B");
+    assert!(std::fs::read_to_string(&markdown)
+        .unwrap()
+        .starts_with("# Comparison of runs"));
+
+    let out = harness(&[
+        baseline.as_os_str(),
+        run_dir.as_os_str(),
+        "--no-fail-on-status".as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    let out = harness(&[baseline.as_os_str(), baseline.as_os_str()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    let missing = dir.path().join("missing");
+    let out = harness(&[baseline.as_os_str(), missing.as_os_str()]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("error: cannot read"));
+}
