@@ -32,6 +32,10 @@ mutants *ARGS: images
 validate:
     cargo run --quiet --bin harness -- validate
 
+# Compare two runs (run directories or baseline files): status, observations, timings; exits 1 on a regression.
+compare BASE NEW *ARGS:
+    cargo run --quiet --bin harness -- compare {{BASE}} {{NEW}} {{ARGS}}
+
 # List the plans (scenario × builder).
 list:
     cargo run --quiet --bin harness -- list

@@ -2,11 +2,13 @@
 //!
 //! The data path reads one way: [`scenario`] → [`plan`] (scenario × builder) → [`runtime`]
 //! (containers) → artifacts ([`archive`], [`registry`]) → [`assertions`] → [`result`] →
-//! [`report`]. [`runner`] drives it for one plan.
+//! [`report`]. [`runner`] drives it for one plan. [`runs`] reads finished runs back and
+//! [`compare`] compares two of them.
 
 pub mod accounting;
 pub mod archive;
 pub mod assertions;
+pub mod compare;
 pub mod errors;
 pub mod expectation;
 pub mod images;

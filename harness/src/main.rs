@@ -90,6 +90,35 @@ enum Command {
         #[command(flatten)]
         profile: ProfileArgs,
     },
+    /// Compare two runs per plan: status changes, what the plugins did, timings against noise.
+    /// Exits 1 on a status or timing regression, 2 when a run cannot be read.
+    Compare(CompareArgs),
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// The reference: a run directory (reports/<run-id>/) or a baseline file.
+    base: PathBuf,
+    /// The run to judge, likewise.
+    new: PathBuf,
+    /// A timing regression needs NEW's median above BASE's times this ratio.
+    #[arg(long, default_value_t = 1.25)]
+    threshold: f64,
+    /// Differences between medians of at most this many ms are never a timing change.
+    #[arg(long, default_value_t = 200)]
+    min_delta_ms: u64,
+    /// Also write the comparison as Markdown to FILE.
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// Also write the comparison as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Report timing regressions without failing.
+    #[arg(long)]
+    no_fail_on_timing: bool,
+    /// Report status regressions without failing.
+    #[arg(long)]
+    no_fail_on_status: bool,
 }
 
 fn main() -> ExitCode {
@@ -180,7 +209,36 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
             filter,
             jobs,
         } => mutants(profile, filter, jobs).await,
+        Command::Compare(args) => compare(args),
     }
+}
+
+fn compare(args: CompareArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use harness::compare::{self, render, Settings};
+    if !(args.threshold >= 1.0 && args.threshold.is_finite()) {
+        return Err(format!(
+            "--threshold {} is not a ratio of at least 1 (1.25: 25 % slower)",
+            args.threshold
+        )
+        .into());
+    }
+    let base = harness::runs::Run::load(&args.base)?;
+    let new = harness::runs::Run::load(&args.new)?;
+    let settings = Settings {
+        threshold_ratio: args.threshold,
+        min_delta_ms: args.min_delta_ms,
+        fail_on_status: !args.no_fail_on_status,
+        fail_on_timing: !args.no_fail_on_timing,
+    };
+    let comparison = compare::compare(&[base], &[new], &settings);
+    print!("{}", render::terminal(&comparison));
+    if let Some(path) = &args.markdown {
+        compare::write(path, &render::markdown(&comparison))?;
+    }
+    if let Some(path) = &args.json {
+        compare::write(path, &comparison.to_json())?;
+    }
+    Ok(ExitCode::from(comparison.exit_code()))
 }
 
 async fn mutants(
