@@ -100,6 +100,17 @@ pub enum RunReadError {
     Empty { path: PathBuf },
 }
 
+/// Release validation could not be carried out (the harness's problem, not the release's).
+#[derive(Debug, Error)]
+pub enum ReleaseValidationError {
+    #[error(transparent)]
+    Profile(#[from] ProfileLoadError),
+    #[error(transparent)]
+    Report(#[from] ReportWriteError),
+    #[error(transparent)]
+    Compare(#[from] CompareWriteError),
+}
+
 /// No Docker daemon answered.
 #[derive(Debug, Error)]
 #[error(

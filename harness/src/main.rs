@@ -74,6 +74,36 @@ enum Command {
         #[arg(long, default_value_t = 2)]
         jobs: usize,
     },
+    /// May IMAGE_B replace IMAGE_A in ROLE? Runs the role's plans with A and with B on the
+    /// chosen profile, alternating A B A B, then compares the two runs.
+    ValidateRelease {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// The role, e.g. `buildx`, `kaniko`, `docker-ecr`.
+        role: String,
+        image_a: String,
+        image_b: String,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        judge: JudgeArgs,
+    },
+    /// Nightly regression: the whole matrix with repeats (Errors retried, Fails never), compared
+    /// with a stored baseline; JUnit and reports kept in reports/<run-id>/.
+    Nightly {
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// The baseline file to compare with (and, with --update-baseline, to replace).
+        #[arg(long, default_value = "reports/baseline.json")]
+        baseline: PathBuf,
+        /// Keep this run as the new baseline.
+        #[arg(long)]
+        update_baseline: bool,
+        #[command(flatten)]
+        run: RunArgs,
+        #[command(flatten)]
+        judge: JudgeArgs,
+    },
     /// List the plans (scenario × builder).
     List,
     /// Check scenario files (default: every file under scenarios/).
@@ -101,24 +131,76 @@ struct CompareArgs {
     base: PathBuf,
     /// The run to judge, likewise.
     new: PathBuf,
-    /// A timing regression needs NEW's median above BASE's times this ratio.
-    #[arg(long, default_value_t = 1.25)]
-    threshold: f64,
-    /// Differences between medians of at most this many ms are never a timing change.
-    #[arg(long, default_value_t = 200)]
-    min_delta_ms: u64,
+    #[command(flatten)]
+    judge: JudgeArgs,
     /// Also write the comparison as Markdown to FILE.
     #[arg(long, value_name = "FILE")]
     markdown: Option<PathBuf>,
     /// Also write the comparison as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+}
+
+/// How two runs are judged against each other.
+#[derive(clap::Args)]
+struct JudgeArgs {
+    /// A timing regression needs NEW's median above BASE's times this ratio.
+    #[arg(long, default_value_t = 1.25)]
+    threshold: f64,
+    /// Differences between medians of at most this many ms are never a timing change.
+    #[arg(long, default_value_t = 200)]
+    min_delta_ms: u64,
     /// Report timing regressions without failing.
     #[arg(long)]
     no_fail_on_timing: bool,
     /// Report status regressions without failing.
     #[arg(long)]
     no_fail_on_status: bool,
+}
+
+impl JudgeArgs {
+    fn settings(&self) -> Result<harness::compare::Settings, String> {
+        if !(self.threshold >= 1.0 && self.threshold.is_finite()) {
+            return Err(format!(
+                "--threshold {} is not a ratio of at least 1 (1.25: 25 % slower)",
+                self.threshold
+            ));
+        }
+        Ok(harness::compare::Settings {
+            threshold_ratio: self.threshold,
+            min_delta_ms: self.min_delta_ms,
+            fail_on_status: !self.no_fail_on_status,
+            fail_on_timing: !self.no_fail_on_timing,
+        })
+    }
+}
+
+/// How a matrix of plans is run.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Only plans whose name contains this text, e.g. `build_only` or `::buildx`.
+    #[arg(long)]
+    filter: Option<String>,
+    /// Plans run at once.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// Run each plan N times, interleaved; results keep every repetition.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: u32,
+    /// Run a plan that ended in Error (infrastructure) again, at most N times; a Fail is never
+    /// retried.
+    #[arg(long, default_value_t = 1)]
+    retry_errors: u32,
+}
+
+impl RunArgs {
+    fn options(&self) -> matrix::Options {
+        matrix::Options {
+            jobs: self.jobs.max(1),
+            repeat: self.repeat,
+            retry_errors: self.retry_errors,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -209,27 +291,37 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
             filter,
             jobs,
         } => mutants(profile, filter, jobs).await,
+        Command::ValidateRelease {
+            profile,
+            role,
+            image_a,
+            image_b,
+            run,
+            judge,
+        } => {
+            let candidates = harness::release::Candidates {
+                role,
+                image_a,
+                image_b,
+            };
+            validate_release(profile, candidates, run, judge).await
+        }
+        Command::Nightly {
+            profile,
+            baseline,
+            update_baseline,
+            run,
+            judge,
+        } => nightly(profile, baseline, update_baseline, run, judge).await,
         Command::Compare(args) => compare(args),
     }
 }
 
 fn compare(args: CompareArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    use harness::compare::{self, render, Settings};
-    if !(args.threshold >= 1.0 && args.threshold.is_finite()) {
-        return Err(format!(
-            "--threshold {} is not a ratio of at least 1 (1.25: 25 % slower)",
-            args.threshold
-        )
-        .into());
-    }
+    use harness::compare::{self, render};
+    let settings = args.judge.settings()?;
     let base = harness::runs::Run::load(&args.base)?;
     let new = harness::runs::Run::load(&args.new)?;
-    let settings = Settings {
-        threshold_ratio: args.threshold,
-        min_delta_ms: args.min_delta_ms,
-        fail_on_status: !args.no_fail_on_status,
-        fail_on_timing: !args.no_fail_on_timing,
-    };
     let comparison = compare::compare(&[base], &[new], &settings);
     print!("{}", render::terminal(&comparison));
     if let Some(path) = &args.markdown {
@@ -239,6 +331,101 @@ fn compare(args: CompareArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         compare::write(path, &comparison.to_json())?;
     }
     Ok(ExitCode::from(comparison.exit_code()))
+}
+
+async fn validate_release(
+    profile: ProfileArgs,
+    candidates: harness::release::Candidates,
+    args: RunArgs,
+    judge: JudgeArgs,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let settings = judge.settings()?;
+    let root = session::repo_root();
+    let selected = select(plans(&root.join("scenarios"))?, args.filter.as_deref())?;
+    let run_id = new_run_id();
+    let ctx = session::open(&profile.choice(), run_id.clone()).await?;
+    let count = selected
+        .iter()
+        .filter(|p| p.runs_role(&candidates.role))
+        .count();
+    if count == 0 {
+        return Err(format!("no plan runs the role `{}`", candidates.role).into());
+    }
+    println!(
+        "run {run_id}: {count} plan(s) of role `{}` × {} with A = {} and B = {}",
+        candidates.role, args.repeat, candidates.image_a, candidates.image_b
+    );
+    let work = harness::release::validate(
+        &ctx,
+        &selected,
+        &candidates,
+        args.options(),
+        &settings,
+        |r| println!("{}", result_line(r)),
+    );
+    let comparison = tokio::select! {
+        comparison = work => comparison?,
+        signal = session::stopped() => return interrupted(&ctx, signal).await,
+    };
+    print!("{}", harness::compare::render::terminal(&comparison));
+    println!("{}", harness::release::answer(&candidates, &comparison));
+    println!(
+        "reports in {} (A/, B/, compare.md)",
+        ctx.report_dir.display()
+    );
+    Ok(ExitCode::from(comparison.exit_code()))
+}
+
+async fn nightly(
+    profile: ProfileArgs,
+    baseline: PathBuf,
+    update_baseline: bool,
+    args: RunArgs,
+    judge: JudgeArgs,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let settings = judge.settings()?;
+    let (code, report_dir) = run_matrix(profile, args.filter.clone(), args.options()).await?;
+    let this = harness::runs::Run::load(&report_dir)?;
+    let mut failed = code != ExitCode::SUCCESS;
+    if baseline.exists() {
+        let base = harness::runs::Run::load(&baseline)?;
+        let comparison = harness::compare::compare(&[base], &[this.clone()], &settings);
+        print!("{}", harness::compare::render::terminal(&comparison));
+        harness::compare::write(
+            &report_dir.join("compare.md"),
+            &harness::compare::render::markdown(&comparison),
+        )?;
+        harness::compare::write(&report_dir.join("compare.json"), &comparison.to_json())?;
+        failed |= comparison.verdict.fails;
+    } else {
+        println!(
+            "no baseline at {} yet: nothing to compare with (--update-baseline keeps this run as one)",
+            baseline.display()
+        );
+    }
+    if update_baseline {
+        this.save(&baseline)?;
+        println!("baseline {} now holds run {}", baseline.display(), this.id);
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Ctrl-C or SIGTERM: remove this run's containers, networks and volumes, then stop.
+async fn interrupted(
+    ctx: &harness::runner::RunContext,
+    signal: &str,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    eprintln!("{signal}: removing this run's containers, networks and volumes");
+    let swept = runtime::sweep(&ctx.docker, Some(&ctx.run_id)).await?;
+    eprintln!(
+        "removed {} container(s), {} network(s), {} volume(s)",
+        swept.containers, swept.networks, swept.volumes
+    );
+    Ok(ExitCode::from(130))
 }
 
 async fn mutants(
@@ -269,11 +456,7 @@ async fn mutants(
     });
     let matrix = tokio::select! {
         matrix = work => matrix?,
-        signal = session::stopped() => {
-            eprintln!("{signal}: removing this run's containers, networks and volumes");
-            runtime::sweep(&ctx.docker, Some(&run_id)).await?;
-            return Ok(ExitCode::from(130));
-        }
+        signal = session::stopped() => return interrupted(&ctx, signal).await,
     };
     println!("\n{}", matrix.render(&chosen));
     let misplaced: Vec<String> = chosen
@@ -300,6 +483,16 @@ async fn run(
     filter: Option<String>,
     options: matrix::Options,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    Ok(run_matrix(profile, filter, options).await?.0)
+}
+
+/// Runs the matrix; the exit code says whether every result was as expected, and where the
+/// reports went.
+async fn run_matrix(
+    profile: ProfileArgs,
+    filter: Option<String>,
+    options: matrix::Options,
+) -> Result<(ExitCode, PathBuf), Box<dyn std::error::Error>> {
     let root = session::repo_root();
     let selected = select(plans(&root.join("scenarios"))?, filter.as_deref())?;
     let run_id = new_run_id();
@@ -321,10 +514,7 @@ async fn run(
         results = work => results,
         signal = session::stopped() => {
             progress.clear();
-            eprintln!("{signal}: removing this run's containers, networks and volumes");
-            let swept = runtime::sweep(&ctx.docker, Some(&run_id)).await?;
-            eprintln!("removed {} container(s), {} network(s), {} volume(s)", swept.containers, swept.networks, swept.volumes);
-            return Ok(ExitCode::from(130));
+            return Ok((interrupted(&ctx, signal).await?, ctx.report_dir.clone()));
         }
     };
     progress.clear();
@@ -345,11 +535,12 @@ async fn run(
         flaky.len(),
         ctx.report_dir.display()
     );
-    Ok(if tally.not_as_expected == 0 && flaky.is_empty() {
+    let code = if tally.not_as_expected == 0 && flaky.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
-    })
+    };
+    Ok((code, ctx.report_dir.clone()))
 }
 
 /// The plans whose name contains `filter` (all without one); none is an error.

@@ -5,9 +5,11 @@
 
 use std::path::PathBuf;
 
-use crate::errors::ProfileLoadError;
+use crate::compare::{self, Comparison, Settings};
+use crate::errors::{ProfileLoadError, ReleaseValidationError};
 use crate::matrix::{self, Job, Options};
 use crate::plan::Plan;
+use crate::report;
 use crate::result::ScenarioResult;
 use crate::runner::RunContext;
 use crate::runs::Run;
@@ -87,4 +89,49 @@ pub async fn run(
         run("A", &candidates.image_a, &sides[0].report_dir, a),
         run("B", &candidates.image_b, &sides[1].report_dir, b),
     )
+}
+
+/// Runs A and B, writes each side's summary and the comparison (`compare.md`, `compare.json`)
+/// under the run's report directory, and returns the comparison: it answers "may B replace A?"
+/// (no status regression, no timing regression).
+pub async fn validate(
+    ctx: &RunContext,
+    plans: &[Plan],
+    candidates: &Candidates,
+    options: Options,
+    settings: &Settings,
+    finished: impl Fn(&ScenarioResult),
+) -> Result<Comparison, ReleaseValidationError> {
+    let sides = contexts(ctx, candidates)?;
+    let (a, b) = run(&sides, plans, candidates, options, finished).await;
+    for (side, run) in sides.iter().zip([&a, &b]) {
+        report::write_summary(&side.report_dir, &run.id, &run.results)?;
+    }
+    let comparison = compare::compare(&[a], &[b], settings);
+    compare::write(
+        &ctx.report_dir.join("compare.md"),
+        &compare::render::markdown(&comparison),
+    )?;
+    compare::write(&ctx.report_dir.join("compare.json"), &comparison.to_json())?;
+    Ok(comparison)
+}
+
+/// One line answering the question, from a comparison of A (base) and B (new).
+pub fn answer(candidates: &Candidates, comparison: &Comparison) -> String {
+    let v = &comparison.verdict;
+    if v.status_regressions == 0 && v.timing_regressions == 0 {
+        format!(
+            "{} may replace {} as `{}`: no status or timing regression in {} plan(s)",
+            candidates.image_b, candidates.image_a, candidates.role, v.plans
+        )
+    } else {
+        format!(
+            "{} may NOT replace {} as `{}`: {} status regression(s), {} timing regression(s)",
+            candidates.image_b,
+            candidates.image_a,
+            candidates.role,
+            v.status_regressions,
+            v.timing_regressions
+        )
+    }
 }
