@@ -389,7 +389,7 @@ async fn nightly(
     let mut failed = code != ExitCode::SUCCESS;
     if baseline.exists() {
         let base = harness::runs::Run::load(&baseline)?;
-        let comparison = harness::compare::compare(&[base], &[this.clone()], &settings);
+        let comparison = harness::compare::compare(&[base], std::slice::from_ref(&this), &settings);
         print!("{}", harness::compare::render::terminal(&comparison));
         harness::compare::write(
             &report_dir.join("compare.md"),
