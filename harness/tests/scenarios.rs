@@ -7,7 +7,10 @@
 
 use std::collections::BTreeMap;
 
+use harness::compare::{render, Comparison, Settings};
+use harness::matrix;
 use harness::mutants::{self, Mutant, Verdict};
+use harness::release;
 use harness::plan::{plans, Plan};
 use harness::report;
 use harness::result::ScenarioResult;
@@ -51,6 +54,14 @@ fn main() {
         Err(e) => trials.push(Trial::test("scenarios::load", move || {
             Err(e.to_string().into())
         })),
+    }
+    for case in RELEASE_CASES {
+        trials.push(
+            Trial::test(format!("release_validation::{}", case.name), move || {
+                validate_release(case)
+            })
+            .with_kind("release"),
+        );
     }
     libtest_mimic::run(&args, trials).exit();
 }
@@ -113,4 +124,92 @@ fn run_mutant(plans: &[Plan], mutant: &Mutant) -> Result<(), Failed> {
     }
     print!("{explained}");
     mutants::check_caught(mutant, &verdicts).map_err(|e| Failed::from(format!("{e}\n{explained}")))
+}
+
+/// A release-validation case: the reference buildx against image B, in one plan, three times.
+struct ReleaseCase {
+    name: &'static str,
+    /// Image B; `None`: the reference image itself (A against A).
+    image_b: Option<&'static str>,
+    check: fn(&Comparison) -> Result<(), String>,
+}
+
+const RELEASE_PLAN: &str = "build_and_push::push::buildx";
+
+const RELEASE_CASES: &[ReleaseCase] = &[
+    ReleaseCase {
+        name: "same_image_is_no_change",
+        image_b: None,
+        check: |c| {
+            let v = &c.verdict;
+            let quiet = v.status_regressions == 0
+                && v.timing_regressions == 0
+                && v.observation_changes == 0
+                && !v.fails;
+            quiet.then_some(()).ok_or_else(|| "A against itself must show no change".into())
+        },
+    },
+    ReleaseCase {
+        name: "broken_release_is_a_regression",
+        image_b: Some("conformance-offline/mutant-buildx-extra-tag:offline"),
+        check: |c| {
+            let extra_tag_seen = c.to_json().contains("conformance/app:extra");
+            (c.verdict.status_regressions == 1 && c.verdict.fails && extra_tag_seen)
+                .then_some(())
+                .ok_or_else(|| "the extra-tag release must be a status regression naming the tag".into())
+        },
+    },
+    ReleaseCase {
+        name: "slower_release_is_a_timing_regression",
+        image_b: Some("conformance-offline/release-buildx-slower:offline"),
+        check: |c| {
+            let v = &c.verdict;
+            (v.status_regressions == 0 && v.timing_regressions == 1 && v.fails)
+                .then_some(())
+                .ok_or_else(|| "the 4 s slower release must be a timing regression only".into())
+        },
+    },
+];
+
+fn validate_release(case: &ReleaseCase) -> Result<(), Failed> {
+    let root = session::repo_root();
+    let all = plans(&root.join("scenarios")).map_err(|e| Failed::from(e.to_string()))?;
+    let plan: Vec<Plan> = all.into_iter().filter(|p| p.test_name == RELEASE_PLAN).collect();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let comparison = rt.block_on(async {
+        let run_id = format!("{}-release-{}", new_run_id(), case.name);
+        let ctx = session::open(&ProfileChoice::from_env(), run_id)
+            .await
+            .map_err(|e| Failed::from(format!("ERROR: {e}")))?;
+        let image_a = ctx.profile.roles["buildx"].image.clone();
+        let candidates = release::Candidates {
+            role: "buildx".into(),
+            image_b: case.image_b.map_or_else(|| image_a.clone(), str::to_owned),
+            image_a,
+        };
+        let options = matrix::Options {
+            jobs: 1,
+            repeat: 3,
+            retry_errors: 0,
+        };
+        // The machine is noisy: only a difference of a second or more counts as timing.
+        let settings = Settings {
+            min_delta_ms: 1000,
+            ..Settings::default()
+        };
+        let work = release::validate(&ctx, &plan, &candidates, options, &settings, |_| {});
+        tokio::select! {
+            comparison = work => comparison.map_err(|e| Failed::from(format!("ERROR: {e}"))),
+            signal = session::stopped() => {
+                let swept = runtime::sweep(&ctx.docker, Some(&ctx.run_id)).await;
+                Err(Failed::from(format!("ERROR: stopped by {signal}; cleanup: {swept:?}")))
+            }
+        }
+    })?;
+    let table = render::terminal(&comparison);
+    print!("{table}");
+    (case.check)(&comparison).map_err(|e| Failed::from(format!("{e}\n{table}")))
 }
