@@ -48,7 +48,8 @@ impl Run {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.extension().is_some_and(|e| e == "json")
-                    && p.file_name().is_some_and(|n| n != "summary.json" && n != "compare.json")
+                    && p.file_name()
+                        .is_some_and(|n| n != "summary.json" && n != "compare.json")
             })
             .collect();
         files.sort();
