@@ -1,11 +1,164 @@
-//! Writing results: one JSON file per plan, a summary and a JUnit file per run.
+//! Writing results: one JSON file per plan, a summary and a JUnit file per run, and the reports
+//! a person reads ([`write_reports`]): a self-contained HTML page ([`html`]) and a Markdown
+//! summary for a CI job summary ([`markdown`]), from one or several finished runs.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use crate::errors::ReportWriteError;
 use crate::result::{ScenarioResult, Status, Tally};
+use crate::runs::Run;
+
+pub mod compare_view;
+pub mod html;
+pub mod markdown;
+pub mod view;
+
+/// Whether the human-readable reports show volatile values (digests, durations, run ids) or
+/// placeholders for them, so that snapshots of a report stay stable. Redaction covers every
+/// value shown as text or in a tooltip; the bars' geometry is still drawn from the timings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Redact {
+    /// Show everything as recorded.
+    #[default]
+    Nothing,
+    /// `sha256:<digest>`, `<ms>`, `<run N>`, `<share>`.
+    Volatile,
+}
+
+impl Redact {
+    /// A duration: `847 ms`, `12.3 s`.
+    pub fn ms(self, ms: u64) -> String {
+        match self {
+            Redact::Volatile => "<ms>".to_owned(),
+            Redact::Nothing if ms >= 10_000 => format!("{:.1} s", ms as f64 / 1000.0),
+            Redact::Nothing => format!("{ms} ms"),
+        }
+    }
+
+    /// A digest, shortened to 12 hex digits.
+    pub fn digest(self, digest: &str) -> String {
+        match self {
+            Redact::Volatile => match digest.split_once(':') {
+                Some((algo, _)) => format!("{algo}:<digest>"),
+                None => "<digest>".to_owned(),
+            },
+            Redact::Nothing => view::short_digest(digest),
+        }
+    }
+
+    /// The id of the `index`-th run (0-based).
+    pub fn run_id(self, index: usize, id: &str) -> String {
+        match self {
+            Redact::Volatile => format!("<run {}>", index + 1),
+            Redact::Nothing => id.to_owned(),
+        }
+    }
+
+    /// A share (0 to 1) as a percentage.
+    pub fn share(self, share: f64) -> String {
+        match self {
+            Redact::Volatile => "<share>".to_owned(),
+            Redact::Nothing => format!("{:.0} %", share * 100.0),
+        }
+    }
+
+    /// Free text (reasons, expected and found values, logs): digests (`sha256:` and 12 or more
+    /// hex digits) and durations (`123 ms`, `123ms`) replaced.
+    pub fn text(self, text: &str) -> Cow<'_, str> {
+        if self == Redact::Nothing {
+            return Cow::Borrowed(text);
+        }
+        let bytes = text.as_bytes();
+        let mut out = String::with_capacity(text.len());
+        let mut i = 0;
+        let mut copied = 0;
+        while i < bytes.len() {
+            if text[i..].starts_with("sha256:") {
+                let hex = bytes[i + 7..]
+                    .iter()
+                    .take_while(|b| b.is_ascii_hexdigit())
+                    .count();
+                if hex >= 12 {
+                    out.push_str(&text[copied..i]);
+                    out.push_str("sha256:<digest>");
+                    i += 7 + hex;
+                    copied = i;
+                    continue;
+                }
+            }
+            let starts_number = bytes[i].is_ascii_digit()
+                && (i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'.'));
+            if starts_number {
+                let digits = bytes[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+                let rest = &text[i + digits..];
+                let unit = if rest.starts_with(" ms") {
+                    3
+                } else if rest.starts_with("ms") {
+                    2
+                } else {
+                    0
+                };
+                let ends = rest[unit..]
+                    .bytes()
+                    .next()
+                    .is_none_or(|b| !b.is_ascii_alphanumeric());
+                if unit > 0 && ends {
+                    out.push_str(&text[copied..i]);
+                    out.push_str("<ms>");
+                    i += digits + unit;
+                    copied = i;
+                    continue;
+                }
+                i += digits;
+                continue;
+            }
+            i += text[i..].chars().next().map_or(1, char::len_utf8);
+        }
+        out.push_str(&text[copied..]);
+        Cow::Owned(out)
+    }
+}
+
+/// The reports a person reads, for one run or several merged (shards of one matrix):
+/// `report.html` (self-contained: no network, no external assets) and `summary.md` (for a CI
+/// job summary), in `report_dir`.
+pub fn write_reports(report_dir: &Path, runs: &[Run]) -> Result<(), ReportWriteError> {
+    write(
+        &report_dir.join("report.html"),
+        html::render(runs, Redact::Nothing).as_bytes(),
+    )?;
+    write(
+        &report_dir.join("summary.md"),
+        markdown::render(runs, Redact::Nothing).as_bytes(),
+    )
+}
+
+/// Where `harness report` writes by default: the (first) run directory, or the folder of a
+/// baseline file.
+pub fn default_out(run: &Path) -> std::path::PathBuf {
+    if run.is_dir() {
+        return run.to_owned();
+    }
+    match run.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    }
+}
+
+/// `compare.html`: a comparison `harness compare` wrote (read as JSON), for a person.
+pub fn write_compare(
+    report_dir: &Path,
+    compare: &serde_json::Value,
+) -> Result<(), ReportWriteError> {
+    let view = compare_view::CompareView::from_value(compare);
+    write(
+        &report_dir.join("compare.html"),
+        html::render_compare(&view, Redact::Nothing).as_bytes(),
+    )
+}
 
 fn write(path: &Path, contents: &[u8]) -> Result<(), ReportWriteError> {
     let err = |e: std::io::Error| ReportWriteError {
