@@ -8,6 +8,7 @@ use futures_util::StreamExt;
 use harness::plan::plans;
 use harness::result::Tally;
 use harness::runner::{new_run_id, run_plan};
+use harness::runs::Run;
 use harness::scenario::Scenario;
 use harness::session::{self, ProfileChoice};
 use harness::{report, runtime};
@@ -80,6 +81,19 @@ enum Command {
     Images {
         #[command(flatten)]
         profile: ProfileArgs,
+    },
+    /// Write report.html (self-contained) and summary.md from finished runs (several: merged),
+    /// and compare.html from a `harness compare` JSON.
+    Report {
+        /// Run directories (reports/<run-id>/) or baseline files.
+        #[arg(required = true, value_name = "RUN_DIR")]
+        runs: Vec<PathBuf>,
+        /// A comparison written by `harness compare`, rendered as compare.html.
+        #[arg(long, value_name = "COMPARE_JSON")]
+        compare: Option<PathBuf>,
+        /// Where to write (default: the first RUN_DIR).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -162,7 +176,30 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
             filter,
             jobs,
         } => mutants(profile, filter, jobs).await,
+        Command::Report { runs, compare, out } => reports(runs, compare, out),
     }
+}
+
+fn reports(
+    dirs: Vec<PathBuf>,
+    compare: Option<PathBuf>,
+    out: Option<PathBuf>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let runs = dirs
+        .iter()
+        .map(|d| Run::load(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let compare = compare
+        .map(|c| report::compare_view::read(&c))
+        .transpose()?;
+    let out = out.unwrap_or_else(|| report::default_out(&dirs[0]));
+    report::write_reports(&out, &runs)?;
+    println!("wrote {0}/report.html and {0}/summary.md", out.display());
+    if let Some(compare) = compare {
+        report::write_compare(&out, &compare)?;
+        println!("wrote {}/compare.html", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn mutants(
@@ -289,7 +326,13 @@ async fn run(
         }
     };
     report::write_summary(&ctx.report_dir, &run_id, &results)?;
-    let tally = Tally::of(&results);
+    let run = Run {
+        id: run_id,
+        source: ctx.report_dir.clone(),
+        results,
+    };
+    report::write_reports(&ctx.report_dir, std::slice::from_ref(&run))?;
+    let tally = Tally::of(&run.results);
     println!(
         "{} passed, {} failed ({} as known discrepancies), {} errored, {} skipped; {} not as expected; reports in {}",
         tally.pass,
