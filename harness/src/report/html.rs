@@ -825,13 +825,18 @@ fn status_badge(status: Option<&str>) -> String {
 }
 
 /// A list of changes; `timings` are durations whatever their spelling, so redaction hides them
-/// whole.
+/// whole, and those within the noise are only counted.
 fn change_list(changes: &[Change], timings: bool, redact: Redact) -> String {
-    if changes.is_empty() {
+    let shown: Vec<&Change> = changes.iter().filter(|c| c.significant).collect();
+    let quiet = changes.len() - shown.len();
+    let mut out = String::new();
+    if shown.is_empty() && quiet == 0 {
         return "<span class=\"muted\">–</span>".to_owned();
     }
-    let mut out = String::from("<ul>");
-    for c in changes {
+    if !shown.is_empty() {
+        out.push_str("<ul>");
+    }
+    for c in &shown {
         let value = |v: &Option<String>| {
             v.as_deref()
                 .map_or("<i class=\"muted\">absent</i>".to_owned(), |v| {
@@ -843,9 +848,22 @@ fn change_list(changes: &[Change], timings: bool, redact: Redact) -> String {
                     format!("<code>{}</code>", esc(&v))
                 })
         };
+        let mut judged = Vec::new();
+        if let Some(ratio) = c.ratio {
+            judged.push(match redact {
+                Redact::Volatile => "×<ratio>".to_owned(),
+                Redact::Nothing => format!("×{ratio:.2}"),
+            });
+        }
+        if let Some(verdict) = &c.verdict {
+            judged.push(verdict.clone());
+        }
+        if let Some(note) = &c.note {
+            judged.push(redact.text(note).into_owned());
+        }
         let _ = write!(
             out,
-            "<li{}>{}: {}{}</li>",
+            "<li{}>{}: {}{}{}</li>",
             if c.regression {
                 " class=\"regression\""
             } else {
@@ -857,10 +875,24 @@ fn change_list(changes: &[Change], timings: bool, redact: Redact) -> String {
             } else {
                 String::new()
             },
-            value(&c.after)
+            value(&c.after),
+            if judged.is_empty() {
+                String::new()
+            } else {
+                format!(" <small>({})</small>", esc(&judged.join(", ")))
+            }
         );
     }
-    out.push_str("</ul>");
+    if !shown.is_empty() {
+        out.push_str("</ul>");
+    }
+    if quiet > 0 {
+        let _ = write!(
+            out,
+            "<span class=\"muted\">{} within the noise</span>",
+            super::view::count(quiet, "timing")
+        );
+    }
     out
 }
 
@@ -876,10 +908,27 @@ fn compare_rows(out: &mut String, plans: &[&super::compare_view::PlanChange], re
                 status_badge(p.after.as_deref())
             )
         };
+        let mut labels = String::new();
+        if p.regression {
+            labels.push_str(" <span class=\"badge fail\">status regression</span>");
+        }
+        if p.timing_regression {
+            labels.push_str(" <span class=\"badge fail\">timing regression</span>");
+        }
+        let change = match (&p.change, &p.note) {
+            (Some(change), Some(note)) => format!(
+                "<br><small>{}: {}</small>",
+                esc(change),
+                esc(&redact.text(note))
+            ),
+            (Some(change), None) => format!("<br><small>{}</small>", esc(change)),
+            (None, Some(note)) => format!("<br><small>{}</small>", esc(&redact.text(note))),
+            (None, None) => String::new(),
+        };
         let _ = writeln!(
             out,
-            "<tr class=\"{}\"><td><code>{}</code>{}</td><td>{status}</td><td>{}</td><td>{}</td></tr>",
-            if p.regression {
+            "<tr class=\"{}\"><td><code>{}</code>{labels}</td><td>{status}{change}</td><td>{}</td><td>{}</td></tr>",
+            if p.regression || p.timing_regression {
                 "regression"
             } else if p.changed() {
                 "changed"
@@ -887,11 +936,6 @@ fn compare_rows(out: &mut String, plans: &[&super::compare_view::PlanChange], re
                 "same"
             },
             esc(&p.test),
-            if p.regression {
-                " <span class=\"badge fail\">regression</span>"
-            } else {
-                ""
-            },
             change_list(&p.observations, false, redact),
             change_list(&p.timings, true, redact)
         );
@@ -902,33 +946,41 @@ fn compare_rows(out: &mut String, plans: &[&super::compare_view::PlanChange], re
 /// `compare.html`: the plans whose status, observations or timings changed between two runs,
 /// regressions first and highlighted.
 pub fn render_compare(view: &CompareView, redact: Redact) -> String {
-    let run = |id: &Option<String>, index: usize| {
-        id.as_deref().map_or("<i>unknown</i>".to_owned(), |id| {
-            format!("<code>{}</code>", esc(&redact.run_id(index, id)))
-        })
+    let runs = |ids: &[String], first: usize| {
+        if ids.is_empty() {
+            return "<i>unknown</i>".to_owned();
+        }
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| format!("<code>{}</code>", esc(&redact.run_id(first + i, id))))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let mut body = String::new();
     let _ = writeln!(
         body,
-        "<header>\n<h1>Comparison</h1>\n<p class=\"meta\">baseline {} → current {} · {} plans</p>\n<ul class=\"counts\"><li class=\"fail\">regressions<b>{}</b></li><li class=\"known\">changed<b>{}</b></li><li class=\"pass\">unchanged<b>{}</b></li></ul>\n</header>\n<main>",
-        run(&view.baseline, 0),
-        run(&view.current, 1),
-        view.plans.len(),
+        "<header>\n<h1>Comparison</h1>\n<p class=\"meta\">base {} → new {} · {}</p>",
+        runs(&view.base, 0),
+        runs(&view.new, view.base.len()),
+        super::view::count(view.plans.len(), "plan"),
+    );
+    if let Some(summary) = &view.summary {
+        let _ = writeln!(
+            body,
+            "<p class=\"reason\">{}</p>",
+            esc(&redact.text(summary))
+        );
+    }
+    let _ = writeln!(
+        body,
+        "<ul class=\"counts\"><li class=\"fail\">regressions<b>{}</b></li><li class=\"known\">changed<b>{}</b></li><li class=\"pass\">unchanged<b>{}</b></li></ul>\n</header>\n<main>",
         view.regressions(),
         view.changed(),
         view.plans.len() - view.changed(),
     );
-    let mut changed: Vec<_> = view
-        .plans
-        .iter()
-        .filter(|p| p.changed() || p.regression)
-        .collect();
-    changed.sort_by_key(|p| !p.regression);
-    let unchanged: Vec<_> = view
-        .plans
-        .iter()
-        .filter(|p| !p.changed() && !p.regression)
-        .collect();
+    let mut changed: Vec<_> = view.plans.iter().filter(|p| p.changed()).collect();
+    changed.sort_by_key(|p| !(p.regression || p.timing_regression));
+    let unchanged: Vec<_> = view.plans.iter().filter(|p| !p.changed()).collect();
     body.push_str("<section id=\"changes\">\n<h2>Changes</h2>\n");
     if view.plans.is_empty() {
         body.push_str("<p class=\"muted\">The comparison lists no plans this page can read.</p>\n");
