@@ -517,51 +517,128 @@ fn write_reports_writes_the_page_and_the_summary_next_to_the_results() {
     );
 }
 
-/// A comparison as `harness compare` might write it: the adapter reads what it understands.
+/// A comparison as `harness compare --json` writes it (schema version 1), trimmed.
 fn comparison() -> serde_json::Value {
+    let spread = |median: u64, min: u64, max: u64| json!({"median_ms": median, "min_ms": min, "max_ms": max, "samples_ms": [min, median, max]});
+    let side = |status: &str| {
+        json!({"status": status, "repetitions": [status], "flaky": false, "as_expected": status != "fail",
+               "known_discrepancy_met": null, "reason": null})
+    };
     json!({
-        "baseline": {"id": "1796130936-ec5c80"},
-        "current": "1796131083-99c472",
+        "schema_version": 1,
+        "base": [{"id": "1796130936-ec5c80", "source": "reports/1796130936-ec5c80", "results": 3}],
+        "new": [{"id": "1796131083-99c472", "source": "reports/1796131083-99c472", "results": 3}],
+        "settings": {"threshold_ratio": 1.25, "min_delta_ms": 200, "fail_on_status": true, "fail_on_timing": true},
+        "verdict": {"fails": true, "summary": "fails: 1 status regression, 1 timing regression", "plans": 4},
         "plans": [
-            {"test": "build_only::tar::kaniko", "status": {"before": "pass", "after": "fail"},
-             "observations": [{"what": "registry:5000/conformance/app:1.0 config",
-                               "before": APP_CONFIG, "after": OTHER_CONFIG}],
-             "timings": {"duration_ms": {"before": 4115, "after": 9800, "regression": true}}},
-            {"test": "build_only::tar::buildx", "status": "pass",
-             "timings": [{"phase": "steps", "before_ms": 858, "after_ms": 700}]},
-            {"test": "build_only::dry_run::docker", "status_before": "fail", "status_after": "pass"},
-            {"test": "around::registry_auth::docker", "status": "pass -> pass"}
+            {"test": "build_only::tar::buildx", "base_status": "pass", "new_status": "pass",
+             "change": "unchanged", "status_regression": false, "note": "both pass",
+             "base": side("pass"), "new": side("pass"), "observations_compared": true,
+             "observation_changes": [], "timing_regression": true,
+             "timings": [
+                {"subject": "step build", "step": "build", "base": spread(847, 800, 900),
+                 "new": spread(4847, 4800, 4900), "ratio": 5.72, "delta_ms": 4000,
+                 "verdict": "regression", "note": null},
+                {"subject": "all steps", "step": null, "base": spread(858, 858, 858),
+                 "new": spread(4858, 4858, 4858), "ratio": 5.66, "delta_ms": 4000,
+                 "verdict": "regression", "note": "no spread (1 run)"}]},
+            {"test": "build_only::tar::kaniko", "base_status": "pass", "new_status": "fail",
+             "change": "regression", "status_regression": true,
+             "note": "was as expected, is not (pass → fail)",
+             "base": side("pass"), "new": side("fail"), "observations_compared": true,
+             "observation_changes": [
+                {"kind": "pushed_tag", "item": "registry/conformance/app:1.0", "change": "added", "seen_in": 1, "of": 1},
+                {"kind": "failed_assertion", "item": "no tags in registry for conformance/app", "change": "added", "seen_in": 1, "of": 1}],
+             "timing_regression": false,
+             "timings": [{"subject": "step build", "step": "build", "base": spread(3975, 3975, 3975),
+                          "new": spread(4010, 4010, 4010), "ratio": 1.01, "delta_ms": 35,
+                          "verdict": "below_floor", "note": "no spread (1 run)"}]},
+            {"test": "build_only::dry_run::docker", "base_status": "fail", "new_status": "pass",
+             "change": "improvement", "status_regression": false, "note": "is as expected now",
+             "base": side("fail"), "new": side("pass"), "observations_compared": true,
+             "observation_changes": [], "timing_regression": false, "timings": []},
+            {"test": "around::registry_auth::docker", "base_status": "pass", "new_status": "pass",
+             "change": "unchanged", "status_regression": false, "note": "",
+             "base": side("pass"), "new": side("pass"), "observations_compared": true,
+             "observation_changes": [], "timing_regression": false,
+             "timings": [{"subject": "all steps", "step": null, "base": spread(2212, 2100, 2300),
+                          "new": spread(2250, 2250, 2250), "ratio": 1.02, "delta_ms": 38,
+                          "verdict": "within_noise", "note": null}]}
         ]
     })
 }
 
 #[test]
-fn the_comparison_adapter_reads_the_shapes_it_knows() {
+fn the_comparison_adapter_reads_what_harness_compare_writes() {
     let view = CompareView::from_value(&comparison());
-    assert_eq!(view.baseline.as_deref(), Some("1796130936-ec5c80"));
-    assert_eq!(view.current.as_deref(), Some("1796131083-99c472"));
+    assert_eq!(view.base, ["1796130936-ec5c80"]);
+    assert_eq!(view.new, ["1796131083-99c472"]);
+    assert_eq!(
+        view.summary.as_deref(),
+        Some("fails: 1 status regression, 1 timing regression")
+    );
     assert_eq!(view.plans.len(), 4);
-    assert_eq!(view.regressions(), 1);
+    assert_eq!(view.regressions(), 2, "one status, one timing regression");
     assert_eq!(view.changed(), 3);
-    let kaniko = &view.plans[0];
+    let buildx = &view.plans[0];
+    assert!(buildx.timing_regression && !buildx.regression);
+    assert_eq!(
+        buildx.timings[0].before.as_deref(),
+        Some("847 ms (800–900 ms)")
+    );
+    assert_eq!(buildx.timings[1].after.as_deref(), Some("4858 ms"));
+    let kaniko = &view.plans[1];
     assert_eq!(
         (kaniko.before.as_deref(), kaniko.after.as_deref()),
         (Some("pass"), Some("fail"))
     );
-    assert!(kaniko.timings[0].regression);
-    assert_eq!(view.plans[1].timings[0].before.as_deref(), Some("858 ms"));
+    assert!(kaniko.regression);
+    assert_eq!(
+        kaniko.observations[0].what,
+        "pushed tag registry/conformance/app:1.0"
+    );
+    assert_eq!(
+        kaniko.observations[0].after.as_deref(),
+        Some("seen in 1 of 1")
+    );
+    assert!(!kaniko.timings[0].significant, "below the floor");
     assert!(!view.plans[2].regression, "fail → pass is an improvement");
+    assert!(!view.plans[3].changed());
+}
+
+#[test]
+fn the_comparison_adapter_reads_other_shapes_and_ignores_the_rest() {
+    let view = CompareView::from_value(&json!({
+        "baseline": {"id": "a"},
+        "current": "b",
+        "plans": {
+            "x::y::buildx": {"status": {"before": "pass", "after": "error"},
+                             "timings": {"duration_ms": {"before": 4115, "after": 9800}}},
+            "x::y::kaniko": {"status": "fail -> pass",
+                             "observations": [{"what": "config", "before": "a", "after": "b"}]}
+        }
+    }));
+    assert_eq!(
+        (view.base.as_slice(), view.new.as_slice()),
+        (&["a".to_owned()][..], &["b".to_owned()][..])
+    );
+    assert!(view.plans[0].regression, "pass → error is a regression");
+    assert_eq!(view.plans[0].timings[0].after.as_deref(), Some("9800"));
+    assert!(!view.plans[1].regression);
+    assert_eq!(view.plans[1].observations[0].before.as_deref(), Some("a"));
     // Anything else renders as an empty comparison, not an error.
-    assert!(CompareView::from_value(&json!({"unexpected": [1, 2]}))
-        .plans
-        .is_empty());
+    let empty = CompareView::from_value(&json!({"unexpected": [1, 2]}));
+    assert!(empty.plans.is_empty());
+    assert!(html::render_compare(&empty, Redact::Nothing).contains("lists no plans"));
 }
 
 #[test]
 fn the_comparison_page_structure_is_pinned() {
     let dir = tempfile::tempdir().unwrap();
     write_compare(dir.path(), &comparison()).unwrap();
-    assert!(dir.path().join("compare.html").is_file());
+    let page = std::fs::read_to_string(dir.path().join("compare.html")).unwrap();
+    assert!(page.contains("×5.72"));
+    assert!(!page.contains("http://") && !page.contains("https://"));
     let view = CompareView::from_value(&comparison());
     insta::assert_snapshot!(outline(&html::render_compare(&view, Redact::Volatile)));
 }
