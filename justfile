@@ -18,7 +18,7 @@ images: docker
 
 # Main job: every scenario × builder on the chosen profile; reports under reports/<run-id>/.
 run *ARGS: images
-    cargo run --quiet --bin harness -- run --profile {{profile}} {{ARGS}}
+    cargo run --bin harness -- run --profile {{profile}} {{ARGS}}
 
 # All tests: unit tests and one end-to-end test per scenario × builder, with cargo nextest.
 test *ARGS: images
@@ -26,7 +26,7 @@ test *ARGS: images
 
 # Run each mutant plugin in the plans of its role; prints the kill matrix and sensitivity score.
 mutants *ARGS: images
-    cargo run --quiet --bin harness -- mutants --profile {{profile}} {{ARGS}}
+    cargo run --bin harness -- mutants --profile {{profile}} {{ARGS}}
 
 # Write report.html and summary.md from finished runs, e.g. `just report reports/<run-id>`.
 report *RUNS:
@@ -35,6 +35,10 @@ report *RUNS:
 # Check every scenario file against the scenario language.
 validate:
     cargo run --quiet --bin harness -- validate
+
+# Compare two runs (run directories or baseline files): status, observations, timings; exits 1 on a regression.
+compare BASE NEW *ARGS:
+    cargo run --quiet --bin harness -- compare {{BASE}} {{NEW}} {{ARGS}}
 
 # List the plans (scenario × builder).
 list:

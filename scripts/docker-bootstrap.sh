@@ -14,6 +14,13 @@ if daemon_answers; then
   exit 0
 fi
 
+# One bootstrap at a time (nextest starts many test processes at once).
+exec 9>/tmp/conformance-docker-bootstrap.lock
+flock 9
+if daemon_answers; then
+  exit 0
+fi
+
 if [ "$(id -u)" != 0 ]; then
   log "no docker daemon answers and this is not root: start Docker yourself (or run this script as root on Debian)"
   exit 1

@@ -206,3 +206,12 @@ pub struct ReportWriteError {
     pub path: PathBuf,
     pub message: String,
 }
+
+/// Writing a comparison of runs (Markdown or JSON) failed.
+#[derive(Debug, Error)]
+#[error("cannot write comparison {path}: {source}")]
+pub struct CompareWriteError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}

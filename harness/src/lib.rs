@@ -2,18 +2,23 @@
 //!
 //! The data path reads one way: [`scenario`] → [`plan`] (scenario × builder) → [`runtime`]
 //! (containers) → artifacts ([`archive`], [`registry`]) → [`assertions`] → [`result`] →
-//! [`report`]. [`runner`] drives it for one plan.
+//! [`report`]. [`runner`] drives it for one plan. [`runs`] reads finished runs back and
+//! [`compare`] compares two of them.
 
 pub mod accounting;
 pub mod archive;
 pub mod assertions;
+pub mod compare;
 pub mod errors;
 pub mod expectation;
 pub mod images;
+pub mod matrix;
 pub mod mutants;
 pub mod plan;
 pub mod profile;
+pub mod progress;
 pub mod registry;
+pub mod release;
 pub mod report;
 pub mod result;
 pub mod runner;

@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use futures_util::StreamExt;
-use harness::plan::plans;
+use harness::matrix;
+use harness::plan::{plans, Plan};
+use harness::progress::{self, Progress};
+use harness::result::ScenarioResult;
 use harness::result::Tally;
-use harness::runner::{new_run_id, run_plan};
+use harness::runner::new_run_id;
 use harness::runs::Run;
 use harness::scenario::Scenario;
 use harness::session::{self, ProfileChoice};
@@ -54,6 +56,13 @@ enum Command {
         /// Plans run at once.
         #[arg(long, default_value_t = 2)]
         jobs: usize,
+        /// Run each plan N times, interleaved; results keep every repetition.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
+        /// Run a plan that ended in Error (infrastructure) again, at most N times; a Fail is
+        /// never retried.
+        #[arg(long, default_value_t = 0)]
+        retry_errors: u32,
     },
     /// Run each mutant plugin (fixtures/mutants) in the plans of its role and print the kill
     /// matrix: which assertion caught which mutant, and the sensitivity score.
@@ -95,6 +104,35 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
     },
+    /// Compare two runs per plan: status changes, what the plugins did, timings against noise.
+    /// Exits 1 on a status or timing regression, 2 when a run cannot be read.
+    Compare(CompareArgs),
+}
+
+#[derive(clap::Args)]
+struct CompareArgs {
+    /// The reference: a run directory (reports/<run-id>/) or a baseline file.
+    base: PathBuf,
+    /// The run to judge, likewise.
+    new: PathBuf,
+    /// A timing regression needs NEW's median above BASE's times this ratio.
+    #[arg(long, default_value_t = 1.25)]
+    threshold: f64,
+    /// Differences between medians of at most this many ms are never a timing change.
+    #[arg(long, default_value_t = 200)]
+    min_delta_ms: u64,
+    /// Also write the comparison as Markdown to FILE.
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+    /// Also write the comparison as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Report timing regressions without failing.
+    #[arg(long)]
+    no_fail_on_timing: bool,
+    /// Report status regressions without failing.
+    #[arg(long)]
+    no_fail_on_status: bool,
 }
 
 fn main() -> ExitCode {
@@ -170,14 +208,52 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
             profile,
             filter,
             jobs,
-        } => run(profile, filter, jobs.max(1)).await,
+            repeat,
+            retry_errors,
+        } => {
+            let options = matrix::Options {
+                jobs: jobs.max(1),
+                repeat,
+                retry_errors,
+            };
+            run(profile, filter, options).await
+        }
         Command::Mutants {
             profile,
             filter,
             jobs,
         } => mutants(profile, filter, jobs).await,
+        Command::Compare(args) => compare(args),
         Command::Report { runs, compare, out } => reports(runs, compare, out),
     }
+}
+
+fn compare(args: CompareArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use harness::compare::{self, render, Settings};
+    if !(args.threshold >= 1.0 && args.threshold.is_finite()) {
+        return Err(format!(
+            "--threshold {} is not a ratio of at least 1 (1.25: 25 % slower)",
+            args.threshold
+        )
+        .into());
+    }
+    let base = harness::runs::Run::load(&args.base)?;
+    let new = harness::runs::Run::load(&args.new)?;
+    let settings = Settings {
+        threshold_ratio: args.threshold,
+        min_delta_ms: args.min_delta_ms,
+        fail_on_status: !args.no_fail_on_status,
+        fail_on_timing: !args.no_fail_on_timing,
+    };
+    let comparison = compare::compare(&[base], &[new], &settings);
+    print!("{}", render::terminal(&comparison));
+    if let Some(path) = &args.markdown {
+        compare::write(path, &render::markdown(&comparison))?;
+    }
+    if let Some(path) = &args.json {
+        compare::write(path, &comparison.to_json())?;
+    }
+    Ok(ExitCode::from(comparison.exit_code()))
 }
 
 fn reports(
@@ -259,93 +335,109 @@ async fn mutants(
 async fn run(
     profile: ProfileArgs,
     filter: Option<String>,
-    jobs: usize,
+    options: matrix::Options,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let root = session::repo_root();
-    let all = plans(&root.join("scenarios"))?;
-    let selected: Vec<_> = all
-        .into_iter()
-        .filter(|p| {
-            filter
-                .as_ref()
-                .is_none_or(|f| p.test_name.contains(f.as_str()))
-        })
-        .collect();
-    if let (Some(filter), true) = (&filter, selected.is_empty()) {
-        return Err(format!(
-            "no plan's name contains `{filter}` (names look like `build_only::tar::buildx`; see `harness list`)"
-        )
-        .into());
-    }
+    let selected = select(plans(&root.join("scenarios"))?, filter.as_deref())?;
     let run_id = new_run_id();
-    let ctx = session::open(&profile.choice(), run_id.clone()).await?;
+    let mut ctx = session::open(&profile.choice(), run_id.clone()).await?;
     println!(
-        "run {run_id}: {} plan(s) on profile `{}`",
+        "run {run_id}: {} plan(s) × {} on profile `{}`",
         selected.len(),
+        options.repeat,
         ctx.profile.name
     );
-
-    let work = futures_util::stream::iter(selected.iter())
-        .map(|plan| {
-            let ctx = &ctx;
-            async move {
-                let result = run_plan(ctx, plan).await;
-                println!(
-                    "{:<5} {} ({} ms){}",
-                    result.status.to_string(),
-                    result.test,
-                    result.duration_ms,
-                    result
-                        .reason
-                        .as_ref()
-                        .map(|r| format!(": {r}"))
-                        .unwrap_or_default()
-                );
-                if let Some(known) = &result.known_discrepancy {
-                    let verdict = match &known.difference {
-                        None => "as expected".to_owned(),
-                        Some(d) => format!("NOT as expected: {d}"),
-                    };
-                    println!("      known discrepancy ({verdict}): {}", known.because);
-                }
-                if let Err(e) = report::write_result(&ctx.report_dir, &result) {
-                    eprintln!("error: {e}");
-                }
-                result
-            }
-        })
-        .buffer_unordered(jobs)
-        .collect::<Vec<_>>();
+    let skipped = selected.iter().filter(|p| p.skip.is_some()).count();
+    let total = skipped + (selected.len() - skipped) * options.repeat as usize;
+    let progress = Progress::new(total);
+    ctx.notify = Some(progress.notifier());
+    let work = matrix::run(&ctx, &selected, options, |result| {
+        progress.finished(result, &result_line(result))
+    });
     let results = tokio::select! {
         results = work => results,
         signal = session::stopped() => {
+            progress.clear();
             eprintln!("{signal}: removing this run's containers, networks and volumes");
             let swept = runtime::sweep(&ctx.docker, Some(&run_id)).await?;
             eprintln!("removed {} container(s), {} network(s), {} volume(s)", swept.containers, swept.networks, swept.volumes);
             return Ok(ExitCode::from(130));
         }
     };
+    progress.clear();
     report::write_summary(&ctx.report_dir, &run_id, &results)?;
+    let tally = Tally::of(&results);
+    let flaky = matrix::flaky(&results);
+    for (test, statuses) in &flaky {
+        println!("FLAKY {test}: {statuses:?}");
+    }
     let run = Run {
         id: run_id,
         source: ctx.report_dir.clone(),
         results,
     };
     report::write_reports(&ctx.report_dir, std::slice::from_ref(&run))?;
-    let tally = Tally::of(&run.results);
     println!(
-        "{} passed, {} failed ({} as known discrepancies), {} errored, {} skipped; {} not as expected; reports in {}",
+        "{} passed, {} failed ({} as known discrepancies), {} errored, {} skipped; {} not as expected, {} flaky; reports in {}",
         tally.pass,
         tally.fail,
         tally.known_discrepancies,
         tally.error,
         tally.skip,
         tally.not_as_expected,
+        flaky.len(),
         ctx.report_dir.display()
     );
-    Ok(if tally.not_as_expected == 0 {
+    Ok(if tally.not_as_expected == 0 && flaky.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The plans whose name contains `filter` (all without one); none is an error.
+fn select(all: Vec<Plan>, filter: Option<&str>) -> Result<Vec<Plan>, String> {
+    let selected: Vec<Plan> = all
+        .into_iter()
+        .filter(|p| filter.is_none_or(|f| p.test_name.contains(f)))
+        .collect();
+    match filter {
+        Some(filter) if selected.is_empty() => Err(format!(
+            "no plan's name contains `{filter}` (names look like `build_only::tar::buildx`; see `harness list`)"
+        )),
+        _ => Ok(selected),
+    }
+}
+
+/// One line per finished plan, and its known discrepancy if it has one.
+fn result_line(result: &ScenarioResult) -> String {
+    let mut line = format!(
+        "{:<5} {} ({} ms){}",
+        result.status.to_string(),
+        progress::label(&result.test, result.repetition),
+        result.duration_ms,
+        result
+            .reason
+            .as_ref()
+            .map(|r| format!(": {r}"))
+            .unwrap_or_default()
+    );
+    if let Some(known) = &result.known_discrepancy {
+        let verdict = match &known.difference {
+            None => "as expected".to_owned(),
+            Some(d) => format!("NOT as expected: {d}"),
+        };
+        line.push_str(&format!(
+            "\n      known discrepancy ({verdict}): {}",
+            known.because
+        ));
+    }
+    if !result.retried_errors.is_empty() {
+        line.push_str(&format!(
+            "\n      after {} errored attempt(s): {}",
+            result.retried_errors.len(),
+            result.retried_errors.join("; ")
+        ));
+    }
+    line
 }

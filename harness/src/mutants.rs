@@ -62,13 +62,7 @@ impl Mutant {
     pub fn plans<'a>(&self, plans: &'a [Plan]) -> Vec<&'a Plan> {
         plans
             .iter()
-            .filter(|plan| plan.skip.is_none())
-            .filter(|plan| {
-                plan.scenario
-                    .steps
-                    .iter()
-                    .any(|step| step.role_for(&plan.builder) == self.spec.role)
-            })
+            .filter(|p| p.runs_role(&self.spec.role))
             .collect()
     }
 }
@@ -283,5 +277,6 @@ pub fn context_for(ctx: &RunContext, mutant: &Mutant) -> Result<RunContext, Prof
             .clone()
             .with_overrides(&[mutant.role_override()])?,
         docker: ctx.docker.clone(),
+        notify: ctx.notify.clone(),
     })
 }

@@ -16,6 +16,19 @@ pub struct Plan {
     pub skip: Option<String>,
 }
 
+impl Plan {
+    /// Whether the plan runs (is not skipped) and some step runs in `role`: the plans a role's
+    /// image takes part in (a mutant, a release under validation).
+    pub fn runs_role(&self, role: &str) -> bool {
+        self.skip.is_none()
+            && self
+                .scenario
+                .steps
+                .iter()
+                .any(|step| step.role_for(&self.builder) == role)
+    }
+}
+
 /// Reads every scenario under `scenarios_dir` and expands its builder matrix.
 pub fn plans(scenarios_dir: &Path) -> Result<Vec<Plan>, ScenarioParseError> {
     let files = scenario::discover(scenarios_dir).map_err(|source| ScenarioParseError::Read {

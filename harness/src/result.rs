@@ -157,6 +157,10 @@ pub struct ScenarioResult {
     /// Which repetition of the plan this is (1-based; `harness run --repeat N`).
     #[serde(default = "first_repetition")]
     pub repetition: u32,
+    /// Why earlier attempts of this repetition ended in Error, when it was run again
+    /// (`--retry-errors`); empty when it was not.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retried_errors: Vec<String>,
     /// Set when the scenario expects this builder to fail (a documented discrepancy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_discrepancy: Option<KnownDiscrepancy>,

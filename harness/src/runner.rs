@@ -15,6 +15,7 @@ use crate::expectation;
 use crate::images;
 use crate::plan::Plan;
 use crate::profile::Profile;
+use crate::progress::{self, Notify};
 use crate::registry;
 use crate::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
 use crate::runtime::{Environment, Services, REGISTRY_PORT};
@@ -29,6 +30,16 @@ pub struct RunContext {
     pub report_dir: PathBuf,
     pub profile: Profile,
     pub docker: Docker,
+    /// Told what each plan is doing as it goes (live progress lines), if anyone listens.
+    pub notify: Option<Notify>,
+}
+
+impl RunContext {
+    fn note(&self, plan: &Plan, repetition: u32, what: &str) {
+        if let Some(notify) = &self.notify {
+            notify(&progress::label(&plan.test_name, repetition), what);
+        }
+    }
 }
 
 /// A fresh run id: UTC time plus a short random suffix.
@@ -85,6 +96,7 @@ pub async fn run_repetition(ctx: &RunContext, plan: &Plan, repetition: u32) -> S
         duration_ms: 0,
         phases: Default::default(),
         repetition,
+        retried_errors: Vec::new(),
         known_discrepancy: None,
     };
 
@@ -98,6 +110,7 @@ pub async fn run_repetition(ctx: &RunContext, plan: &Plan, repetition: u32) -> S
         result.reason = Some(e.to_string());
         return finish(result, started, &workspace);
     }
+    ctx.note(plan, repetition, "bringing the environment up");
     let roles = roles(&plan.scenario, &plan.builder);
     match images::resolve(&ctx.docker, &ctx.profile, &roles).await {
         Ok(records) => result.images = records,
@@ -114,6 +127,7 @@ pub async fn run_repetition(ctx: &RunContext, plan: &Plan, repetition: u32) -> S
         workspace.clone(),
     );
     let outcome = exercise(ctx, plan, &mut env, &mut result).await;
+    ctx.note(plan, repetition, "tearing down");
     let tearing_down = Instant::now();
     let teardown = env.teardown().await;
     result.phases.teardown_ms = tearing_down.elapsed().as_millis() as u64;
@@ -213,6 +227,15 @@ async fn exercise(
         };
         let (batch, tail) = rest.split_at(size);
         rest = tail;
+        let running_now: Vec<&str> = batch
+            .iter()
+            .filter(|step| !failed || step.when == When::Always)
+            .map(|step| step.name.as_str())
+            .collect();
+        if !running_now.is_empty() {
+            let what = format!("step {}", running_now.join(", "));
+            ctx.note(plan, result.repetition, &what);
+        }
         let runs = batch
             .iter()
             .filter(|step| !failed || step.when == When::Always)
@@ -293,6 +316,7 @@ async fn exercise(
         .await;
     }
 
+    ctx.note(plan, result.repetition, "captures and assertions");
     let checking = Instant::now();
     let at_end = scenario
         .captures

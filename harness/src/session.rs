@@ -74,7 +74,25 @@ impl ProfileChoice {
 pub async fn open(choice: &ProfileChoice, run_id: String) -> Result<RunContext, SessionError> {
     let root = repo_root();
     let profile = choice.load(&root)?;
-    let docker = runtime::connect().await?;
+    let docker = match runtime::connect().await {
+        Ok(docker) => docker,
+        // No daemon answers: the project's bootstrap installs and starts one (Debian, root),
+        // so `cargo run` and `cargo nextest run` work on a fresh machine too.
+        Err(first) => {
+            let script = root.join("scripts/docker-bootstrap.sh");
+            let bootstrapped = tokio::task::spawn_blocking(move || {
+                std::process::Command::new("bash").arg(&script).status()
+            })
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .is_some_and(|status| status.success());
+            if !bootstrapped {
+                return Err(first.into());
+            }
+            runtime::connect().await?
+        }
+    };
     let build_root = root.clone();
     let build_profile = profile.clone();
     tokio::task::spawn_blocking(move || images::build_profile_images(&build_root, &build_profile))
@@ -86,5 +104,6 @@ pub async fn open(choice: &ProfileChoice, run_id: String) -> Result<RunContext, 
         run_id,
         profile,
         docker,
+        notify: None,
     })
 }

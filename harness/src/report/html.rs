@@ -346,6 +346,14 @@ fn repetition(out: &mut String, entry: &Entry<'_>, redact: Redact) {
     if let Some(reason) = &r.reason {
         let _ = writeln!(out, "<p class=\"reason\">{}</p>", esc(&redact.text(reason)));
     }
+    if !r.retried_errors.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"reason\">Run again after {} errored attempt(s): {}</p>",
+            r.retried_errors.len(),
+            esc(&redact.text(&r.retried_errors.join("; ")))
+        );
+    }
     if let Some(known) = &r.known_discrepancy {
         let how = if known.met {
             "fails exactly as expected".to_owned()

@@ -1,0 +1,90 @@
+//! Release validation: may image B replace image A in a role? The role's plans run with A and
+//! with B on the same profile (only the role's image changes; its run options stay), alternating
+//! A B A B plan by plan and repetition by repetition so that drift on the machine hits both
+//! alike; the two runs are then compared.
+
+use std::path::PathBuf;
+
+use crate::errors::ProfileLoadError;
+use crate::matrix::{self, Job, Options};
+use crate::plan::Plan;
+use crate::result::ScenarioResult;
+use crate::runner::RunContext;
+use crate::runs::Run;
+
+/// A role and the two images to weigh against each other.
+#[derive(Debug, Clone)]
+pub struct Candidates {
+    pub role: String,
+    pub image_a: String,
+    pub image_b: String,
+}
+
+/// The run contexts for A and for B: the role played by each image, reports under `A/`, `B/`.
+pub fn contexts(
+    ctx: &RunContext,
+    candidates: &Candidates,
+) -> Result<[RunContext; 2], ProfileLoadError> {
+    let with = |side: &str, image: &str| -> Result<RunContext, ProfileLoadError> {
+        Ok(RunContext {
+            root: ctx.root.clone(),
+            run_id: ctx.run_id.clone(),
+            report_dir: ctx.report_dir.join(side),
+            profile: ctx
+                .profile
+                .clone()
+                .with_overrides(&[format!("{}={image}", candidates.role)])?,
+            docker: ctx.docker.clone(),
+            notify: ctx.notify.clone(),
+        })
+    };
+    Ok([
+        with("A", &candidates.image_a)?,
+        with("B", &candidates.image_b)?,
+    ])
+}
+
+/// Runs the role's plans with A and with B, alternating, and returns the two runs.
+pub async fn run(
+    sides: &[RunContext; 2],
+    plans: &[Plan],
+    candidates: &Candidates,
+    options: Options,
+    finished: impl Fn(&ScenarioResult),
+) -> (Run, Run) {
+    let role_plans: Vec<&Plan> = plans
+        .iter()
+        .filter(|p| p.runs_role(&candidates.role))
+        .collect();
+    let mut jobs = Vec::new();
+    for repetition in 1..=options.repeat.max(1) {
+        for plan in &role_plans {
+            for ctx in sides {
+                jobs.push(Job {
+                    ctx,
+                    plan,
+                    repetition,
+                });
+            }
+        }
+    }
+    let results = matrix::run_jobs(jobs, options, |result| finished(result)).await;
+    // Results come back in the jobs' order: A, B, A, B, …
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for (i, result) in results.into_iter().enumerate() {
+        if i % 2 == 0 {
+            a.push(result);
+        } else {
+            b.push(result);
+        }
+    }
+    let run = |side: &str, image: &str, dir: &PathBuf, results: Vec<ScenarioResult>| Run {
+        id: format!("{side}: {image}"),
+        source: dir.clone(),
+        results,
+    };
+    (
+        run("A", &candidates.image_a, &sides[0].report_dir, a),
+        run("B", &candidates.image_b, &sides[1].report_dir, b),
+    )
+}
