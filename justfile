@@ -28,6 +28,10 @@ test *ARGS: images
 mutants *ARGS: images
     cargo run --bin harness -- mutants --profile {{profile}} {{ARGS}}
 
+# Write report.html and summary.md from finished runs, e.g. `just report reports/<run-id>`.
+report *RUNS:
+    cargo run --quiet --bin harness -- report {{RUNS}}
+
 # Check every scenario file against the scenario language.
 validate:
     cargo run --quiet --bin harness -- validate

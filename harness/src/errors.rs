@@ -107,8 +107,6 @@ pub enum ReleaseValidationError {
     Profile(#[from] ProfileLoadError),
     #[error(transparent)]
     Report(#[from] ReportWriteError),
-    #[error(transparent)]
-    Compare(#[from] CompareWriteError),
 }
 
 /// No Docker daemon answered.

@@ -10,6 +10,7 @@ use harness::progress::{self, Progress};
 use harness::result::ScenarioResult;
 use harness::result::Tally;
 use harness::runner::new_run_id;
+use harness::runs::Run;
 use harness::scenario::Scenario;
 use harness::session::{self, ProfileChoice};
 use harness::{report, runtime};
@@ -119,6 +120,19 @@ enum Command {
     Images {
         #[command(flatten)]
         profile: ProfileArgs,
+    },
+    /// Write report.html (self-contained) and summary.md from finished runs (several: merged),
+    /// and compare.html from a `harness compare` JSON.
+    Report {
+        /// Run directories (reports/<run-id>/) or baseline files.
+        #[arg(required = true, value_name = "RUN_DIR")]
+        runs: Vec<PathBuf>,
+        /// A comparison written by `harness compare`, rendered as compare.html.
+        #[arg(long, value_name = "COMPARE_JSON")]
+        compare: Option<PathBuf>,
+        /// Where to write (default: the first RUN_DIR).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Compare two runs per plan: status changes, what the plugins did, timings against noise.
     /// Exits 1 on a status or timing regression, 2 when a run cannot be read.
@@ -314,6 +328,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
             judge,
         } => nightly(profile, baseline, update_baseline, run, judge).await,
         Command::Compare(args) => compare(args),
+        Command::Report { runs, compare, out } => reports(runs, compare, out),
     }
 }
 
@@ -370,7 +385,7 @@ async fn validate_release(
     print!("{}", harness::compare::render::terminal(&comparison));
     println!("{}", harness::release::answer(&candidates, &comparison));
     println!(
-        "reports in {} (A/, B/, compare.md)",
+        "reports in {} (report.html, compare.html, compare.md; results in A/ and B/)",
         ctx.report_dir.display()
     );
     Ok(ExitCode::from(comparison.exit_code()))
@@ -391,11 +406,7 @@ async fn nightly(
         let base = harness::runs::Run::load(&baseline)?;
         let comparison = harness::compare::compare(&[base], std::slice::from_ref(&this), &settings);
         print!("{}", harness::compare::render::terminal(&comparison));
-        harness::compare::write(
-            &report_dir.join("compare.md"),
-            &harness::compare::render::markdown(&comparison),
-        )?;
-        harness::compare::write(&report_dir.join("compare.json"), &comparison.to_json())?;
+        report::write_comparison(&report_dir, &comparison, None)?;
         failed |= comparison.verdict.fails;
     } else {
         println!(
@@ -426,6 +437,28 @@ async fn interrupted(
         swept.containers, swept.networks, swept.volumes
     );
     Ok(ExitCode::from(130))
+}
+
+fn reports(
+    dirs: Vec<PathBuf>,
+    compare: Option<PathBuf>,
+    out: Option<PathBuf>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let runs = dirs
+        .iter()
+        .map(|d| Run::load(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    let compare = compare
+        .map(|c| report::compare_view::read(&c))
+        .transpose()?;
+    let out = out.unwrap_or_else(|| report::default_out(&dirs[0]));
+    report::write_reports(&out, &runs)?;
+    println!("wrote {0}/report.html and {0}/summary.md", out.display());
+    if let Some(compare) = compare {
+        report::write_compare(&out, &compare)?;
+        println!("wrote {}/compare.html", out.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn mutants(
@@ -524,6 +557,12 @@ async fn run_matrix(
     for (test, statuses) in &flaky {
         println!("FLAKY {test}: {statuses:?}");
     }
+    let run = Run {
+        id: run_id,
+        source: ctx.report_dir.clone(),
+        results,
+    };
+    report::write_reports(&ctx.report_dir, std::slice::from_ref(&run))?;
     println!(
         "{} passed, {} failed ({} as known discrepancies), {} errored, {} skipped; {} not as expected, {} flaky; reports in {}",
         tally.pass,

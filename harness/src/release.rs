@@ -107,12 +107,11 @@ pub async fn validate(
     for (side, run) in sides.iter().zip([&a, &b]) {
         report::write_summary(&side.report_dir, &run.id, &run.results)?;
     }
-    let comparison = compare::compare(&[a], &[b], settings);
-    compare::write(
-        &ctx.report_dir.join("compare.md"),
-        &compare::render::markdown(&comparison),
-    )?;
-    compare::write(&ctx.report_dir.join("compare.json"), &comparison.to_json())?;
+    let runs = [a, b];
+    let comparison = compare::compare(&runs[..1], &runs[1..], settings);
+    report::write_reports(&ctx.report_dir, &runs)?;
+    let answer = answer(candidates, &comparison);
+    report::write_comparison(&ctx.report_dir, &comparison, Some(&answer))?;
     Ok(comparison)
 }
 

@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use harness::compare::{render, Comparison, Settings};
 use harness::matrix;
 use harness::mutants::{self, Mutant, Verdict};
-use harness::release;
 use harness::plan::{plans, Plan};
+use harness::release;
 use harness::report;
 use harness::result::ScenarioResult;
 use harness::runner::{self, new_run_id};
@@ -146,7 +146,9 @@ const RELEASE_CASES: &[ReleaseCase] = &[
                 && v.timing_regressions == 0
                 && v.observation_changes == 0
                 && !v.fails;
-            quiet.then_some(()).ok_or_else(|| "A against itself must show no change".into())
+            quiet
+                .then_some(())
+                .ok_or_else(|| "A against itself must show no change".into())
         },
     },
     ReleaseCase {
@@ -156,7 +158,9 @@ const RELEASE_CASES: &[ReleaseCase] = &[
             let extra_tag_seen = c.to_json().contains("conformance/app:extra");
             (c.verdict.status_regressions == 1 && c.verdict.fails && extra_tag_seen)
                 .then_some(())
-                .ok_or_else(|| "the extra-tag release must be a status regression naming the tag".into())
+                .ok_or_else(|| {
+                    "the extra-tag release must be a status regression naming the tag".into()
+                })
         },
     },
     ReleaseCase {
@@ -174,7 +178,10 @@ const RELEASE_CASES: &[ReleaseCase] = &[
 fn validate_release(case: &ReleaseCase) -> Result<(), Failed> {
     let root = session::repo_root();
     let all = plans(&root.join("scenarios")).map_err(|e| Failed::from(e.to_string()))?;
-    let plan: Vec<Plan> = all.into_iter().filter(|p| p.test_name == RELEASE_PLAN).collect();
+    let plan: Vec<Plan> = all
+        .into_iter()
+        .filter(|p| p.test_name == RELEASE_PLAN)
+        .collect();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
