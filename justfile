@@ -32,6 +32,14 @@ mutants *ARGS: images
 report *RUNS:
     cargo run --quiet --bin harness -- report {{RUNS}}
 
+# May IMAGE_B replace IMAGE_A in ROLE? Runs the role's plans with both, alternating, and compares.
+validate-release ROLE IMAGE_A IMAGE_B *ARGS: docker
+    cargo run --bin harness -- validate-release --profile {{profile}} {{ROLE}} {{IMAGE_A}} {{IMAGE_B}} {{ARGS}}
+
+# Nightly regression: the matrix with repeats, compared with reports/baseline.json (or --baseline).
+nightly *ARGS: docker
+    cargo run --bin harness -- nightly --profile {{profile}} {{ARGS}}
+
 # Check every scenario file against the scenario language.
 validate:
     cargo run --quiet --bin harness -- validate
