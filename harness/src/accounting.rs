@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::assertions::outcome;
 use crate::registry::RegistryContents;
 use crate::result::{AssertionOutcome, Status};
 use crate::runtime::{Environment, REGISTRY_PORT};
@@ -309,18 +310,4 @@ pub fn account(
         }
     }
     outcomes
-}
-
-fn outcome(
-    assertion: impl Into<String>,
-    status: Status,
-    expected: impl Into<String>,
-    found: impl Into<String>,
-) -> AssertionOutcome {
-    AssertionOutcome {
-        assertion: assertion.into(),
-        status,
-        expected: expected.into(),
-        found: found.into(),
-    }
 }

@@ -49,7 +49,8 @@ fn equality<T: PartialEq + std::fmt::Display>(
     outcome(what, status, expected.to_string(), found.to_string())
 }
 
-fn outcome(
+/// An outcome: what was checked, how it ended, what was expected and what was found.
+pub(crate) fn outcome(
     assertion: impl Into<String>,
     status: Status,
     expected: impl Into<String>,
