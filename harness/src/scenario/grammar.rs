@@ -263,16 +263,23 @@ fn is_host(host: &str) -> bool {
         })
 }
 
-/// A value as shown in a message: control characters escaped, long values shortened.
+/// A value as shown in a message: characters that would act on a terminal escaped, long values
+/// shortened.
 pub fn shown(value: &str) -> String {
     const MAX: usize = 80;
-    let mut out = String::new();
-    for (i, c) in value.chars().enumerate() {
-        if i == MAX {
-            out.push_str(&format!("… ({} characters)", value.chars().count()));
-            break;
-        }
-        if c.is_control() {
+    let count = value.chars().count();
+    if count <= MAX {
+        return printable(value);
+    }
+    let head: String = value.chars().take(MAX).collect();
+    format!("{}… ({count} characters)", printable(&head))
+}
+
+/// Text with control characters and bidirectional overrides escaped (`\u{1b}`).
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}') {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -400,7 +407,7 @@ mod tests {
 
     #[test]
     fn shown_values_are_short_and_printable() {
-        assert_eq!(shown("a\0b\n"), "a\\u{0}b\\n");
+        assert_eq!(shown("a\0b\n\u{202e}"), "a\\u{0}b\\n\\u{202e}");
         assert!(shown(&"x".repeat(10_000)).ends_with("… (10000 characters)"));
     }
 }

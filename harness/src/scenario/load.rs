@@ -35,6 +35,7 @@ fn yaml_options() -> serde_saphyr::Options {
             max_alias_expansions_per_anchor: 1_000,
         },
         with_snippet: false,
+        reject_unsupported_tags: true,
     }
 }
 
@@ -91,6 +92,14 @@ impl Scenario {
                 MAX_SCENARIO_BYTES / 1024
             );
             return Err(located(path, text, offset, 1, message));
+        }
+        let content = text
+            .lines()
+            .map(|l| l.trim_start_matches('\u{feff}').trim())
+            .any(|l| !l.is_empty() && !l.starts_with('#') && l != "---" && l != "...");
+        if !content {
+            let message = "the file holds no scenario: it is empty or only comments".to_owned();
+            return Err(located(path, text, text.len(), 0, message));
         }
         let scenario: Scenario = serde_saphyr::from_str_with_options(text, yaml_options())
             .map_err(|e| syntax_error(path, text, &e))?;
@@ -214,13 +223,24 @@ const LONG_LINE: usize = 200;
 const WINDOW: usize = 60;
 
 impl SourceText {
+    /// The text, with characters that would act on a terminal rather than show (control
+    /// characters but newlines and tabs, bidirectional overrides) replaced by characters of the
+    /// same UTF-8 length, so that offsets stay valid: `?`, `¿`, `�`.
     pub fn new(text: &str) -> SourceText {
-        SourceText {
-            text: text.to_owned(),
-        }
+        let text = text
+            .chars()
+            .map(|c| match c {
+                '\n' | '\r' | '\t' => c,
+                c if c.is_control() && c.len_utf8() == 1 => '?',
+                c if c.is_control() => '¿',
+                '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => '\u{fffd}',
+                c => c,
+            })
+            .collect();
+        SourceText { text }
     }
 
-    /// The whole text.
+    /// The text as shown.
     pub fn as_str(&self) -> &str {
         &self.text
     }
@@ -319,21 +339,30 @@ fn first_line(message: &str) -> String {
         Some(i) => &line[..i],
         None => line,
     };
-    shown_message(line)
+    // serde-saphyr's advice is for programs using it, not for people writing scenarios.
+    let line = line
+        .strip_suffix(", set DuplicateKeyPolicy in Options if acceptable")
+        .unwrap_or(line);
+    if let Some(breach) = line.strip_prefix("budget breached: ") {
+        return budget_message(breach);
+    }
+    super::grammar::printable(line)
 }
 
-/// A message with control characters escaped.
-fn shown_message(message: &str) -> String {
-    message
-        .chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+/// A YAML limit (see [`yaml_options`]) in words, from the breach serde-saphyr names.
+fn budget_message(breach: &str) -> String {
+    let kind = breach.split([' ', '{', '(']).next().unwrap_or(breach);
+    let what = match kind {
+        "Documents" => "more than one YAML document (`---`)",
+        "Depth" => "nesting deeper than 32 levels",
+        "Aliases" => "more than 1000 aliases (`*name`)",
+        "Anchors" => "more than 1000 anchors (`&name`)",
+        "MergeKeys" => "more than 100 merge keys (`<<`)",
+        "Nodes" | "Events" | "RecordedAnchorEvents" => "too many YAML nodes",
+        "TotalScalarBytes" | "RecordedAnchorBytes" => "too much text",
+        _ => "a YAML limit exceeded",
+    };
+    format!("{what}: scenario files stay within the harness's YAML limits")
 }
 
 fn byte_offset(text: &str, line: u64, column: u64) -> Option<usize> {

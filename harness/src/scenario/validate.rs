@@ -228,7 +228,10 @@ impl Scenario {
                      the step's container)",
                     shown(name)
                 );
-                return Err(Problem::at(message, &here, Some("steps:")).or("name:"));
+                let quoted = [format!("name: \"{name}\""), format!("name: '{name}'")];
+                return Err(Problem::at(message, &quoted[0], Some("steps:"))
+                    .or(&quoted[1])
+                    .or(&here));
             }
             if let Some(other) = suffixes.insert(container_suffix(name), name) {
                 let message = format!(
@@ -303,7 +306,7 @@ impl Scenario {
                 return Err(Problem::at(message, key, Some("settings:")));
             }
         }
-        for (key, _) in &step.env {
+        for key in step.env.keys() {
             grammar::check_env_name(key).map_err(|e| {
                 let message = format!("step `{name}`, env: {e}");
                 Problem::at(message, key, Some(&here))
@@ -588,16 +591,16 @@ impl Scenario {
                             .map_err(|e| located(format!("tarball tags: {e}"), tag))?;
                     }
                 }
-                Assertion::StepDurationUnder { step, max } => {
-                    if max.is_zero() || *max > MAX_TIMEOUT {
-                        let message = format!(
-                            "step_duration_under `{}`: max {} must be more than 0 and at most {}",
-                            shown(step),
-                            humantime::format_duration(*max),
-                            humantime::format_duration(MAX_TIMEOUT)
-                        );
-                        return Err(located(message, "max"));
-                    }
+                Assertion::StepDurationUnder { step, max }
+                    if max.is_zero() || *max > MAX_TIMEOUT =>
+                {
+                    let message = format!(
+                        "step_duration_under `{}`: max {} must be more than 0 and at most {}",
+                        shown(step),
+                        humantime::format_duration(*max),
+                        humantime::format_duration(MAX_TIMEOUT)
+                    );
+                    return Err(located(message, "max"));
                 }
                 _ => {}
             }
@@ -816,11 +819,14 @@ impl Problem {
         self
     }
 
-    /// Byte offset and length of the offending text, when it can be found.
+    /// Byte offset and length of the offending text, when it can be found; else of the last
+    /// anchor found (what encloses it).
     pub(super) fn locate(&self, text: &str) -> Option<(usize, usize)> {
         let mut start = 0;
+        let mut enclosing = None;
         for anchor in self.anchors.iter().filter(|a| !a.is_empty()) {
             if let Some(i) = text[start..].find(anchor.as_str()) {
+                enclosing = Some((start + i, anchor.len()));
                 start += i + anchor.len();
             }
         }
@@ -836,6 +842,7 @@ impl Problem {
                 };
                 found.map(|i| (start + i, needle.len()))
             })
+            .or(enclosing)
     }
 }
 
@@ -930,5 +937,8 @@ mod tests {
         assert_eq!(p.locate(text), Some((13, 1)));
         let p = Problem::at("m", "x", Some("missing")).after("a:");
         assert_eq!(p.locate(text), Some((3, 1)));
+        let p = Problem::at("m", "nowhere", Some("b:"));
+        assert_eq!(p.locate(text), Some((5, 2)));
+        assert_eq!(Problem::at("m", "nowhere", None).locate(text), None);
     }
 }
