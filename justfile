@@ -60,6 +60,10 @@ sweep:
 bench: docker
     @scripts/bench.sh
 
+# Fuzz TARGET for SECONDS with cargo-fuzz on nightly; targets: scenario_loader (fuzz/Cargo.toml lists them).
+fuzz TARGET SECONDS:
+    cargo +nightly fuzz run --fuzz-dir fuzz {{TARGET}} -- -max_total_time={{SECONDS}}
+
 # Formatting and lints, as CI runs them.
 lint:
     cargo fmt --all -- --check
