@@ -10,7 +10,7 @@ use bollard::Docker;
 use crate::accounting;
 use crate::archive::Archives;
 use crate::assertions::{self, Evidence, MissingCapture};
-use crate::errors::{ArchiveReadError, RuntimeError};
+use crate::errors::RuntimeError;
 use crate::expectation;
 use crate::images;
 use crate::plan::Plan;
@@ -457,19 +457,14 @@ fn prepare_workspace(
     Ok(())
 }
 
+/// Copies without following symlinks: one that leaves `from` is refused (see
+/// [`crate::workspace::copy_tree`]).
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            std::fs::create_dir_all(&target)?;
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
-        }
-    }
-    Ok(())
+    crate::workspace::copy_tree(from, to)
 }
+
+/// The largest JSON file a capture reads (16 MiB).
+const JSON_CAPTURE_LIMIT: u64 = 16 * 1024 * 1024;
 
 /// Takes a captured value from what the steps left. Nothing to take is the plugin's doing (a
 /// Fail for the assertions that need it); a registry or daemon that cannot be asked is an Error.
@@ -489,16 +484,21 @@ async fn take_capture(
     };
     match capture {
         Capture::Json { file, pointer } => {
-            let text = std::fs::read_to_string(env.workspace().join(file)).map_err(|e| {
-                let reason = format!("cannot read {file}: {e}");
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    fail(reason)
-                } else {
-                    error(reason)
-                }
+            // Read inside the workspace only, and small: a JSON capture is a metadata file.
+            let bytes = crate::workspace::read_file(env.workspace(), file, JSON_CAPTURE_LIMIT)
+                .map_err(|e| {
+                    if e.is_harness_error() {
+                        error(e.to_string())
+                    } else {
+                        fail(format!("cannot read {file}: {e}"))
+                    }
+                })?;
+            let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+                fail(format!(
+                    "{file} is not valid json: {}",
+                    crate::archive::json_error(&e)
+                ))
             })?;
-            let json: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| fail(format!("{file} is not valid json: {e}")))?;
             match json.pointer(pointer) {
                 Some(serde_json::Value::String(s)) => Ok(s.clone()),
                 Some(other) => Ok(other.to_string()),
@@ -507,11 +507,7 @@ async fn take_capture(
         }
         Capture::TarballConfigDigest(path) => match archives.get(path) {
             Ok(archive) => Ok(archive.config_digest.clone()),
-            Err(e @ ArchiveReadError::Open { source, .. })
-                if source.kind() != std::io::ErrorKind::NotFound =>
-            {
-                Err(error(e.to_string()))
-            }
+            Err(e) if e.is_harness_error() => Err(error(e.to_string())),
             Err(e) => Err(fail(e.to_string())),
         },
         Capture::RegistryConfigDigest(t) | Capture::RegistryManifestDigest(t) => {
