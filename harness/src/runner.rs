@@ -466,6 +466,37 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 /// The largest JSON file a capture reads (16 MiB).
 const JSON_CAPTURE_LIMIT: u64 = 16 * 1024 * 1024;
 
+/// A `json:` capture: the value at `pointer` in `file`, read inside the workspace only (a
+/// path or symlink leading out is a Fail naming it; the file is never read) and small. The
+/// reasons name the file and where it is malformed, never its content.
+pub fn json_capture(workspace: &Path, file: &str, pointer: &str) -> Result<String, MissingCapture> {
+    let fail = |reason: String| MissingCapture {
+        status: Status::Fail,
+        reason,
+    };
+    let bytes = crate::workspace::read_file(workspace, file, JSON_CAPTURE_LIMIT).map_err(|e| {
+        MissingCapture {
+            status: if e.is_harness_error() {
+                Status::Error
+            } else {
+                Status::Fail
+            },
+            reason: e.to_string(),
+        }
+    })?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        fail(format!(
+            "{file} is not valid json: {}",
+            crate::archive::json_error(&e)
+        ))
+    })?;
+    match json.pointer(pointer) {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(other) => Ok(other.to_string()),
+        None => Err(fail(format!("{file} has nothing at {pointer}"))),
+    }
+}
+
 /// Takes a captured value from what the steps left. Nothing to take is the plugin's doing (a
 /// Fail for the assertions that need it); a registry or daemon that cannot be asked is an Error.
 async fn take_capture(
@@ -483,28 +514,7 @@ async fn take_capture(
         reason,
     };
     match capture {
-        Capture::Json { file, pointer } => {
-            // Read inside the workspace only, and small: a JSON capture is a metadata file.
-            let bytes = crate::workspace::read_file(env.workspace(), file, JSON_CAPTURE_LIMIT)
-                .map_err(|e| {
-                    if e.is_harness_error() {
-                        error(e.to_string())
-                    } else {
-                        fail(format!("cannot read {file}: {e}"))
-                    }
-                })?;
-            let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
-                fail(format!(
-                    "{file} is not valid json: {}",
-                    crate::archive::json_error(&e)
-                ))
-            })?;
-            match json.pointer(pointer) {
-                Some(serde_json::Value::String(s)) => Ok(s.clone()),
-                Some(other) => Ok(other.to_string()),
-                None => Err(fail(format!("{file} has nothing at {pointer}"))),
-            }
-        }
+        Capture::Json { file, pointer } => json_capture(env.workspace(), file, pointer),
         Capture::TarballConfigDigest(path) => match archives.get(path) {
             Ok(archive) => Ok(archive.config_digest.clone()),
             Err(e) if e.is_harness_error() => Err(error(e.to_string())),

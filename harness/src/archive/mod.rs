@@ -251,7 +251,7 @@ pub(crate) fn human(bytes: u64) -> String {
     const UNITS: &[(u64, &str)] = &[(1 << 40, "TiB"), (GIB, "GiB"), (MIB, "MiB"), (KIB, "KiB")];
     for &(size, unit) in UNITS {
         if bytes >= size {
-            return if bytes % size == 0 {
+            return if bytes.is_multiple_of(size) {
                 format!("{} {unit}", bytes / size)
             } else {
                 format!("{:.1} {unit}", bytes as f64 / size as f64)
@@ -504,7 +504,11 @@ fn scan(
         if stream.get_ref().failed.is_some() || stream.truncation().is_some() {
             return Err(stream_failure(&mut stream, path, None));
         }
-        let (digests, json, layer) = match read {
+        let Streamed {
+            digests,
+            json,
+            layer,
+        } = match read {
             Ok(read) => read,
             Err(MemberError::Io(e)) => {
                 return Err(ArchiveReadError::Tar {
@@ -563,6 +567,13 @@ fn stream_take_failure(stream: &mut Stream<'_>) -> Option<io::Error> {
     stream.get_mut().failed.take()
 }
 
+/// What streaming a member found.
+struct Streamed {
+    digests: Digests,
+    json: Option<Vec<u8>>,
+    layer: Option<Result<LayerScan, LayerProblem>>,
+}
+
 enum MemberError {
     Io(io::Error),
     Limit(String),
@@ -579,14 +590,7 @@ fn read_member<R: Read>(
     limits: &Limits,
     names_left: &mut u64,
     json_total: &mut u64,
-) -> Result<
-    (
-        Digests,
-        Option<Vec<u8>>,
-        Option<Result<LayerScan, LayerProblem>>,
-    ),
-    MemberError,
-> {
+) -> Result<Streamed, MemberError> {
     let first = matches!(pass, Pass::First);
     let mut hashing = HashingReader {
         inner: data,
@@ -646,7 +650,11 @@ fn read_member<R: Read>(
         ));
     }
     io::copy(&mut hashing, &mut io::sink()).map_err(MemberError::Io)?;
-    Ok((hashing.hasher.finish(), json, layer))
+    Ok(Streamed {
+        digests: hashing.hasher.finish(),
+        json,
+        layer,
+    })
 }
 
 /// What a format-specific reader finds.
@@ -721,7 +729,7 @@ impl Resolver<'_> {
 
     fn blob_path(&self, digest: &str, what: &str) -> Result<String, ArchiveReadError> {
         let (algorithm, hex) =
-            parse_digest(digest).map_err(|e| self.malformed(format!("{what}: {e}")))?;
+            parse_digest(digest).map_err(|e| self.malformed(format!("{what} {e}")))?;
         Ok(format!("blobs/{}/{hex}", algorithm.name()))
     }
 

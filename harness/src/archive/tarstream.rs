@@ -447,7 +447,10 @@ fn parse_octal(bytes: &[u8]) -> Option<u64> {
 }
 
 /// PAX records: `LEN KEY=VALUE\n`.
-fn parse_pax(data: &[u8], offset: u64) -> Result<Vec<(&[u8], &[u8])>, TarError> {
+/// A PAX record's key and value.
+type PaxRecord<'a> = (&'a [u8], &'a [u8]);
+
+fn parse_pax(data: &[u8], offset: u64) -> Result<Vec<PaxRecord<'_>>, TarError> {
     let bad = || TarError::BadHeader {
         offset,
         what: "a PAX record is malformed",
