@@ -60,6 +60,10 @@ sweep:
 bench: docker
     @scripts/bench.sh
 
+# Peak RSS and time of verifying a SIZE_GIB docker-archive with the archive reader (must stay under 100 MiB).
+bench-archive SIZE="2" COMPRESSION="none":
+    cargo run --release --example archive-rss -- {{SIZE}} {{COMPRESSION}}
+
 # Formatting and lints, as CI runs them.
 lint:
     cargo fmt --all -- --check
