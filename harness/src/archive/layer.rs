@@ -420,3 +420,72 @@ fn remove_under(files: &mut BTreeSet<String>, dir: &str) {
         files.remove(&f);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(list: &[&str]) -> Vec<String> {
+        list.iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn whiteouts_hide_lower_layers_only() {
+        let lower = paths(&["etc", "etc/a", "etc/b", "opt/x", "opt/x/y", "opt/x/y/z"]);
+        // The opaque marker comes after a file of its own layer: that file stays.
+        let upper = paths(&["opt/x/new", "opt/x/.wh..wh..opq", "etc/.wh.a"]);
+        let files = apply_layers([lower.as_slice(), upper.as_slice()]);
+        let files: Vec<&str> = files.iter().map(String::as_str).collect();
+        assert_eq!(files, ["etc", "etc/b", "opt/x", "opt/x/new"]);
+    }
+
+    #[test]
+    fn the_ratio_limit_has_a_floor_and_a_cap() {
+        let limits = Limits::default();
+        assert_eq!(limits.decompressed_limit(10), (1 << 20, Some(1000)));
+        assert_eq!(limits.decompressed_limit(1 << 20), (1000 << 20, Some(1000)));
+        assert_eq!(limits.decompressed_limit(1 << 30), (64 << 30, None));
+    }
+
+    #[test]
+    fn a_zstd_frame_asking_for_a_larger_window_than_allowed_is_refused() {
+        let data = vec![7u8; 1 << 16];
+        let mut encoder = zstd::stream::Encoder::new(Vec::new(), 3).unwrap();
+        encoder.window_log(20).unwrap();
+        std::io::Write::write_all(&mut encoder, &data).unwrap();
+        let compressed = encoder.finish().unwrap();
+        let limits = Limits {
+            zstd_window_log_max: 12,
+            ..Limits::default()
+        };
+        let mut names = u64::MAX;
+        let problem = scan_layer(
+            compressed.as_slice(),
+            Compression::Zstd,
+            compressed.len() as u64,
+            &limits,
+            Want::default(),
+            &mut names,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(problem, LayerProblem::Corrupt { .. }),
+            "{problem:?}"
+        );
+        let ok = scan_layer(
+            compressed.as_slice(),
+            Compression::Zstd,
+            compressed.len() as u64,
+            &Limits::default(),
+            Want {
+                sha256: true,
+                sha512: false,
+            },
+            &mut names,
+        )
+        .unwrap();
+        assert_eq!(ok.diff.sha256, Some(Algorithm::Sha256.digest(&data)));
+        // Not a tar: the digest still counts, the listing says why.
+        assert!(ok.paths.unwrap_err().starts_with("not a readable tar"));
+    }
+}
