@@ -270,7 +270,9 @@ impl Registry {
                 Err(e) => return Ok(Err(e)),
             }
         }
-        Ok(Ok(apply_layers(layers.iter().map(Vec::as_slice))))
+        Ok(Ok(apply_layers(
+            layers.iter().map(|paths| paths.as_slice()),
+        )))
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256, Sha512};
 
@@ -235,7 +236,7 @@ pub struct LayerScan {
     pub diff: Digests,
     /// The paths the layer's tar lists (normalised, whiteout entries kept), or why it is not a
     /// readable tar.
-    pub paths: Result<Vec<String>, String>,
+    pub paths: Result<Arc<Vec<String>>, String>,
 }
 
 /// What to compute for the decompressed stream.
@@ -305,7 +306,7 @@ pub fn scan_layer<R: Read>(
     let paths = list(&mut stream, names_left, limits);
     drop(stream);
     let paths = match paths {
-        Ok(paths) => Ok(paths),
+        Ok(paths) => Ok(Arc::new(paths)),
         Err(Listing::Inner(e)) => return Err(problem(&capped, &e)),
         Err(Listing::Broken(why)) => Err(why),
     };
@@ -319,6 +320,10 @@ pub fn scan_layer<R: Read>(
         paths,
     })
 }
+
+/// What keeping a name costs besides its bytes (the `String`, the vector's slot), counted
+/// against [`Limits::name_bytes`].
+pub const NAME_OVERHEAD: u64 = 32;
 
 enum Listing {
     /// The decompressed stream failed: a limit or corruption.
@@ -356,14 +361,15 @@ fn list<R: Read>(
         if broken.is_some() || path.is_empty() {
             continue;
         }
-        if (path.len() as u64) > *names_left {
+        let cost = path.len() as u64 + NAME_OVERHEAD;
+        if cost > *names_left {
             broken = Some(format!(
                 "the layers list more than {} of file names",
                 human(limits.name_bytes)
             ));
             continue;
         }
-        *names_left -= path.len() as u64;
+        *names_left -= cost;
         paths.push(path);
     }
     // Data the walker skipped may have ended the stream early.

@@ -21,6 +21,7 @@ mod tarstream;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -49,7 +50,8 @@ pub struct Limits {
     pub layer_ratio: u64,
     /// … except that any layer may decompress to 1 MiB.
     pub layer_ratio_floor: u64,
-    /// The file names the layers list (kept for `files`), together: 64 MiB.
+    /// The file names the layers list (kept for `files`), together, each counted with 32 bytes
+    /// of bookkeeping: 128 MiB (a million names of 100 bytes).
     pub name_bytes: u64,
     /// The largest zstd window a layer may ask for, as a power of two: 27 (128 MiB, zstd's own
     /// default for decoders).
@@ -64,7 +66,7 @@ impl Default for Limits {
             layer_bytes: 64 * GIB,
             layer_ratio: 1000,
             layer_ratio_floor: MIB,
-            name_bytes: 64 * MIB,
+            name_bytes: 128 * MIB,
             zstd_window_log_max: 27,
         }
     }
@@ -94,7 +96,7 @@ pub struct ImageArchive {
     pub config_digest: String,
     pub config: Value,
     /// The paths each layer lists, in order, or why they cannot be listed.
-    layers: Vec<Result<Vec<String>, String>>,
+    layers: Vec<Result<Arc<Vec<String>>, String>>,
     /// Blobs (and layers) whose content does not hash to their name (or diff_id), digests in
     /// an algorithm that is not accepted, and "nothing verified".
     pub digest_mismatches: Vec<String>,

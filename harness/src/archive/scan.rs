@@ -291,10 +291,13 @@ fn read_member<R: Read>(
     }
     let head = &head[..got];
     let is_metadata = METADATA_NAMES.contains(&name);
-    let looks_json = head
-        .iter()
-        .find(|b| !b.is_ascii_whitespace())
-        .is_some_and(|&b| b == b'{' || b == b'[');
+    // A tar header (its magic at 257) is a layer even when its first name starts with `{`.
+    let is_tar = head.get(257..262) == Some(b"ustar".as_slice());
+    let looks_json = !is_tar
+        && head
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|&b| b == b'{' || b == b'[');
     let mut json = None;
     let mut layer = None;
     if first && (is_metadata || looks_json) && size <= limits.json_bytes {
