@@ -139,3 +139,22 @@ fn a_huge_manifest_is_a_fail_naming_the_limit() {
         )
     );
 }
+
+#[test]
+fn an_archive_of_too_many_members_is_a_fail_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("image.tar");
+    let entries: Vec<(String, Vec<u8>)> = (0..11).map(|i| (format!("f{i}"), vec![])).collect();
+    std::fs::write(&path, common::tar_bytes(&entries)).unwrap();
+    let limits = Limits {
+        members: 10,
+        ..Limits::default()
+    };
+    let err = ImageArchive::read_with_limits(&path, &limits).unwrap_err();
+    assert!(matches!(err, ArchiveReadError::Limit { .. }));
+    assert!(
+        err.to_string()
+            .ends_with("it holds more than 10 members (an image archive holds a few per layer)"),
+        "{err}"
+    );
+}

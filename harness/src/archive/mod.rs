@@ -39,6 +39,8 @@ const GIB: u64 = 1024 * MIB;
 /// What reading an archive may cost. Going over a limit is a Fail that names it.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// Members of the archive (files, directories, links): 100,000.
+    pub members: u64,
     /// One JSON document (manifest.json, index.json, a manifest, a config): 16 MiB.
     pub json_bytes: u64,
     /// All the JSON documents an archive holds, together: 64 MiB.
@@ -61,6 +63,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
+            members: 100_000,
             json_bytes: 16 * MIB,
             json_total_bytes: 64 * MIB,
             layer_bytes: 64 * GIB,

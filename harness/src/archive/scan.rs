@@ -100,12 +100,23 @@ pub(super) fn scan(
     };
     let mut names_left = limits.name_bytes;
     let mut json_total = 0u64;
+    let mut count = 0u64;
     loop {
         let header = match stream.next_header() {
             Ok(Some(header)) => header,
             Ok(None) => break,
             Err(e) => return Err(stream_failure(&mut stream, path, Some(e))),
         };
+        count += 1;
+        if count > limits.members {
+            return Err(ArchiveReadError::Limit {
+                path: path.to_owned(),
+                message: format!(
+                    "it holds more than {} members (an image archive holds a few per layer)",
+                    limits.members
+                ),
+            });
+        }
         if escapes_root(&header.name) {
             return Err(malformed(format!(
                 "member {} (at byte {}) has a path outside the archive (path traversal)",
