@@ -51,6 +51,12 @@ pub fn open_file(workspace: &Path, rel: &str) -> Result<File, WorkspaceReadError
                     how,
                 });
             }
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                return Err(WorkspaceReadError::NotAFile {
+                    path: shown(rel),
+                    what: "a symlink loop",
+                });
+            }
             return Err(match e.kind() {
                 io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => {
                     WorkspaceReadError::NotFound { path: shown(rel) }

@@ -223,7 +223,7 @@ async fn a_symlink_that_stays_inside_the_workspace_is_followed() {
 }
 
 #[test]
-fn a_fifo_a_directory_and_a_dangling_link_are_not_read() {
+fn a_fifo_a_directory_a_loop_and_a_dangling_link_are_not_read() {
     let s = setup();
     let fifo = s.workspace.join("image.tar");
     let c = std::ffi::CString::new(fifo.to_string_lossy().as_bytes()).unwrap();
@@ -238,6 +238,14 @@ fn a_fifo_a_directory_and_a_dangling_link_are_not_read() {
         err.to_string(),
         "dir.tar is a directory, not a regular file"
     );
+    symlink("loop-b.tar", s.workspace.join("loop-a.tar")).unwrap();
+    symlink("loop-a.tar", s.workspace.join("loop-b.tar")).unwrap();
+    let err = workspace::open_file(&s.workspace, "loop-a.tar").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "loop-a.tar is a symlink loop, not a regular file"
+    );
+    assert!(!err.is_harness_error());
     symlink("nowhere.tar", s.workspace.join("dangling.tar")).unwrap();
     let err = workspace::open_file(&s.workspace, "dangling.tar").unwrap_err();
     assert_eq!(
