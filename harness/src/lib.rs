@@ -26,3 +26,4 @@ pub mod runs;
 pub mod runtime;
 pub mod scenario;
 pub mod session;
+pub mod stop;
