@@ -268,7 +268,9 @@ fn sweep_removes_only_runs_whose_process_is_gone() {
         child.id().to_string()
     };
     let dead = dead.as_str();
-    let owners: Vec<(&str, Vec<(&str, &str)>, bool)> = vec![
+    // (case, owner labels, kept by the sweep)
+    type Fake<'a> = (&'a str, Vec<(&'a str, &'a str)>, bool);
+    let owners: Vec<Fake> = vec![
         (
             "live",
             vec![("host", host), ("pid", me), ("pid-start", my_start)],
