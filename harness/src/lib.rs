@@ -17,6 +17,7 @@ pub mod mutants;
 pub mod plan;
 pub mod profile;
 pub mod progress;
+pub mod redact;
 pub mod registry;
 pub mod release;
 pub mod report;

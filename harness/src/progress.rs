@@ -34,6 +34,7 @@ fn write_to(out: &mut impl Write, closed: &AtomicBool, text: &str) {
     if closed.load(Ordering::Relaxed) {
         return;
     }
+    let text = crate::redact::text(text);
     if out
         .write_all(text.as_bytes())
         .and_then(|()| out.flush())

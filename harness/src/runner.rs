@@ -18,6 +18,7 @@ use crate::images;
 use crate::plan::Plan;
 use crate::profile::Profile;
 use crate::progress::{self, Notify};
+use crate::redact;
 use crate::registry;
 use crate::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
 use crate::runtime::{Environment, Services, REGISTRY_PORT};
@@ -73,8 +74,20 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
     run_repetition(ctx, plan, 1).await
 }
 
-/// Runs one repetition of a plan (1-based); each has its own workspace and result file.
+/// Runs one repetition of a plan (1-based); each has its own workspace and result file. The
+/// plan's secrets are redacted in the result and masked in the workspace kept for inspection
+/// before anyone else sees them.
 pub async fn run_repetition(ctx: &RunContext, plan: &Plan, repetition: u32) -> ScenarioResult {
+    let secrets = redact::Secrets::of(&plan.scenario);
+    redact::remember(&secrets);
+    let mut result = run_unredacted(ctx, plan, repetition).await;
+    secrets.scrub_result(&mut result);
+    let workspace = ctx.report_dir.join(result.file_stem()).join("workspace");
+    secrets.scrub_dir(&workspace);
+    result
+}
+
+async fn run_unredacted(ctx: &RunContext, plan: &Plan, repetition: u32) -> ScenarioResult {
     let started = Instant::now();
     let mut result = ScenarioResult {
         test: plan.test_name.clone(),

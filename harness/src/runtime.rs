@@ -543,12 +543,24 @@ impl Environment {
         if self.auth_dir.is_none() {
             // tempfile creates the directory with mode 0700.
             let dir = tempfile::Builder::new()
-                .prefix(&format!("conformance-{}-auth-", self.instance))
+                .prefix(&format!(
+                    "conformance-auth-{}-{}-",
+                    self.labels[LABEL_RUN], self.instance
+                ))
                 .tempdir()
                 .map_err(|source| RuntimeError::Workspace {
                     path: std::env::temp_dir(),
                     source,
                 })?;
+            // Private whatever the umask or tempfile's defaults.
+            std::fs::set_permissions(
+                dir.path(),
+                std::os::unix::fs::PermissionsExt::from_mode(0o700),
+            )
+            .map_err(|source| RuntimeError::Workspace {
+                path: dir.path().to_owned(),
+                source,
+            })?;
             self.auth_dir = Some(dir);
         }
         Ok(self
@@ -1357,4 +1369,27 @@ fn tail(text: &str, limit: usize) -> String {
         start += 1;
     }
     format!("[… truncated]\n{}", &text[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn private_files_are_readable_by_their_owner_only() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("registry-secured");
+        write_private(&dir, "htpasswd", b"u:hash\n").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("htpasswd")), 0o600);
+    }
+
+    #[test]
+    fn process_start_reads_this_process() {
+        assert!(process_start(std::process::id()).is_some());
+        assert!(!hostname().is_empty());
+    }
 }
