@@ -318,6 +318,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
                 retry_errors,
             };
             let run_id = run_id.unwrap_or_else(new_run_id);
+            let _signals = stop::listen();
             Ok(run_matrix(profile, filter, options, run_id).await?.0)
         }
         Command::Mutants {
@@ -423,6 +424,7 @@ async fn nightly(
     judge: JudgeArgs,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let settings = judge.settings()?;
+    let _signals = stop::listen();
     let (code, report_dir) =
         run_matrix(profile, args.filter.clone(), args.options(), new_run_id()).await?;
     if code == ExitCode::from(130) {
@@ -565,7 +567,7 @@ async fn mutants(
 }
 
 /// Runs the matrix; the exit code says whether every result was as expected (130: stopped by a
-/// signal), and where the reports went.
+/// signal), and where the reports went. The caller listens for signals ([`stop::listen`]).
 async fn run_matrix(
     profile: ProfileArgs,
     filter: Option<String>,
@@ -574,7 +576,6 @@ async fn run_matrix(
 ) -> Result<(ExitCode, PathBuf), Box<dyn std::error::Error>> {
     let root = session::repo_root();
     let selected = select(plans(&root.join("scenarios"))?, filter.as_deref())?;
-    let _signals = stop::listen();
     let mut ctx = session::open(&profile.choice(), run_id.clone()).await?;
     outln!(
         "run {run_id}: {} plan(s) × {} on profile `{}`",
