@@ -294,6 +294,7 @@ fn sweep_removes_only_runs_whose_process_is_gone() {
         .build()
         .unwrap();
     let docker = rt.block_on(runtime::connect()).unwrap();
+    let _fakes = RemoveOnDrop(format!("io.conformance.test={test}"));
     let run_of = |case: &str| format!("test-sweep-{test}-{case}");
     for (case, labels, _) in &owners {
         let mut all = std::collections::HashMap::from([
@@ -361,4 +362,25 @@ fn sweep_removes_only_runs_whose_process_is_gone() {
     }
     eprintln!("sweep scope: {took:?}\n{stdout}");
     assert!(took < Duration::from_secs(20), "{took:?}");
+}
+
+/// Removes what carries this label when dropped, whether the test passed or not.
+struct RemoveOnDrop(String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let label = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let docker = runtime::connect().await.unwrap();
+                    runtime::remove_until_gone(&docker, vec![label], None, Duration::from_secs(10))
+                        .await
+                })
+        })
+        .join();
+    }
 }
