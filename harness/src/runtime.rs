@@ -388,8 +388,14 @@ impl Environment {
         registries_ready?;
         dind_ready?;
         let seeding = Instant::now();
-        self.push_base_image(&services.base_image.image, &hosts[0])
-            .await?;
+        // Tags an image in the host's daemon (which no label can name): run to its end like a
+        // create, so that the temporary tag is always dropped again.
+        let push = push_base_image(
+            self.docker.clone(),
+            services.base_image.image.clone(),
+            hosts[0].clone(),
+        );
+        self.detached(push).await?;
         self.phases.registry_ready_ms = registry_ms;
         self.phases.dind_ready_ms = dind_ms;
         self.phases.base_image_ms = ms(seeding);
@@ -843,60 +849,59 @@ impl Environment {
         }
         tail(&out, LOG_LIMIT)
     }
+}
 
-    /// Tags the base image for the registry's published port and pushes it from the host's
-    /// daemon (which treats 127.0.0.0/8 as insecure), then drops the temporary tag.
-    async fn push_base_image(&self, image: &str, host: &str) -> Result<(), RuntimeError> {
-        let target = format!("{host}/{BASE_IMAGE_REPOSITORY}");
-        let docker_err = |action: &str| {
-            let action = action.to_owned();
-            move |source| RuntimeError::Docker { action, source }
-        };
-        self.docker
-            .tag_image(
-                image,
-                Some(TagImageOptions {
-                    repo: Some(target.clone()),
-                    tag: Some(BASE_IMAGE_TAG.into()),
-                }),
-            )
-            .await
-            .map_err(docker_err("tagging the base image"))?;
-        let mut push = self.docker.push_image(
-            &target,
-            Some(PushImageOptions {
+/// Tags the base image for the registry's published port and pushes it from the host's
+/// daemon (which treats 127.0.0.0/8 as insecure), then drops the temporary tag.
+async fn push_base_image(docker: Docker, image: String, host: String) -> Result<(), RuntimeError> {
+    let target = format!("{host}/{BASE_IMAGE_REPOSITORY}");
+    let docker_err = |action: &str| {
+        let action = action.to_owned();
+        move |source| RuntimeError::Docker { action, source }
+    };
+    docker
+        .tag_image(
+            &image,
+            Some(TagImageOptions {
+                repo: Some(target.clone()),
                 tag: Some(BASE_IMAGE_TAG.into()),
-                ..Default::default()
             }),
-            None,
-        );
-        let mut failure = None;
-        while let Some(item) = push.next().await {
-            match item {
-                Ok(info) => {
-                    if let Some(detail) = info.error_detail {
-                        failure = Some(detail.message.unwrap_or_default());
-                    }
+        )
+        .await
+        .map_err(docker_err("tagging the base image"))?;
+    let mut push = docker.push_image(
+        &target,
+        Some(PushImageOptions {
+            tag: Some(BASE_IMAGE_TAG.into()),
+            ..Default::default()
+        }),
+        None,
+    );
+    let mut failure = None;
+    while let Some(item) = push.next().await {
+        match item {
+            Ok(info) => {
+                if let Some(detail) = info.error_detail {
+                    failure = Some(detail.message.unwrap_or_default());
                 }
-                Err(e) => failure = Some(e.to_string()),
             }
+            Err(e) => failure = Some(e.to_string()),
         }
-        let _ = self
-            .docker
-            .remove_image(
-                &format!("{target}:{BASE_IMAGE_TAG}"),
-                None::<RemoveImageOptions>,
-                None,
-            )
-            .await;
-        match failure {
-            None => Ok(()),
-            Some(detail) => Err(RuntimeError::NotReady {
-                service: "registry (base image push)".into(),
-                seconds: 0,
-                detail,
-            }),
-        }
+    }
+    let _ = docker
+        .remove_image(
+            &format!("{target}:{BASE_IMAGE_TAG}"),
+            None::<RemoveImageOptions>,
+            None,
+        )
+        .await;
+    match failure {
+        None => Ok(()),
+        Some(detail) => Err(RuntimeError::NotReady {
+            service: "registry (base image push)".into(),
+            seconds: 0,
+            detail,
+        }),
     }
 }
 
