@@ -52,9 +52,9 @@ compare BASE NEW *ARGS:
 list:
     cargo run --quiet --bin harness -- list
 
-# Remove every container, network and volume the harness labelled (leftovers of killed runs).
-sweep:
-    cargo run --quiet --bin harness -- sweep
+# Remove the containers, networks and volumes left by harness processes that are gone (e.g. `--run ID`, `--all`).
+sweep *ARGS:
+    cargo run --quiet --bin harness -- sweep {{ARGS}}
 
 # Time the image build (cold, warm, hot) and the full matrix; prints medians.
 bench: docker

@@ -181,6 +181,16 @@ pub enum RuntimeError {
         #[source]
         source: std::io::Error,
     },
+    /// The process was asked to stop (SIGINT, SIGTERM) before this finished.
+    #[error("stopped by {signal} before the scenario finished")]
+    Stopped { signal: &'static str },
+    /// Something labelled would not go away.
+    #[error("resources labelled {labels} still remain after {seconds} s: {remaining}")]
+    Leftover {
+        labels: String,
+        seconds: u64,
+        remaining: String,
+    },
 }
 
 /// A query to a registry failed for reasons other than "the tag or repository is not there".

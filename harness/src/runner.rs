@@ -2,10 +2,12 @@
 //! tears the environment down.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use bollard::Docker;
+use futures_util::FutureExt;
 
 use crate::accounting;
 use crate::archive::Archives;
@@ -16,6 +18,7 @@ use crate::images;
 use crate::plan::Plan;
 use crate::profile::Profile;
 use crate::progress::{self, Notify};
+use crate::redact;
 use crate::registry;
 use crate::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
 use crate::runtime::{Environment, Services, REGISTRY_PORT};
@@ -71,8 +74,20 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
     run_repetition(ctx, plan, 1).await
 }
 
-/// Runs one repetition of a plan (1-based); each has its own workspace and result file.
+/// Runs one repetition of a plan (1-based); each has its own workspace and result file. The
+/// plan's secrets are redacted in the result and masked in the workspace kept for inspection
+/// before anyone else sees them.
 pub async fn run_repetition(ctx: &RunContext, plan: &Plan, repetition: u32) -> ScenarioResult {
+    let secrets = redact::Secrets::of(&plan.scenario);
+    redact::remember(&secrets);
+    let mut result = run_unredacted(ctx, plan, repetition).await;
+    secrets.scrub_result(&mut result);
+    let workspace = ctx.report_dir.join(result.file_stem()).join("workspace");
+    secrets.scrub_dir(&workspace);
+    result
+}
+
+async fn run_unredacted(ctx: &RunContext, plan: &Plan, repetition: u32) -> ScenarioResult {
     let started = Instant::now();
     let mut result = ScenarioResult {
         test: plan.test_name.clone(),
@@ -126,14 +141,22 @@ pub async fn run_repetition(ctx: &RunContext, plan: &Plan, repetition: u32) -> S
         &plan.test_name,
         workspace.clone(),
     );
-    let outcome = exercise(ctx, plan, &mut env, &mut result).await;
+    // A panic in the plan is the harness's failure: the teardown still runs, and the plan is
+    // an Error saying so.
+    let outcome = AssertUnwindSafe(exercise(ctx, plan, &mut env, &mut result))
+        .catch_unwind()
+        .await;
     ctx.note(plan, repetition, "tearing down");
     let tearing_down = Instant::now();
     let teardown = env.teardown().await;
     result.phases.teardown_ms = tearing_down.elapsed().as_millis() as u64;
     match outcome {
-        Ok(by_assertion) => decide(&mut result, plan, by_assertion),
-        Err(e) => result.reason = Some(e.to_string()),
+        Ok(Ok(by_assertion)) => decide(&mut result, plan, by_assertion),
+        Ok(Err(e)) => result.reason = Some(e.to_string()),
+        Err(panic) => {
+            result.status = Status::Error;
+            result.reason = Some(format!("the harness panicked: {}", panic_message(&*panic)));
+        }
     }
     if let Err(e) = teardown {
         // A leak is the harness's failure; it does not change what was learned about the plugin
@@ -355,6 +378,15 @@ async fn exercise(
     result.assertions = by_assertion.iter().flatten().cloned().collect();
     result.phases.checks_ms = ms(checking);
     Ok(by_assertion)
+}
+
+/// The text a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
 }
 
 fn ms(since: Instant) -> u64 {
