@@ -190,8 +190,21 @@ impl Secrets {
         }
     }
 
+    /// Masks the secrets in one regular file, in place. The file is opened without following
+    /// a symlink (a plugin may have swapped one in: never read or write outside the workspace).
     fn mask_file(&self, path: &Path) -> std::io::Result<bool> {
-        let mut bytes = std::fs::read(path)?;
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?;
+        if !file.metadata()?.is_file() {
+            return Ok(false);
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
         let mut hit = false;
         for secret in &self.values {
             let needle = secret.as_bytes();
@@ -204,7 +217,9 @@ impl Secrets {
             }
         }
         if hit {
-            std::fs::write(path, bytes)?;
+            // Same length: overwrite in place.
+            file.rewind()?;
+            file.write_all(&bytes)?;
         }
         Ok(hit)
     }
