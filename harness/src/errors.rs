@@ -34,7 +34,7 @@ pub struct ScenarioSyntaxError {
     pub column: u64,
     pub message: String,
     #[source_code]
-    pub src: NamedSource<String>,
+    pub src: NamedSource<crate::scenario::SourceText>,
     #[label("here")]
     pub span: Option<SourceSpan>,
 }

@@ -1,5 +1,6 @@
 //! Plans: one per scenario × builder, named `workflow::scenario::builder`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::errors::ScenarioParseError;
@@ -35,6 +36,23 @@ pub fn plans(scenarios_dir: &Path) -> Result<Vec<Plan>, ScenarioParseError> {
         path: scenarios_dir.to_owned(),
         source,
     })?;
+    // Plan names (`workflow::scenario`) must tell the files apart: they name the tests, the
+    // result files and the workspaces.
+    let mut names: BTreeMap<String, &Path> = BTreeMap::new();
+    for file in &files {
+        let name = format!("{}::{}", ident(&file.workflow), ident(&file.stem));
+        if let Some(other) = names.insert(name.clone(), &file.path) {
+            return Err(ScenarioParseError::Invalid {
+                path: file.path.clone(),
+                message: format!(
+                    "its plans would be named like those of {} (`{name}::BUILDER`: characters \
+                     other than letters and digits become `_`, letters lowercase); rename one \
+                     of the two files",
+                    other.display()
+                ),
+            });
+        }
+    }
     let mut plans = Vec::new();
     for file in files {
         let scenario = Scenario::load(&file.path)?;
@@ -72,4 +90,37 @@ fn ident(name: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_whose_plan_names_collide_are_refused_naming_both() {
+        let root = tempfile::tempdir().unwrap();
+        let scenario = std::fs::read_to_string(
+            crate::session::repo_root().join("scenarios/build-only/tar.yaml"),
+        )
+        .unwrap();
+        for dir in ["build-only", "build_only"] {
+            std::fs::create_dir_all(root.path().join(dir)).unwrap();
+            std::fs::write(root.path().join(dir).join("tar.yaml"), &scenario).unwrap();
+        }
+        let error = plans(root.path()).unwrap_err().to_string();
+        assert!(error.contains("build-only/tar.yaml"), "{error}");
+        assert!(error.contains("build_only/tar.yaml"), "{error}");
+        assert!(error.contains("`build_only::tar::BUILDER`"), "{error}");
+
+        std::fs::remove_dir_all(root.path().join("build_only")).unwrap();
+        std::fs::write(root.path().join("build-only/Tar.yml"), &scenario).unwrap();
+        let error = plans(root.path()).unwrap_err().to_string();
+        assert!(
+            error.contains("Tar.yml") && error.contains("tar.yaml"),
+            "{error}"
+        );
+
+        std::fs::remove_file(root.path().join("build-only/Tar.yml")).unwrap();
+        assert_eq!(plans(root.path()).unwrap().len(), 4);
+    }
 }

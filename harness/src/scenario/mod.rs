@@ -8,10 +8,14 @@
 //! containers see it; `${capture.NAME}` is a captured value (assertions only); a step's `role`
 //! may use `${builder}`, the builder under test (e.g. `${builder}-ecr`).
 
+mod grammar;
 mod load;
 mod types;
 mod validate;
 
-pub use load::{discover, ScenarioFile};
+pub use grammar::{
+    check_digest, check_env_name, check_reference, check_relative_path, check_repository, check_tag,
+};
+pub use load::{discover, ScenarioFile, SourceText, MAX_SCENARIO_BYTES};
 pub use types::*;
-pub use validate::substitute;
+pub use validate::{container_suffix, substitute, MAX_NAME, MAX_TIMEOUT};
