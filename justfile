@@ -52,13 +52,17 @@ compare BASE NEW *ARGS:
 list:
     cargo run --quiet --bin harness -- list
 
-# Remove every container, network and volume the harness labelled (leftovers of killed runs).
-sweep:
-    cargo run --quiet --bin harness -- sweep
+# Remove the containers, networks and volumes left by harness processes that are gone (e.g. `--run ID`, `--all`).
+sweep *ARGS:
+    cargo run --quiet --bin harness -- sweep {{ARGS}}
 
 # Time the image build (cold, warm, hot) and the full matrix; prints medians.
 bench: docker
     @scripts/bench.sh
+
+# Peak RSS and time of verifying a SIZE_GIB docker-archive with the archive reader (must stay under 100 MiB).
+bench-archive SIZE="2" COMPRESSION="none":
+    cargo run --release --example archive-rss -- {{SIZE}} {{COMPRESSION}}
 
 # Fuzz TARGET for SECONDS with cargo-fuzz on nightly; targets: scenario_loader (fuzz/Cargo.toml lists them).
 fuzz TARGET SECONDS:

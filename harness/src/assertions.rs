@@ -557,9 +557,7 @@ fn tarball(
     let path = &t.path;
     let archive = match archive {
         Ok(archive) => archive,
-        Err(ArchiveReadError::Open { source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
+        Err(e) if e.is_missing() => {
             return vec![outcome(
                 format!("tarball {path} exists"),
                 Status::Fail,
@@ -567,7 +565,8 @@ fn tarball(
                 "no such file",
             )];
         }
-        Err(e @ ArchiveReadError::Open { .. }) => {
+        // The harness could not read it: nothing is known about the plugin.
+        Err(e) if e.is_harness_error() => {
             return vec![outcome(
                 format!("tarball {path} is readable"),
                 Status::Error,
@@ -575,6 +574,7 @@ fn tarball(
                 e.to_string(),
             )];
         }
+        // Outside the workspace, not a file, malformed, hostile, over a limit: the plugin's.
         Err(e) => {
             return vec![outcome(
                 format!("tarball {path} is an image archive"),
@@ -605,21 +605,24 @@ fn tarball(
             archive.format,
         ));
     }
-    outcomes.push(if archive.digest_mismatches.is_empty() {
-        outcome(
-            format!("tarball {path}: every blob matches its digest"),
-            Status::Pass,
-            "all digests verified",
-            format!("{} digests verified", archive.digests_checked),
-        )
-    } else {
-        outcome(
-            format!("tarball {path}: every blob matches its digest"),
-            Status::Fail,
-            "all digests verified",
-            archive.digest_mismatches.join("; "),
-        )
-    });
+    // Zero digests verified proves nothing: the reader lists it as a finding too.
+    outcomes.push(
+        if archive.digest_mismatches.is_empty() && archive.digests_checked > 0 {
+            outcome(
+                format!("tarball {path}: every blob matches its digest"),
+                Status::Pass,
+                "all digests verified",
+                format!("{} digests verified", archive.digests_checked),
+            )
+        } else {
+            outcome(
+                format!("tarball {path}: every blob matches its digest"),
+                Status::Fail,
+                "all digests verified",
+                archive.digest_mismatches.join("; "),
+            )
+        },
+    );
     for tag in &t.tags {
         let what = format!("tarball {path} carries {tag}");
         outcomes.push(match resolve(evidence, tag) {

@@ -3,7 +3,8 @@
 //! The data path reads one way: [`scenario`] → [`plan`] (scenario × builder) → [`runtime`]
 //! (containers) → artifacts ([`archive`], [`registry`]) → [`assertions`] → [`result`] →
 //! [`report`]. [`runner`] drives it for one plan. [`runs`] reads finished runs back and
-//! [`compare`] compares two of them.
+//! [`compare`] compares two of them. [`workspace`] keeps reads of what plugins wrote inside
+//! their workspace.
 
 pub mod accounting;
 pub mod archive;
@@ -17,6 +18,7 @@ pub mod mutants;
 pub mod plan;
 pub mod profile;
 pub mod progress;
+pub mod redact;
 pub mod registry;
 pub mod release;
 pub mod report;
@@ -26,3 +28,5 @@ pub mod runs;
 pub mod runtime;
 pub mod scenario;
 pub mod session;
+pub mod stop;
+pub mod workspace;

@@ -12,8 +12,9 @@ use harness::result::Tally;
 use harness::runner::new_run_id;
 use harness::runs::Run;
 use harness::scenario::Scenario;
-use harness::session::{self, ProfileChoice};
-use harness::{report, runtime};
+use harness::session::{self, ProfileChoice, SessionError};
+use harness::stop::{self, Interrupted};
+use harness::{errln, out, outln, report, runtime};
 
 #[derive(Parser)]
 #[command(
@@ -63,6 +64,10 @@ enum Command {
         /// never retried.
         #[arg(long, default_value_t = 0)]
         retry_errors: u32,
+        /// Name the run (letters, digits, `.`, `_`, `-`; default: the time and a random suffix):
+        /// its labels and reports/<ID>/.
+        #[arg(long, value_name = "ID", value_parser = run_id)]
+        run_id: Option<String>,
     },
     /// Run each mutant plugin (fixtures/mutants) in the plans of its role and print the kill
     /// matrix: which assertion caught which mutant, and the sensitivity score.
@@ -111,10 +116,18 @@ enum Command {
     Validate { files: Vec<PathBuf> },
     /// Print the JSON Schema of scenario files (committed as scenarios/scenario.schema.json).
     Schema,
-    /// Remove every container, network and volume the harness labelled (optionally of one run).
+    /// Remove the containers, networks and volumes left by harness processes that are gone
+    /// (same host, pid no longer running); runs still going on are left alone.
     Sweep {
-        #[arg(long)]
+        /// Remove this run's resources, whether its process runs or not.
+        #[arg(long, value_name = "ID", conflicts_with = "all")]
         run: Option<String>,
+        /// Remove everything the harness labelled, including runs still going on.
+        #[arg(long)]
+        all: bool,
+        /// Only resources also carrying this label (`KEY=VALUE`, repeatable).
+        #[arg(long = "label", value_name = "KEY=VALUE", conflicts_with_all = ["run", "all"])]
+        labels: Vec<String>,
     },
     /// Build (or load from cache) the profile's images.
     Images {
@@ -227,9 +240,22 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
+            errln!("error: {e}");
+            match e.downcast_ref::<SessionError>() {
+                Some(SessionError::Stopped(_)) => ExitCode::from(130),
+                _ => ExitCode::from(2),
+            }
         }
+    }
+}
+
+/// A run id is a directory name and a label value.
+fn run_id(value: &str) -> Result<String, String> {
+    let fine = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if !value.is_empty() && !value.starts_with('.') && value.chars().all(fine) {
+        Ok(value.to_owned())
+    } else {
+        Err("use letters, digits, `.`, `_` and `-` (not first: `.`)".into())
     }
 }
 
@@ -238,7 +264,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
     match command {
         Command::List => {
             for plan in plans(&root.join("scenarios"))? {
-                println!("{}", plan.test_name);
+                outln!("{}", plan.test_name);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -254,14 +280,14 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
             let mut bad = 0;
             for file in &files {
                 match Scenario::load(file) {
-                    Ok(_) => println!("ok    {}", file.display()),
+                    Ok(_) => outln!("ok    {}", file.display()),
                     Err(e) => {
                         bad += 1;
-                        eprintln!("{:?}", miette::Report::new(e));
+                        errln!("{:?}", miette::Report::new(e));
                     }
                 }
             }
-            println!("{} file(s), {bad} invalid", files.len());
+            outln!("{} file(s), {bad} invalid", files.len());
             Ok(if bad == 0 {
                 ExitCode::SUCCESS
             } else {
@@ -269,21 +295,13 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
             })
         }
         Command::Schema => {
-            print!("{}", harness::scenario::json_schema());
+            out!("{}", harness::scenario::json_schema());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Sweep { run } => {
-            let docker = runtime::connect().await?;
-            let swept = runtime::sweep(&docker, run.as_deref()).await?;
-            println!(
-                "removed {} container(s), {} network(s), {} volume(s)",
-                swept.containers, swept.networks, swept.volumes
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Sweep { run, all, labels } => sweep(run, all, labels).await,
         Command::Images { profile } => {
             session::open(&profile.choice(), new_run_id()).await?;
-            println!("images for profile `{}` are present", profile.profile);
+            outln!("images for profile `{}` are present", profile.profile);
             Ok(ExitCode::SUCCESS)
         }
         Command::Run {
@@ -292,13 +310,16 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
             jobs,
             repeat,
             retry_errors,
+            run_id,
         } => {
             let options = matrix::Options {
                 jobs: jobs.max(1),
                 repeat,
                 retry_errors,
             };
-            run(profile, filter, options).await
+            let run_id = run_id.unwrap_or_else(new_run_id);
+            let _signals = stop::listen();
+            Ok(run_matrix(profile, filter, options, run_id).await?.0)
         }
         Command::Mutants {
             profile,
@@ -338,7 +359,7 @@ fn compare(args: CompareArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let base = harness::runs::Run::load(&args.base)?;
     let new = harness::runs::Run::load(&args.new)?;
     let comparison = compare::compare(&[base], &[new], &settings);
-    print!("{}", render::terminal(&comparison));
+    out!("{}", render::terminal(&comparison));
     if let Some(path) = &args.markdown {
         compare::write(path, &render::markdown(&comparison))?;
     }
@@ -358,6 +379,7 @@ async fn validate_release(
     let root = session::repo_root();
     let selected = select(plans(&root.join("scenarios"))?, args.filter.as_deref())?;
     let run_id = new_run_id();
+    let _signals = stop::listen();
     let ctx = session::open(&profile.choice(), run_id.clone()).await?;
     let count = selected
         .iter()
@@ -366,9 +388,12 @@ async fn validate_release(
     if count == 0 {
         return Err(format!("no plan runs the role `{}`", candidates.role).into());
     }
-    println!(
+    outln!(
         "run {run_id}: {count} plan(s) of role `{}` × {} with A = {} and B = {}",
-        candidates.role, args.repeat, candidates.image_a, candidates.image_b
+        candidates.role,
+        args.repeat,
+        candidates.image_a,
+        candidates.image_b
     );
     let work = harness::release::validate(
         &ctx,
@@ -376,15 +401,15 @@ async fn validate_release(
         &candidates,
         args.options(),
         &settings,
-        |r| println!("{}", result_line(r)),
+        |r| outln!("{}", result_line(r)),
     );
-    let comparison = tokio::select! {
-        comparison = work => comparison?,
-        signal = session::stopped() => return interrupted(&ctx, signal).await,
+    let comparison = match stop::guarded(&ctx.docker, &ctx.run_id, work).await {
+        Ok(comparison) => comparison?,
+        Err(stopped) => return Ok(interrupted(stopped)),
     };
-    print!("{}", harness::compare::render::terminal(&comparison));
-    println!("{}", harness::release::answer(&candidates, &comparison));
-    println!(
+    out!("{}", harness::compare::render::terminal(&comparison));
+    outln!("{}", harness::release::answer(&candidates, &comparison));
+    outln!(
         "reports in {} (report.html, compare.html, compare.md; results in A/ and B/)",
         ctx.report_dir.display()
     );
@@ -399,24 +424,29 @@ async fn nightly(
     judge: JudgeArgs,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let settings = judge.settings()?;
-    let (code, report_dir) = run_matrix(profile, args.filter.clone(), args.options()).await?;
+    let _signals = stop::listen();
+    let (code, report_dir) =
+        run_matrix(profile, args.filter.clone(), args.options(), new_run_id()).await?;
+    if code == ExitCode::from(130) {
+        return Ok(code);
+    }
     let this = harness::runs::Run::load(&report_dir)?;
     let mut failed = code != ExitCode::SUCCESS;
     if baseline.exists() {
         let base = harness::runs::Run::load(&baseline)?;
         let comparison = harness::compare::compare(&[base], std::slice::from_ref(&this), &settings);
-        print!("{}", harness::compare::render::terminal(&comparison));
+        out!("{}", harness::compare::render::terminal(&comparison));
         report::write_comparison(&report_dir, &comparison, None)?;
         failed |= comparison.verdict.fails;
     } else {
-        println!(
+        outln!(
             "no baseline at {} yet: nothing to compare with (--update-baseline keeps this run as one)",
             baseline.display()
         );
     }
     if update_baseline {
         this.save(&baseline)?;
-        println!("baseline {} now holds run {}", baseline.display(), this.id);
+        outln!("baseline {} now holds run {}", baseline.display(), this.id);
     }
     Ok(if failed {
         ExitCode::from(1)
@@ -425,18 +455,42 @@ async fn nightly(
     })
 }
 
-/// Ctrl-C or SIGTERM: remove this run's containers, networks and volumes, then stop.
-async fn interrupted(
-    ctx: &harness::runner::RunContext,
-    signal: &str,
+/// Ctrl-C or SIGTERM: the plans stopped and tore down, and this process's containers,
+/// networks and volumes were swept (see [`stop::guarded`]); exit 130.
+fn interrupted(stopped: Interrupted) -> ExitCode {
+    errln!("{stopped}");
+    ExitCode::from(130)
+}
+
+/// `harness sweep`: leftovers of processes that are gone, one run's, or (`--all`) everything.
+async fn sweep(
+    run: Option<String>,
+    all: bool,
+    labels: Vec<String>,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    eprintln!("{signal}: removing this run's containers, networks and volumes");
-    let swept = runtime::sweep(&ctx.docker, Some(&ctx.run_id)).await?;
-    eprintln!(
-        "removed {} container(s), {} network(s), {} volume(s)",
-        swept.containers, swept.networks, swept.volumes
-    );
-    Ok(ExitCode::from(130))
+    let docker = runtime::connect().await?;
+    if run.is_some() || all {
+        if all {
+            errln!("warning: --all removes every labelled resource on this daemon, including those of runs still going on");
+        }
+        let swept = runtime::sweep(&docker, run.as_deref()).await?;
+        outln!("removed {swept}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = runtime::sweep_gone(&docker, &labels).await?;
+    for (owner, swept) in &report.removed {
+        outln!("removed {swept} of {owner}: its process is gone");
+    }
+    for (owner, why) in &report.kept {
+        outln!(
+            "left {owner} alone: {why} (`--run {}` removes it)",
+            owner.run
+        );
+    }
+    if report.removed.is_empty() {
+        outln!("nothing to remove");
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn reports(
@@ -453,10 +507,10 @@ fn reports(
         .transpose()?;
     let out = out.unwrap_or_else(|| report::default_out(&dirs[0]));
     report::write_reports(&out, &runs)?;
-    println!("wrote {0}/report.html and {0}/summary.md", out.display());
+    outln!("wrote {0}/report.html and {0}/summary.md", out.display());
     if let Some(compare) = compare {
         report::write_compare(&out, &compare)?;
-        println!("wrote {}/compare.html", out.display());
+        outln!("wrote {}/compare.html", out.display());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -477,21 +531,22 @@ async fn mutants(
         return Err("no mutant's name matches (see fixtures/mutants/)".into());
     }
     let run_id = new_run_id();
+    let _signals = stop::listen();
     let ctx = session::open(&profile.choice(), run_id.clone()).await?;
     let count: usize = chosen.iter().map(|m| m.plans(&plans).len()).sum();
-    println!(
+    outln!(
         "run {run_id}: {} mutant(s) in {count} plan(s)",
         chosen.len()
     );
     let work = harness::mutants::run_matrix(&ctx, &chosen, &plans, jobs, |mutant, result| {
         let verdict = harness::mutants::Verdict::of(result);
-        println!("{:<40} {:<48} {}", mutant.name, result.test, verdict.cell());
+        outln!("{:<40} {:<48} {}", mutant.name, result.test, verdict.cell());
     });
-    let matrix = tokio::select! {
-        matrix = work => matrix?,
-        signal = session::stopped() => return interrupted(&ctx, signal).await,
+    let matrix = match stop::guarded(&ctx.docker, &ctx.run_id, work).await {
+        Ok(matrix) => matrix?,
+        Err(stopped) => return Ok(interrupted(stopped)),
     };
-    println!("\n{}", matrix.render(&chosen));
+    outln!("\n{}", matrix.render(&chosen));
     let misplaced: Vec<String> = chosen
         .iter()
         .filter_map(|m| {
@@ -500,7 +555,7 @@ async fn mutants(
         })
         .collect();
     for problem in &misplaced {
-        println!("{problem}");
+        outln!("{problem}");
     }
     report::write_mutants(&ctx.report_dir, &run_id, &matrix)?;
     let (caught, all) = matrix.score();
@@ -511,26 +566,18 @@ async fn mutants(
     })
 }
 
-async fn run(
-    profile: ProfileArgs,
-    filter: Option<String>,
-    options: matrix::Options,
-) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    Ok(run_matrix(profile, filter, options).await?.0)
-}
-
-/// Runs the matrix; the exit code says whether every result was as expected, and where the
-/// reports went.
+/// Runs the matrix; the exit code says whether every result was as expected (130: stopped by a
+/// signal), and where the reports went. The caller listens for signals ([`stop::listen`]).
 async fn run_matrix(
     profile: ProfileArgs,
     filter: Option<String>,
     options: matrix::Options,
+    run_id: String,
 ) -> Result<(ExitCode, PathBuf), Box<dyn std::error::Error>> {
     let root = session::repo_root();
     let selected = select(plans(&root.join("scenarios"))?, filter.as_deref())?;
-    let run_id = new_run_id();
     let mut ctx = session::open(&profile.choice(), run_id.clone()).await?;
-    println!(
+    outln!(
         "run {run_id}: {} plan(s) × {} on profile `{}`",
         selected.len(),
         options.repeat,
@@ -541,21 +588,22 @@ async fn run_matrix(
     let progress = Progress::new(total);
     ctx.notify = Some(progress.notifier());
     let work = matrix::run(&ctx, &selected, options, |result| {
-        progress.finished(result, &result_line(result))
-    });
-    let results = tokio::select! {
-        results = work => results,
-        signal = session::stopped() => {
-            progress.clear();
-            return Ok((interrupted(&ctx, signal).await?, ctx.report_dir.clone()));
+        progress.finished(result, &result_line(result));
+        if result.status != harness::result::Status::Skip {
+            stop::fault_point("result");
         }
-    };
+    });
+    let results = stop::guarded(&ctx.docker, &ctx.run_id, work).await;
     progress.clear();
+    let results = match results {
+        Ok(results) => results,
+        Err(stopped) => return Ok((interrupted(stopped), ctx.report_dir.clone())),
+    };
     report::write_summary(&ctx.report_dir, &run_id, &results)?;
     let tally = Tally::of(&results);
     let flaky = matrix::flaky(&results);
     for (test, statuses) in &flaky {
-        println!("FLAKY {test}: {statuses:?}");
+        outln!("FLAKY {test}: {statuses:?}");
     }
     let run = Run {
         id: run_id,
@@ -563,7 +611,7 @@ async fn run_matrix(
         results,
     };
     report::write_reports(&ctx.report_dir, std::slice::from_ref(&run))?;
-    println!(
+    outln!(
         "{} passed, {} failed ({} as known discrepancies), {} errored, {} skipped; {} not as expected, {} flaky; reports in {}",
         tally.pass,
         tally.fail,

@@ -99,7 +99,7 @@ async fn attempt(ctx: &RunContext, plan: &Plan, repetition: u32, retries: u32) -
         let again = result.status == Status::Error && (errors.len() as u32) < retries;
         if !again {
             if let Err(e) = report::write_result(&ctx.report_dir, &result) {
-                eprintln!("error: {e}");
+                crate::errln!("error: {e}");
             }
             return result;
         }

@@ -1,15 +1,72 @@
 //! Progress while a run goes on. In a terminal: a live line per running plan (its current phase
 //! or step, and how long it has been running) under a bar of plans done / total. Elsewhere (a
 //! pipe, a CI log, under nextest): one plain line per finished plan.
+//!
+//! Everything the CLI prints goes through [`print`] and [`eprint`] (the [`outln!`] and
+//! [`errln!`] macros): a closed stdout (`harness run | head -1`: EPIPE) ends the printing, never
+//! the run — the run goes on to its normal end, teardown and reports included.
 
 use std::collections::HashMap;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::result::ScenarioResult;
+
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Writes `text` to stdout. Once a write fails (the reader went away: EPIPE), nothing more is
+/// printed there, and nothing panics.
+pub fn print(text: &str) {
+    write_to(&mut std::io::stdout().lock(), &STDOUT_CLOSED, text);
+}
+
+/// Writes `text` to stderr, likewise.
+pub fn eprint(text: &str) {
+    write_to(&mut std::io::stderr().lock(), &STDERR_CLOSED, text);
+}
+
+fn write_to(out: &mut impl Write, closed: &AtomicBool, text: &str) {
+    if closed.load(Ordering::Relaxed) {
+        return;
+    }
+    let text = crate::redact::text(text);
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .is_err()
+    {
+        closed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Whether stdout was found closed.
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(Ordering::Relaxed)
+}
+
+/// `println!` that never panics: see [`print`].
+#[macro_export]
+macro_rules! outln {
+    () => { $crate::progress::print("\n") };
+    ($($arg:tt)*) => { $crate::progress::print(&format!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `print!` that never panics: see [`print`].
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::progress::print(&format!($($arg)*)) };
+}
+
+/// `eprintln!` that never panics: see [`eprint`].
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => { $crate::progress::eprint(&format!("{}\n", format_args!($($arg)*))) };
+}
 
 /// What the runner tells about a plan as it goes: `(plan, what it is doing now)`.
 pub type Notify = Arc<dyn Fn(&str, &str) + Send + Sync>;
@@ -91,7 +148,7 @@ impl Progress {
                 live.total.inc(1);
                 let _ = live.multi.println(line);
             }
-            None => println!("{line}"),
+            None => print(&format!("{line}\n")),
         }
     }
 

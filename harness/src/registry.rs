@@ -11,7 +11,7 @@ use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use crate::archive::{config_labels, decompress, layer_files};
+use crate::archive::{apply_layers, config_labels, scan_layer, Compression, Limits, Want};
 use crate::errors::RegistryQueryError;
 
 /// A registry reached from the host, e.g. `127.0.0.1:32768`.
@@ -203,29 +203,76 @@ impl Registry {
         Ok(contents)
     }
 
-    /// The files of a served image: every layer pulled (its digest verified by the client),
-    /// decompressed and applied in order. The inner error says the layers are not readable
-    /// tars (what was pushed is broken); the outer one that the registry could not be asked.
+    /// The files of a served image: every layer pulled (its digest verified by the client)
+    /// into a temporary file, then streamed through the bounded decompressor and listed (names
+    /// only), applied in order; nothing is held in memory but the names. The inner error says
+    /// the layers are not readable tars or break the archive limits (what was pushed is
+    /// broken); the outer one that the registry could not be asked or the harness could not
+    /// keep the blob.
     pub async fn files(
         &self,
         image: &RegistryImage,
     ) -> Result<Result<BTreeSet<String>, String>, RegistryQueryError> {
+        let limits = Limits::default();
+        let mut names_left = limits.name_bytes;
         let mut layers = Vec::with_capacity(image.layers.len());
         for layer in &image.layers {
-            let mut blob: Vec<u8> = Vec::new();
+            let what = || format!("layer {} of {}", layer.digest, image.reference);
+            let local = |e: std::io::Error| RegistryQueryError {
+                what: what(),
+                message: format!("cannot keep the blob in a temporary file: {e}"),
+            };
+            let file = tempfile::tempfile().map_err(local)?;
+            let mut blob = tokio::fs::File::from_std(file.try_clone().map_err(local)?);
             self.client
                 .pull_blob(&image.reference, layer, &mut blob)
                 .await
                 .map_err(|e| RegistryQueryError {
-                    what: format!("layer {} of {}", layer.digest, image.reference),
+                    what: what(),
                     message: e.to_string(),
                 })?;
-            match decompress(&blob) {
-                Ok(layer) => layers.push(layer),
-                Err(e) => return Ok(Err(format!("layer {}: {e}", layer.digest))),
+            tokio::io::AsyncWriteExt::flush(&mut blob)
+                .await
+                .map_err(local)?;
+            drop(blob);
+            let digest = layer.digest.clone();
+            let limits = limits.clone();
+            let scanned = tokio::task::spawn_blocking(move || {
+                let mut file = file;
+                std::io::Seek::rewind(&mut file)?;
+                let size = file.metadata()?.len();
+                let mut head = [0u8; 4];
+                let got = std::io::Read::read(&mut file, &mut head)?;
+                std::io::Seek::rewind(&mut file)?;
+                let compression = Compression::sniff(&head[..got]);
+                let reader = std::io::BufReader::with_capacity(256 * 1024, file);
+                let scan = scan_layer(
+                    reader,
+                    compression,
+                    size,
+                    &limits,
+                    Want::default(),
+                    &mut names_left,
+                )
+                .map_err(|problem| problem.describe(&digest));
+                Ok::<_, std::io::Error>((scan, names_left))
+            })
+            .await
+            .map_err(|e| RegistryQueryError {
+                what: what(),
+                message: format!("the layer reader stopped: {e}"),
+            })?
+            .map_err(local)?;
+            let (scan, left) = scanned;
+            names_left = left;
+            match scan.and_then(|s| s.paths.map_err(|e| format!("layer {}: {e}", layer.digest))) {
+                Ok(paths) => layers.push(paths),
+                Err(e) => return Ok(Err(e)),
             }
         }
-        Ok(layer_files(&layers))
+        Ok(Ok(apply_layers(
+            layers.iter().map(|paths| paths.as_slice()),
+        )))
     }
 }
 

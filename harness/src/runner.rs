@@ -2,20 +2,23 @@
 //! tears the environment down.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use bollard::Docker;
+use futures_util::FutureExt;
 
 use crate::accounting;
 use crate::archive::Archives;
 use crate::assertions::{self, Evidence, MissingCapture};
-use crate::errors::{ArchiveReadError, RuntimeError};
+use crate::errors::RuntimeError;
 use crate::expectation;
 use crate::images;
 use crate::plan::Plan;
 use crate::profile::Profile;
 use crate::progress::{self, Notify};
+use crate::redact;
 use crate::registry;
 use crate::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
 use crate::runtime::{Environment, Services, REGISTRY_PORT};
@@ -71,8 +74,20 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
     run_repetition(ctx, plan, 1).await
 }
 
-/// Runs one repetition of a plan (1-based); each has its own workspace and result file.
+/// Runs one repetition of a plan (1-based); each has its own workspace and result file. The
+/// plan's secrets are redacted in the result and masked in the workspace kept for inspection
+/// before anyone else sees them.
 pub async fn run_repetition(ctx: &RunContext, plan: &Plan, repetition: u32) -> ScenarioResult {
+    let secrets = redact::Secrets::of(&plan.scenario);
+    redact::remember(&secrets);
+    let mut result = run_unredacted(ctx, plan, repetition).await;
+    secrets.scrub_result(&mut result);
+    let workspace = ctx.report_dir.join(result.file_stem()).join("workspace");
+    secrets.scrub_dir(&workspace);
+    result
+}
+
+async fn run_unredacted(ctx: &RunContext, plan: &Plan, repetition: u32) -> ScenarioResult {
     let started = Instant::now();
     let mut result = ScenarioResult {
         test: plan.test_name.clone(),
@@ -126,14 +141,22 @@ pub async fn run_repetition(ctx: &RunContext, plan: &Plan, repetition: u32) -> S
         &plan.test_name,
         workspace.clone(),
     );
-    let outcome = exercise(ctx, plan, &mut env, &mut result).await;
+    // A panic in the plan is the harness's failure: the teardown still runs, and the plan is
+    // an Error saying so.
+    let outcome = AssertUnwindSafe(exercise(ctx, plan, &mut env, &mut result))
+        .catch_unwind()
+        .await;
     ctx.note(plan, repetition, "tearing down");
     let tearing_down = Instant::now();
     let teardown = env.teardown().await;
     result.phases.teardown_ms = tearing_down.elapsed().as_millis() as u64;
     match outcome {
-        Ok(by_assertion) => decide(&mut result, plan, by_assertion),
-        Err(e) => result.reason = Some(e.to_string()),
+        Ok(Ok(by_assertion)) => decide(&mut result, plan, by_assertion),
+        Ok(Err(e)) => result.reason = Some(e.to_string()),
+        Err(panic) => {
+            result.status = Status::Error;
+            result.reason = Some(format!("the harness panicked: {}", panic_message(&*panic)));
+        }
     }
     if let Err(e) = teardown {
         // A leak is the harness's failure; it does not change what was learned about the plugin
@@ -357,6 +380,15 @@ async fn exercise(
     Ok(by_assertion)
 }
 
+/// The text a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".to_owned())
+}
+
 fn ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
@@ -457,18 +489,44 @@ fn prepare_workspace(
     Ok(())
 }
 
+/// Copies without following symlinks: one that leaves `from` is refused (see
+/// [`crate::workspace::copy_tree`]).
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(from)? {
-        let entry = entry?;
-        let target = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            std::fs::create_dir_all(&target)?;
-            copy_dir(&entry.path(), &target)?;
-        } else {
-            std::fs::copy(entry.path(), target)?;
+    crate::workspace::copy_tree(from, to)
+}
+
+/// The largest JSON file a capture reads (16 MiB).
+const JSON_CAPTURE_LIMIT: u64 = 16 * 1024 * 1024;
+
+/// A `json:` capture: the value at `pointer` in `file`, read inside the workspace only (a
+/// path or symlink leading out is a Fail naming it; the file is never read) and small. The
+/// reasons name the file and where it is malformed, never its content.
+pub fn json_capture(workspace: &Path, file: &str, pointer: &str) -> Result<String, MissingCapture> {
+    let fail = |reason: String| MissingCapture {
+        status: Status::Fail,
+        reason,
+    };
+    let bytes = crate::workspace::read_file(workspace, file, JSON_CAPTURE_LIMIT).map_err(|e| {
+        MissingCapture {
+            status: if e.is_harness_error() {
+                Status::Error
+            } else {
+                Status::Fail
+            },
+            reason: e.to_string(),
         }
+    })?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        fail(format!(
+            "{file} is not valid json: {}",
+            crate::archive::json_error(&e)
+        ))
+    })?;
+    match json.pointer(pointer) {
+        Some(serde_json::Value::String(s)) => Ok(s.clone()),
+        Some(other) => Ok(other.to_string()),
+        None => Err(fail(format!("{file} has nothing at {pointer}"))),
     }
-    Ok(())
 }
 
 /// Takes a captured value from what the steps left. Nothing to take is the plugin's doing (a
@@ -488,30 +546,10 @@ async fn take_capture(
         reason,
     };
     match capture {
-        Capture::Json { file, pointer } => {
-            let text = std::fs::read_to_string(env.workspace().join(file)).map_err(|e| {
-                let reason = format!("cannot read {file}: {e}");
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    fail(reason)
-                } else {
-                    error(reason)
-                }
-            })?;
-            let json: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| fail(format!("{file} is not valid json: {e}")))?;
-            match json.pointer(pointer) {
-                Some(serde_json::Value::String(s)) => Ok(s.clone()),
-                Some(other) => Ok(other.to_string()),
-                None => Err(fail(format!("{file} has nothing at {pointer}"))),
-            }
-        }
+        Capture::Json { file, pointer } => json_capture(env.workspace(), file, pointer),
         Capture::TarballConfigDigest(path) => match archives.get(path) {
             Ok(archive) => Ok(archive.config_digest.clone()),
-            Err(e @ ArchiveReadError::Open { source, .. })
-                if source.kind() != std::io::ErrorKind::NotFound =>
-            {
-                Err(error(e.to_string()))
-            }
+            Err(e) if e.is_harness_error() => Err(error(e.to_string())),
             Err(e) => Err(fail(e.to_string())),
         },
         Capture::RegistryConfigDigest(t) | Capture::RegistryManifestDigest(t) => {

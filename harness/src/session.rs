@@ -29,17 +29,9 @@ pub enum SessionError {
     Docker(#[from] DockerConnectError),
     #[error(transparent)]
     Images(#[from] ImageBuildError),
-}
-
-/// Resolves when the process is asked to stop (SIGTERM, e.g. from nextest on a timeout, or
-/// Ctrl-C), naming the signal.
-pub async fn stopped() -> &'static str {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("signal handler");
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = tokio::signal::ctrl_c() => "SIGINT",
-    }
+    /// The process was asked to stop (SIGINT, SIGTERM) while the session was being opened.
+    #[error("stopped by {0} before anything ran")]
+    Stopped(&'static str),
 }
 
 /// Profile choice: a name or path, plus `ROLE=IMAGE` overrides.
@@ -70,8 +62,21 @@ impl ProfileChoice {
     }
 }
 
-/// Loads the profile, connects to Docker and builds the profile's images if needed.
+/// Loads the profile, connects to Docker and builds the profile's images if needed; ends with
+/// [`SessionError::Stopped`] as soon as the process is asked to stop (nothing labelled exists
+/// yet then).
 pub async fn open(choice: &ProfileChoice, run_id: String) -> Result<RunContext, SessionError> {
+    let stop = crate::stop::stop();
+    if let Some(signal) = stop.requested() {
+        return Err(SessionError::Stopped(signal));
+    }
+    tokio::select! {
+        opened = open_now(choice, run_id) => opened,
+        signal = stop.wait() => Err(SessionError::Stopped(signal)),
+    }
+}
+
+async fn open_now(choice: &ProfileChoice, run_id: String) -> Result<RunContext, SessionError> {
     let root = repo_root();
     let profile = choice.load(&root)?;
     let docker = match runtime::connect().await {

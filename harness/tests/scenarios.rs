@@ -15,8 +15,8 @@ use harness::release;
 use harness::report;
 use harness::result::ScenarioResult;
 use harness::runner::{self, new_run_id};
-use harness::runtime;
 use harness::session::{self, ProfileChoice};
+use harness::stop;
 use libtest_mimic::{Arguments, Failed, Trial};
 
 fn main() {
@@ -76,6 +76,7 @@ fn run(
         .enable_all()
         .build()?;
     runtime.block_on(async {
+        let _signals = stop::listen();
         let run_id = std::env::var("NEXTEST_RUN_ID").unwrap_or_else(|_| new_run_id());
         let mut ctx = session::open(&choice, run_id)
             .await
@@ -83,14 +84,11 @@ fn run(
         if let Some(mutant) = mutant {
             ctx = mutants::context_for(&ctx, mutant).map_err(|e| Failed::from(e.to_string()))?;
         }
-        // nextest sends SIGTERM when a test overruns; remove this scenario's containers then.
-        let result = tokio::select! {
-            result = runner::run_plan(&ctx, plan) => result,
-            signal = session::stopped() => {
-                let swept = runtime::sweep_scenario(&ctx.docker, &ctx.run_id, &plan.test_name).await;
-                return Err(Failed::from(format!("ERROR: stopped by {signal} before the scenario finished; cleanup: {swept:?}")));
-            }
-        };
+        // nextest sends SIGTERM when a test overruns (SIGKILL after the grace period): the plan
+        // stops creating and tears down, then everything this process labelled is swept.
+        let result = stop::guarded(&ctx.docker, &ctx.run_id, runner::run_plan(&ctx, plan))
+            .await
+            .map_err(|stopped| Failed::from(format!("ERROR: {stopped}")))?;
         report::write_result(&ctx.report_dir, &result).map_err(|e| Failed::from(e.to_string()))?;
         Ok(result)
     })
@@ -187,6 +185,7 @@ fn validate_release(case: &ReleaseCase) -> Result<(), Failed> {
         .enable_all()
         .build()?;
     let comparison = rt.block_on(async {
+        let _signals = stop::listen();
         let run_id = format!("{}-release-{}", new_run_id(), case.name);
         let ctx = session::open(&ProfileChoice::from_env(), run_id)
             .await
@@ -208,13 +207,10 @@ fn validate_release(case: &ReleaseCase) -> Result<(), Failed> {
             ..Settings::default()
         };
         let work = release::validate(&ctx, &plan, &candidates, options, &settings, |_| {});
-        tokio::select! {
-            comparison = work => comparison.map_err(|e| Failed::from(format!("ERROR: {e}"))),
-            signal = session::stopped() => {
-                let swept = runtime::sweep(&ctx.docker, Some(&ctx.run_id)).await;
-                Err(Failed::from(format!("ERROR: stopped by {signal}; cleanup: {swept:?}")))
-            }
-        }
+        stop::guarded(&ctx.docker, &ctx.run_id, work)
+            .await
+            .map_err(|stopped| Failed::from(format!("ERROR: {stopped}")))?
+            .map_err(|e| Failed::from(format!("ERROR: {e}")))
     })?;
     let table = render::terminal(&comparison);
     print!("{table}");

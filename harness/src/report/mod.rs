@@ -126,6 +126,7 @@ impl Redact {
 /// `report.html` (self-contained: no network, no external assets) and `summary.md` (for a CI
 /// job summary), in `report_dir`.
 pub fn write_reports(report_dir: &Path, runs: &[Run]) -> Result<(), ReportWriteError> {
+    let runs: &[Run] = &crate::redact::runs(runs);
     write(
         &report_dir.join("report.html"),
         html::render(runs, Redact::Nothing).as_bytes(),
@@ -194,6 +195,7 @@ fn write(path: &Path, contents: &[u8]) -> Result<(), ReportWriteError> {
 
 /// `reports/<run>/<test>.json`.
 pub fn write_result(report_dir: &Path, result: &ScenarioResult) -> Result<(), ReportWriteError> {
+    let result: &ScenarioResult = &crate::redact::result(result);
     let path = report_dir.join(format!("{}.json", result.file_stem()));
     let json = serde_json::to_vec_pretty(result).map_err(|e| ReportWriteError {
         path: path.clone(),
@@ -229,6 +231,7 @@ pub fn write_summary(
     run_id: &str,
     results: &[ScenarioResult],
 ) -> Result<(), ReportWriteError> {
+    let results: &[ScenarioResult] = &crate::redact::results(results);
     let summary = serde_json::json!({
         "run": run_id,
         "counts": Tally::of(results),

@@ -43,6 +43,11 @@ pub struct Scenario {
     /// the base image the harness pushes.
     #[serde(default)]
     pub registry_auth: BTreeMap<String, Credentials>,
+    /// Step variables whose values are secret, by name (e.g. `[PLUGIN_API_KEY]`): redacted as
+    /// `[redacted]` everywhere the harness stores or prints. `registry_auth` passwords and
+    /// variables whose names contain PASSWORD, TOKEN or SECRET always are.
+    #[serde(default)]
+    pub secrets: Vec<String>,
     /// A directory, relative to the repository root, copied into the workspace (`/harness`)
     /// before the first step: usually a Dockerfile context under `fixtures/contexts/`.
     #[serde(default)]

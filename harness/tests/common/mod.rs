@@ -1,10 +1,14 @@
-//! Builders for small image archives, written the way the tools write them, for unit tests.
+//! Builders for small image archives, written the way the tools write them, for unit tests;
+//! `hostile` builds the hostile ones.
 #![allow(dead_code)]
+
+pub mod hostile;
 
 use std::io::Write;
 
 use harness::archive::sha256_digest;
 use serde_json::json;
+use sha2::Digest;
 
 /// A layer tar holding these files.
 pub fn layer(files: &[(&str, &[u8])]) -> Vec<u8> {
@@ -25,8 +29,17 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
     encoder.finish().unwrap()
 }
 
-fn hex(digest: &str) -> &str {
-    digest.strip_prefix("sha256:").unwrap()
+pub fn zstd(bytes: &[u8]) -> Vec<u8> {
+    zstd::encode_all(bytes, 3).unwrap()
+}
+
+pub fn sha512_digest(bytes: &[u8]) -> String {
+    format!("sha512:{}", hex::encode(sha2::Sha512::digest(bytes)))
+}
+
+/// `blobs/<algorithm>/<hex>` for a digest.
+pub fn blob_path(digest: &str) -> String {
+    format!("blobs/{}", digest.replacen(':', "/", 1))
 }
 
 pub struct Image {
@@ -34,6 +47,9 @@ pub struct Image {
     pub labels: serde_json::Value,
     pub tags: Vec<String>,
     pub gzip_layers: bool,
+    pub zstd_layers: bool,
+    /// Every digest (blobs, diff_ids, descriptors) in sha512.
+    pub sha512: bool,
 }
 
 impl Image {
@@ -43,11 +59,31 @@ impl Image {
             labels: json!({"org.conformance.fixture": "app"}),
             tags: vec!["registry:5000/conformance/app:1.0".into()],
             gzip_layers: false,
+            zstd_layers: false,
+            sha512: false,
+        }
+    }
+
+    pub fn digest(&self, bytes: &[u8]) -> String {
+        if self.sha512 {
+            sha512_digest(bytes)
+        } else {
+            sha256_digest(bytes)
+        }
+    }
+
+    fn layer_media_type(&self) -> &'static str {
+        if self.zstd_layers {
+            "application/vnd.oci.image.layer.v1.tar+zstd"
+        } else if self.gzip_layers {
+            "application/vnd.oci.image.layer.v1.tar+gzip"
+        } else {
+            "application/vnd.oci.image.layer.v1.tar"
         }
     }
 
     pub fn config(&self) -> Vec<u8> {
-        let diff_ids: Vec<String> = self.layers.iter().map(|l| sha256_digest(l)).collect();
+        let diff_ids: Vec<String> = self.layers.iter().map(|l| self.digest(l)).collect();
         serde_json::to_vec(&json!({
             "architecture": "amd64", "os": "linux",
             "config": {"Labels": self.labels},
@@ -59,18 +95,26 @@ impl Image {
     fn stored_layers(&self) -> Vec<Vec<u8>> {
         self.layers
             .iter()
-            .map(|l| if self.gzip_layers { gzip(l) } else { l.clone() })
+            .map(|l| {
+                if self.zstd_layers {
+                    zstd(l)
+                } else if self.gzip_layers {
+                    gzip(l)
+                } else {
+                    l.clone()
+                }
+            })
             .collect()
     }
 
     /// `docker save` of Docker ≥ 25: an OCI layout plus manifest.json.
     pub fn docker_save(&self) -> Vec<(String, Vec<u8>)> {
         let config = self.config();
-        let config_name = format!("blobs/sha256/{}", hex(&sha256_digest(&config)));
+        let config_name = blob_path(&self.digest(&config));
         let mut entries = vec![(config_name.clone(), config.clone())];
         let mut layer_names = Vec::new();
         for stored in self.stored_layers() {
-            let name = format!("blobs/sha256/{}", hex(&sha256_digest(&stored)));
+            let name = blob_path(&self.digest(&stored));
             layer_names.push(name.clone());
             entries.push((name, stored));
         }
@@ -91,15 +135,9 @@ impl Image {
     /// An OCI image layout (no manifest.json).
     pub fn oci_layout(&self) -> Vec<(String, Vec<u8>)> {
         let config = self.config();
-        let mut entries = vec![(
-            format!("blobs/sha256/{}", hex(&sha256_digest(&config))),
-            config.clone(),
-        )];
+        let mut entries = vec![(blob_path(&self.digest(&config)), config.clone())];
         for stored in self.stored_layers() {
-            entries.push((
-                format!("blobs/sha256/{}", hex(&sha256_digest(&stored))),
-                stored,
-            ));
+            entries.push((blob_path(&self.digest(&stored)), stored));
         }
         entries.extend(self.oci_index_entries(&config));
         entries.push((
@@ -113,16 +151,16 @@ impl Image {
         let layers: Vec<serde_json::Value> = self
             .stored_layers()
             .iter()
-            .map(|l| json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256_digest(l), "size": l.len()}))
+            .map(|l| json!({"mediaType": self.layer_media_type(), "digest": self.digest(l), "size": l.len()}))
             .collect();
         let manifest = serde_json::to_vec(&json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256_digest(config), "size": config.len()},
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": self.digest(config), "size": config.len()},
             "layers": layers,
         }))
         .unwrap();
-        let manifest_digest = sha256_digest(&manifest);
+        let manifest_digest = self.digest(&manifest);
         let annotations: serde_json::Value = match self.tags.first() {
             Some(tag) => json!({"io.containerd.image.name": tag}),
             None => json!({}),
@@ -133,10 +171,25 @@ impl Image {
                            "size": manifest.len(), "annotations": annotations}],
         });
         vec![
-            (format!("blobs/sha256/{}", hex(&manifest_digest)), manifest),
+            (blob_path(&manifest_digest), manifest),
             ("index.json".into(), serde_json::to_vec(&index).unwrap()),
         ]
     }
+}
+
+/// Entries as a tar, in memory.
+pub fn tar_bytes(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (entry, contents) in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, entry, contents.as_slice())
+            .unwrap();
+    }
+    builder.into_inner().unwrap()
 }
 
 /// Writes entries as a tar file in `dir`, returns its path.
@@ -158,4 +211,63 @@ pub fn write_tar(
     }
     builder.finish().unwrap();
     path
+}
+
+/// A `tarball:` assertion on `path` checking only that the image holds `/hello`.
+pub fn tarball_assertion(path: &str) -> harness::scenario::TarballAssertion {
+    harness::scenario::TarballAssertion {
+        path: path.into(),
+        format: None,
+        tags: vec![],
+        labels: Default::default(),
+        files: vec!["/hello".into()],
+        config_digest: None,
+    }
+}
+
+/// Evaluates `tarball:` assertions on files in `workspace`, as the runner would after the
+/// steps (no registry, no daemon).
+pub async fn check_tarballs(
+    workspace: &std::path::Path,
+    assertions: Vec<harness::scenario::TarballAssertion>,
+) -> Vec<harness::result::AssertionOutcome> {
+    use std::collections::BTreeMap;
+    let registries = [(
+        "registry".to_owned(),
+        harness::registry::Registry::new("127.0.0.1:9"),
+    )];
+    let vars = BTreeMap::from([("registry".to_owned(), "registry:5000".to_owned())]);
+    let (missing, daemon_images, registry_logs) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let evidence = harness::assertions::Evidence {
+        daemon_images: &daemon_images,
+        registry_logs: &registry_logs,
+        steps: &[],
+        registries: &registries,
+        vars: &vars,
+        missing_captures: &missing,
+    };
+    let assertions: Vec<harness::scenario::Assertion> = assertions
+        .into_iter()
+        .map(harness::scenario::Assertion::Tarball)
+        .collect();
+    harness::assertions::evaluate(
+        &assertions,
+        &evidence,
+        &mut harness::archive::Archives::new(workspace),
+    )
+    .await
+}
+
+/// Outcomes as pinned text: one line per check, with what was expected and found.
+pub fn render_outcomes(outcomes: &[harness::result::AssertionOutcome]) -> String {
+    outcomes
+        .iter()
+        .map(|o| {
+            format!(
+                "{:?}: {}\n  expected: {}\n  found: {}\n",
+                o.status, o.assertion, o.expected, o.found
+            )
+        })
+        .collect()
 }

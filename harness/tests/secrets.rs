@@ -1,0 +1,226 @@
+//! Secrets stay out of everything the harness stores or prints, for real: a variant of
+//! `around/registry-auth` whose first step prints its password, a token, a variable the scenario
+//! lists under `secrets:` and the base64 `user:password` pair, and writes two of them into the
+//! workspace; an assertion that fails quotes the log line holding one (so the plan Fails and its
+//! workspace is kept). Then every file under `reports/<run-id>/` and everything the harness
+//! printed is scanned: no secret may appear, the htpasswd file is nowhere in the report folder
+//! and its private directory is gone.
+//!
+//! The variant runs from a repository root of its own (CONFORMANCE_ROOT: the real fixtures and
+//! scripts linked, the scenario and its context copied), so the real matrix does not change.
+//! Needs the Docker daemon and the offline images; nextest runs it in the `docker` test group.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use harness::runtime::{self, Swept};
+
+const PASSWORD: &str = "echoed-registry-password";
+const LISTED: &str = "listed-api-key-value";
+const BY_NAME: &str = "token-by-its-name";
+/// base64 of `conformance:echoed-registry-password`.
+const BASIC: &str = "Y29uZm9ybWFuY2U6ZWNob2VkLXJlZ2lzdHJ5LXBhc3N3b3Jk";
+
+const SCENARIO: &str = r#"version: 1
+name: secrets stay out of the reports
+description: >
+  A step prints its credentials and writes them into the workspace; a failing assertion quotes
+  the log line holding one. Nothing the harness stores or prints may contain them.
+claim: {text: "registry passwords and marked secrets are redacted", source: "harness issue 9, item 7"}
+builders: [kaniko]
+registries: [registry, secured]
+registry_auth:
+  secured: {username: conformance, password: echoed-registry-password}
+secrets: [PLUGIN_API_KEY]
+workspace: contexts/app
+steps:
+  - name: leak
+    run: >-
+      echo "password=$PLUGIN_PASSWORD key=$PLUGIN_API_KEY token=$PLUGIN_TOKEN";
+      echo "auth=$(printf 'conformance:%s' "$PLUGIN_PASSWORD" | base64)";
+      echo "$PLUGIN_PASSWORD $PLUGIN_API_KEY" > leaked.txt
+    env:
+      PLUGIN_PASSWORD: echoed-registry-password
+      PLUGIN_API_KEY: listed-api-key-value
+      PLUGIN_TOKEN: token-by-its-name
+  - name: push
+    timeout: 180s
+    env:
+      PLUGIN_REPO: ${secured}/conformance/app
+      PLUGIN_REGISTRY: ${secured}
+      PLUGIN_TAGS: "1.0"
+      PLUGIN_USERNAME: conformance
+      PLUGIN_PASSWORD: echoed-registry-password
+      PLUGIN_DAEMON_OFF: "true"
+      PLUGIN_BUILD_ARGS: BASE=${registry}/harness/busybox:1.37
+assertions:
+  - step_succeeded: leak
+  - log_contains: {step: leak, text: "password=echoed-registry-password"}
+  - log_lacks: {step: leak, text: "listed-api-key-value"}
+  - step_succeeded: push
+  - tag_in_registry: {registry: secured, repository: conformance/app, tag: "1.0"}
+"#;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// A repository root holding only the variant scenario.
+fn root_with_variant() -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    for linked in ["fixtures", "scripts"] {
+        std::os::unix::fs::symlink(repo().join(linked), root.path().join(linked)).unwrap();
+    }
+    let context = root.path().join("contexts/app");
+    std::fs::create_dir_all(&context).unwrap();
+    for entry in std::fs::read_dir(repo().join("fixtures/contexts/app")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), context.join(entry.file_name())).unwrap();
+    }
+    let scenarios = root.path().join("scenarios/secrets");
+    std::fs::create_dir_all(&scenarios).unwrap();
+    std::fs::write(scenarios.join("echo.yaml"), SCENARIO).unwrap();
+    root
+}
+
+fn files_under(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let entry = entry.unwrap();
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            files_under(&entry.path(), found);
+        } else {
+            found.push(entry.path());
+        }
+    }
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn no_output_of_an_auth_run_holds_a_secret() {
+    let root = root_with_variant();
+    let run = format!(
+        "test-secrets-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    );
+    let binary = std::env::var_os("CONFORMANCE_HARNESS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_harness")));
+    let began = Instant::now();
+    let output = Command::new(binary)
+        .args(["run", "--run-id", &run])
+        .env("CONFORMANCE_ROOT", root.path())
+        .output()
+        .unwrap();
+    let took = began.elapsed();
+    let printed = [output.stdout.as_slice(), output.stderr.as_slice()].concat();
+    let printed_text = String::from_utf8_lossy(&printed);
+    // Fail: the log_lacks assertion found the listed secret (quoting its line, redacted).
+    assert_eq!(output.status.code(), Some(1), "{printed_text}");
+    assert!(
+        printed_text.contains("FAIL  secrets::echo::kaniko"),
+        "{printed_text}"
+    );
+
+    let reports = root.path().join("reports").join(&run);
+    let mut files = Vec::new();
+    files_under(&reports, &mut files);
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.strip_prefix(&reports).unwrap().display().to_string())
+        .collect();
+    for expected in [
+        "secrets.echo.kaniko.json",
+        "summary.json",
+        "junit.xml",
+        "report.html",
+        "summary.md",
+        "secrets.echo.kaniko/workspace/leaked.txt",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} in {names:?}"
+        );
+    }
+    assert!(
+        !names
+            .iter()
+            .any(|n| n.contains("htpasswd") || n.contains("auth")),
+        "no htpasswd in the report folder: {names:?}"
+    );
+    for (what, bytes) in files
+        .iter()
+        .map(|f| (f.display().to_string(), std::fs::read(f).unwrap()))
+        .chain([("the printed output".to_owned(), printed.clone())])
+    {
+        for secret in [PASSWORD, LISTED, BY_NAME, BASIC] {
+            assert!(!contains(&bytes, secret), "{secret} in {what}");
+        }
+    }
+    // Not vacuous: the step did print them, and the redacted lines are kept.
+    let result = std::fs::read_to_string(reports.join("secrets.echo.kaniko.json")).unwrap();
+    for shown in [
+        "password=[redacted] key=[redacted] token=[redacted]",
+        "auth=[redacted]",
+        "found in: password=[redacted]",
+    ] {
+        assert!(result.contains(shown), "{shown} in {result}");
+    }
+    // The registry behind auth worked (its htpasswd was readable where it lives now): only the
+    // log_lacks assertion failed.
+    let parsed: serde_json::Value = serde_json::from_str(&result).unwrap();
+    let failed: Vec<&str> = parsed["assertions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] != "pass")
+        .map(|a| a["assertion"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        failed,
+        ["output of step leak lacks \"[redacted]\""],
+        "{result}"
+    );
+    let leaked = std::fs::read_to_string(reports.join("secrets.echo.kaniko/workspace/leaked.txt"));
+    assert_eq!(
+        leaked.unwrap().trim(),
+        format!(
+            "{} {}",
+            "*".repeat(PASSWORD.len()),
+            "*".repeat(LISTED.len())
+        )
+    );
+    // The private htpasswd directory went with the teardown.
+    let prefix = format!("conformance-auth-{run}-");
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    let remaining = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let docker = runtime::connect().await.unwrap();
+            runtime::count_labelled(&docker, &[format!("{}={run}", runtime::LABEL_RUN)])
+                .await
+                .unwrap()
+        });
+    assert_eq!(remaining, Swept::default());
+    eprintln!(
+        "secrets: {} files and the printed output scanned, none holds a secret; {took:?}",
+        files.len()
+    );
+    assert!(took < Duration::from_secs(180), "{took:?}");
+}
