@@ -440,7 +440,7 @@ impl Environment {
         timeout: Duration,
     ) -> Result<StepRecord, RuntimeError> {
         let started = Instant::now();
-        let suffix = format!("step-{}", sanitize(name));
+        let suffix = format!("step-{}", crate::scenario::container_suffix(name));
         let mut binds = vec![format!("{}:{}", self.workspace.display(), spec.workdir())];
         if daemon == DaemonMode::Shared {
             binds.push(format!("{}:/var/run", self.run_volume));
@@ -1350,18 +1350,6 @@ async fn remove_all(docker: &Docker, found: Vec<Labelled>) -> (Swept, Option<Str
         }
     }
     (swept, problem)
-}
-
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
 }
 
 /// The last `limit` bytes of `text`, cut at a character boundary.
