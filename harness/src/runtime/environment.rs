@@ -1,16 +1,6 @@
-//! The containers a scenario runs in: an isolated network, a registry, a Docker-in-Docker daemon
-//! sharing its socket through a `/var/run` volume, and one container per plugin step with the
-//! workspace mounted at `/harness`.
-//!
-//! Every container, network and volume carries labels naming the run, the scenario, this
-//! instance and the owning process (host, pid and its start time). [`Environment::teardown`]
-//! removes everything carrying the instance label, whatever happened before, and repeats until
-//! nothing does; an environment dropped without a teardown (a panic, a dropped future) sweeps
-//! itself in its `Drop`. Creates run to their end in tasks of their own and stop once the
-//! process is asked to stop ([`crate::stop`]). [`sweep_gone`] removes the leftovers of processes
-//! that are gone, [`sweep`] those of one run (or, explicitly, everything).
+//! One scenario's environment: bringing it up, asking its daemon and registries, tearing it down.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,63 +12,20 @@ use bollard::models::{
     PortBinding, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptions, InspectContainerOptions, KillContainerOptions, ListContainersOptions,
-    ListNetworksOptions, ListVolumesOptions, LogsOptions, PushImageOptions, RemoveContainerOptions,
+    CreateContainerOptions, InspectContainerOptions, LogsOptions, PushImageOptions,
     RemoveImageOptions, TagImageOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::errors::{DockerConnectError, RuntimeError};
+use crate::errors::RuntimeError;
 use crate::profile::RoleSpec;
 use crate::registry::Registry;
-use crate::result::StepRecord;
-use crate::scenario::{Credentials, DaemonMode};
+use crate::scenario::Credentials;
 use crate::stop::{self, InFlight};
 
-pub const LABEL_MANAGED: &str = "io.conformance.managed";
-pub const LABEL_RUN: &str = "io.conformance.run";
-pub const LABEL_SCENARIO: &str = "io.conformance.scenario";
-pub const LABEL_INSTANCE: &str = "io.conformance.instance";
-/// The pid of the harness process that created the resource.
-pub const LABEL_PID: &str = "io.conformance.pid";
-/// The host name of the machine that process runs on.
-pub const LABEL_HOST: &str = "io.conformance.host";
-/// When that process started (clock ticks since boot, `/proc/PID/stat`), so that a reused pid
-/// is not taken for the owner.
-pub const LABEL_PID_START: &str = "io.conformance.pid-start";
-
-/// The port every registry listens on inside the scenario's network.
-pub const REGISTRY_PORT: u16 = 5000;
-/// Where the base image for test Dockerfiles is pushed before the steps run.
-pub const BASE_IMAGE_REPOSITORY: &str = "harness/busybox";
-pub const BASE_IMAGE_TAG: &str = "1.37";
-
-const REGISTRY_READY: Duration = Duration::from_secs(30);
-const DIND_READY: Duration = Duration::from_secs(90);
-const LOG_LIMIT: usize = 64 * 1024;
-/// How long a teardown may try before it reports what remains.
-const TEARDOWN_DEADLINE: Duration = Duration::from_secs(30);
-/// How long an environment dropped without a teardown tries to remove itself.
-const DROP_SWEEP_DEADLINE: Duration = Duration::from_secs(20);
-
-/// Connects to the Docker daemon (DOCKER_HOST or the default socket).
-pub async fn connect() -> Result<Docker, DockerConnectError> {
-    let docker = Docker::connect_with_defaults().map_err(|e| DockerConnectError {
-        reason: e.to_string(),
-    })?;
-    let docker = docker
-        .negotiate_version()
-        .await
-        .map_err(|e| DockerConnectError {
-            reason: e.to_string(),
-        })?;
-    docker.ping().await.map_err(|e| DockerConnectError {
-        reason: e.to_string(),
-    })?;
-    Ok(docker)
-}
+use super::*;
 
 /// The images that run the services of an environment.
 pub struct Services<'a> {
@@ -103,60 +50,28 @@ pub struct EnvironmentPhases {
 
 /// One scenario's isolated set of containers, networks and volumes.
 pub struct Environment {
-    docker: Docker,
-    instance: String,
-    labels: HashMap<String, String>,
-    network: String,
-    run_volume: String,
-    workspace: PathBuf,
-    registries: Vec<(String, Registry)>,
+    pub(super) docker: Docker,
+    pub(super) instance: String,
+    pub(super) labels: HashMap<String, String>,
+    pub(super) network: String,
+    pub(super) run_volume: String,
+    pub(super) workspace: PathBuf,
+    pub(super) registries: Vec<(String, Registry)>,
     /// Registry container ids by registry name.
-    registry_containers: Vec<(String, String)>,
+    pub(super) registry_containers: Vec<(String, String)>,
     /// How long bringing the environment up took, part by part.
-    phases: EnvironmentPhases,
-    dind: Option<String>,
+    pub(super) phases: EnvironmentPhases,
+    pub(super) dind: Option<String>,
     /// This environment's creates in flight (each runs to its end in a task of its own).
-    in_flight: Arc<InFlight>,
+    pub(super) in_flight: Arc<InFlight>,
     /// Whether a create was ever attempted: only then can there be anything to remove.
-    touched: AtomicBool,
+    pub(super) touched: AtomicBool,
     /// Whether [`Environment::teardown`] removed everything.
-    torn_down: bool,
+    pub(super) torn_down: bool,
     /// The registries' htpasswd files: a private directory (0700, files 0600) outside the
     /// report folder, removed at teardown (distribution reads the file at every request, so it
     /// must stay while the registry runs).
-    auth_dir: Option<tempfile::TempDir>,
-}
-
-/// The labels naming the process that creates a resource: host, pid and the pid's start time.
-pub fn owner_labels() -> [(String, String); 3] {
-    let pid = std::process::id();
-    [
-        (LABEL_HOST.to_owned(), hostname()),
-        (LABEL_PID.to_owned(), pid.to_string()),
-        (
-            LABEL_PID_START.to_owned(),
-            process_start(pid).unwrap_or_default(),
-        ),
-    ]
-}
-
-/// This machine's host name (`/proc/sys/kernel/hostname`).
-pub fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
-        .map(|h| h.trim().to_owned())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "unknown-host".to_owned())
-}
-
-/// When a process started, in clock ticks since boot (field 22 of `/proc/PID/stat`); `None`
-/// when there is no such process.
-pub fn process_start(pid: u32) -> Option<String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: count from the last `)`.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(19).map(str::to_owned)
+    pub(super) auth_dir: Option<tempfile::TempDir>,
 }
 
 impl Environment {
@@ -418,105 +333,6 @@ impl Environment {
     /// Runs a plugin step to completion (or until `timeout`), and removes its container. Ends
     /// early with [`RuntimeError::Stopped`] when the process is asked to stop (the container is
     /// removed at teardown).
-    pub async fn run_step(
-        &self,
-        name: &str,
-        role: &str,
-        spec: &RoleSpec,
-        env: &BTreeMap<String, String>,
-        daemon: DaemonMode,
-        timeout: Duration,
-    ) -> Result<StepRecord, RuntimeError> {
-        stop::or_stopped(self.step(name, role, spec, env, daemon, timeout)).await
-    }
-
-    async fn step(
-        &self,
-        name: &str,
-        role: &str,
-        spec: &RoleSpec,
-        env: &BTreeMap<String, String>,
-        daemon: DaemonMode,
-        timeout: Duration,
-    ) -> Result<StepRecord, RuntimeError> {
-        let started = Instant::now();
-        let suffix = format!("step-{}", crate::scenario::container_suffix(name));
-        let mut binds = vec![format!("{}:{}", self.workspace.display(), spec.workdir())];
-        if daemon == DaemonMode::Shared {
-            binds.push(format!("{}:/var/run", self.run_volume));
-        }
-        // A plugin starting its own dockerd gets a tmpfs for its storage (overlay2 works there).
-        let own_daemon = daemon == DaemonMode::Own;
-        let id = self
-            .create_and_start(ContainerSpec {
-                suffix: &suffix,
-                image: &spec.image,
-                entrypoint: spec.entrypoint.clone(),
-                args: spec.args.clone(),
-                env: &spec.env,
-                extra_env: env,
-                privileged: spec.privileged,
-                binds,
-                tmpfs: own_daemon,
-                security_opt: spec.security_opt.clone(),
-                aliases: vec![],
-                workdir: Some(spec.workdir()),
-                publish: None,
-            })
-            .await?;
-        let wait = async {
-            let mut stream = self.docker.wait_container(&id, None);
-            match stream.next().await {
-                Some(Ok(response)) => Ok(response.status_code),
-                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
-                    Ok(code)
-                }
-                Some(Err(source)) => Err(RuntimeError::Docker {
-                    action: format!("waiting for step {name}"),
-                    source,
-                }),
-                None => Err(RuntimeError::NotReady {
-                    service: format!("step {name}"),
-                    seconds: 0,
-                    detail: "the wait stream ended without an exit status".into(),
-                }),
-            }
-        };
-        let (exit_code, timed_out) = match tokio::time::timeout(timeout, wait).await {
-            Ok(code) => (Some(code?), false),
-            Err(_) => {
-                let _ = self
-                    .docker
-                    .kill_container(&id, None::<KillContainerOptions>)
-                    .await;
-                (None, true)
-            }
-        };
-        let duration_ms = started.elapsed().as_millis() as u64;
-        let log = self.logs(&id).await;
-        let _ = self
-            .docker
-            .remove_container(
-                &id,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    v: true,
-                    ..Default::default()
-                }),
-            )
-            .await;
-        Ok(StepRecord {
-            name: name.to_owned(),
-            role: role.to_owned(),
-            exit_code,
-            timed_out,
-            started_ms: 0,
-            duration_ms,
-            group: None,
-            log,
-        })
-    }
-
     /// Removes every container, network and volume of this environment, and its private auth
     /// directory. Safe to call whatever state `up` reached: waits for the creates in flight,
     /// then removes until nothing carrying the instance label remains.
@@ -580,7 +396,7 @@ impl Environment {
     /// Runs a create to its end in a task of its own, counted in this environment's and the
     /// process's creates in flight; refused once the process is asked to stop. Dropping the
     /// caller does not abandon the create, so a sweep after "no create in flight" sees it.
-    async fn detached<T: Send + 'static>(
+    pub(super) async fn detached<T: Send + 'static>(
         &self,
         create: impl Future<Output = Result<T, RuntimeError>> + Send + 'static,
     ) -> Result<T, RuntimeError> {
@@ -602,7 +418,10 @@ impl Environment {
         }
     }
 
-    async fn create_and_start(&self, spec: ContainerSpec<'_>) -> Result<String, RuntimeError> {
+    pub(super) async fn create_and_start(
+        &self,
+        spec: ContainerSpec<'_>,
+    ) -> Result<String, RuntimeError> {
         let name = format!("conformance-{}-{}", self.instance, spec.suffix);
         let env: Vec<String> = spec
             .env
@@ -822,7 +641,7 @@ impl Environment {
         Some(self.logs(&id.1).await)
     }
 
-    async fn is_running(&self, id: &str) -> bool {
+    pub(super) async fn is_running(&self, id: &str) -> bool {
         self.docker
             .inspect_container(id, None::<InspectContainerOptions>)
             .await
@@ -832,7 +651,7 @@ impl Environment {
             .unwrap_or(false)
     }
 
-    async fn logs(&self, id: &str) -> String {
+    pub(super) async fn logs(&self, id: &str) -> String {
         let mut stream = self.docker.logs(
             id,
             Some(LogsOptions {
@@ -905,21 +724,21 @@ async fn push_base_image(docker: Docker, image: String, host: String) -> Result<
     }
 }
 
-struct ContainerSpec<'a> {
-    suffix: &'a str,
-    image: &'a str,
-    entrypoint: Option<Vec<String>>,
-    args: Vec<String>,
-    env: &'a BTreeMap<String, String>,
-    extra_env: &'a BTreeMap<String, String>,
-    privileged: bool,
-    binds: Vec<String>,
-    aliases: Vec<String>,
-    workdir: Option<&'a str>,
-    publish: Option<u16>,
+pub(super) struct ContainerSpec<'a> {
+    pub(super) suffix: &'a str,
+    pub(super) image: &'a str,
+    pub(super) entrypoint: Option<Vec<String>>,
+    pub(super) args: Vec<String>,
+    pub(super) env: &'a BTreeMap<String, String>,
+    pub(super) extra_env: &'a BTreeMap<String, String>,
+    pub(super) privileged: bool,
+    pub(super) binds: Vec<String>,
+    pub(super) aliases: Vec<String>,
+    pub(super) workdir: Option<&'a str>,
+    pub(super) publish: Option<u16>,
     /// Mount a tmpfs at /var/lib/docker.
-    tmpfs: bool,
-    security_opt: Vec<String>,
+    pub(super) tmpfs: bool,
+    pub(super) security_opt: Vec<String>,
 }
 
 /// Polls `GET /v2/` on the registry until it answers 200.
@@ -994,7 +813,7 @@ impl Drop for Environment {
 }
 
 /// Writes `name` into `dir` (created with mode 0700) with mode 0600.
-fn write_private(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_private(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     std::fs::DirBuilder::new()
@@ -1007,382 +826,4 @@ fn write_private(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<()>
         .mode(0o600)
         .open(dir.join(name))?;
     file.write_all(contents)
-}
-
-/// What a sweep removed.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Swept {
-    pub containers: usize,
-    pub networks: usize,
-    pub volumes: usize,
-}
-
-impl Swept {
-    pub fn total(&self) -> usize {
-        self.containers + self.networks + self.volumes
-    }
-
-    fn add(&mut self, other: Swept) {
-        self.containers += other.containers;
-        self.networks += other.networks;
-        self.volumes += other.volumes;
-    }
-}
-
-impl std::fmt::Display for Swept {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} container(s), {} network(s), {} volume(s)",
-            self.containers, self.networks, self.volumes
-        )
-    }
-}
-
-/// Removes every container, network and volume of one run (`Some`), or every one the harness
-/// labelled, including those of runs still going on (`None`: `harness sweep --all`).
-pub async fn sweep(docker: &Docker, run: Option<&str>) -> Result<Swept, RuntimeError> {
-    let filter = match run {
-        Some(run) => format!("{LABEL_RUN}={run}"),
-        None => format!("{LABEL_MANAGED}=true"),
-    };
-    remove_until_gone(docker, vec![filter], None, TEARDOWN_DEADLINE).await
-}
-
-/// Removes what this process created for a run (its run, host and pid labels), after waiting
-/// for its creates in flight, until nothing of it remains or `deadline` passes. What a stopped
-/// process (or nextest's SIGTERM) does last.
-pub async fn sweep_own(
-    docker: &Docker,
-    run: &str,
-    deadline: Duration,
-) -> Result<Swept, RuntimeError> {
-    let mut labels = vec![format!("{LABEL_RUN}={run}")];
-    labels.extend(
-        owner_labels()
-            .into_iter()
-            .filter(|(k, _)| k != LABEL_PID_START)
-            .map(|(k, v)| format!("{k}={v}")),
-    );
-    remove_until_gone(docker, labels, Some(stop::stop().in_flight()), deadline).await
-}
-
-/// The process that created a labelled resource.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Owner {
-    pub run: String,
-    pub host: Option<String>,
-    pub pid: Option<String>,
-    pub pid_start: Option<String>,
-}
-
-/// Whether the owner of some resources is still there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OwnerState {
-    /// Its process runs on this host: its resources are in use.
-    Alive,
-    /// Its process is gone (no such pid on this host, or the pid now names another process).
-    Gone,
-    /// Cannot tell (another host, or no owner recorded): left alone, with the reason.
-    Unknown(String),
-}
-
-impl Owner {
-    fn of(labels: &HashMap<String, String>) -> Owner {
-        let get = |k: &str| labels.get(k).filter(|v| !v.is_empty()).cloned();
-        Owner {
-            run: get(LABEL_RUN).unwrap_or_default(),
-            host: get(LABEL_HOST),
-            pid: get(LABEL_PID),
-            pid_start: get(LABEL_PID_START),
-        }
-    }
-
-    /// Whether the owning process still runs (judged on this host only).
-    pub fn state(&self) -> OwnerState {
-        let (Some(host), Some(pid)) = (&self.host, &self.pid) else {
-            return OwnerState::Unknown(
-                "no owning process recorded (an older harness made it)".into(),
-            );
-        };
-        if *host != hostname() {
-            return OwnerState::Unknown(format!("owned by a process on host {host}"));
-        }
-        let Ok(pid) = pid.parse::<u32>() else {
-            return OwnerState::Unknown(format!("unreadable pid label `{pid}`"));
-        };
-        match (process_start(pid), &self.pid_start) {
-            (None, _) => OwnerState::Gone,
-            (Some(now), Some(then)) if now != *then => OwnerState::Gone,
-            _ => OwnerState::Alive,
-        }
-    }
-
-    /// The label filters naming exactly this owner's resources.
-    fn filters(&self) -> Vec<String> {
-        let mut filters = vec![
-            format!("{LABEL_MANAGED}=true"),
-            format!("{LABEL_RUN}={}", self.run),
-        ];
-        if let Some(host) = &self.host {
-            filters.push(format!("{LABEL_HOST}={host}"));
-        }
-        if let Some(pid) = &self.pid {
-            filters.push(format!("{LABEL_PID}={pid}"));
-        }
-        filters
-    }
-}
-
-impl std::fmt::Display for Owner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "run {}", self.run)?;
-        if let (Some(host), Some(pid)) = (&self.host, &self.pid) {
-            write!(f, " (pid {pid} on {host})")?;
-        }
-        Ok(())
-    }
-}
-
-/// What `harness sweep` did, owner by owner.
-#[derive(Debug, Default)]
-pub struct SweepReport {
-    /// Owners whose process is gone, and what was removed of theirs.
-    pub removed: Vec<(Owner, Swept)>,
-    /// Owners left alone, with why.
-    pub kept: Vec<(Owner, String)>,
-}
-
-/// Removes the leftovers of processes that are gone: every labelled resource whose owning
-/// process (host, pid, start time) no longer runs on this host. Resources of live processes,
-/// of other hosts and without an owner are left alone. `only` narrows the sweep to resources
-/// also carrying these `key=value` labels.
-pub async fn sweep_gone(docker: &Docker, only: &[String]) -> Result<SweepReport, RuntimeError> {
-    let mut filters = vec![format!("{LABEL_MANAGED}=true")];
-    filters.extend(only.iter().cloned());
-    let listed = list_labelled(docker, &filters).await?;
-    let owners: BTreeSet<Owner> = listed.iter().map(|r| Owner::of(&r.labels)).collect();
-    let mut report = SweepReport::default();
-    for owner in owners {
-        match owner.state() {
-            OwnerState::Gone => {
-                let mut filters = owner.filters();
-                filters.extend(only.iter().cloned());
-                let swept = remove_until_gone(docker, filters, None, TEARDOWN_DEADLINE).await?;
-                report.removed.push((owner, swept));
-            }
-            OwnerState::Alive => report.kept.push((owner, "its process is running".into())),
-            OwnerState::Unknown(why) => report.kept.push((owner, why)),
-        }
-    }
-    Ok(report)
-}
-
-/// Counts the containers, networks and volumes carrying every one of `labels` (`key=value`).
-pub async fn count_labelled(docker: &Docker, labels: &[String]) -> Result<Swept, RuntimeError> {
-    let mut count = Swept::default();
-    for resource in list_labelled(docker, labels).await? {
-        match resource.kind {
-            Kind::Container => count.containers += 1,
-            Kind::Network => count.networks += 1,
-            Kind::Volume => count.volumes += 1,
-        }
-    }
-    Ok(count)
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Container,
-    Network,
-    Volume,
-}
-
-/// A labelled resource, as listed.
-struct Labelled {
-    kind: Kind,
-    id: String,
-    labels: HashMap<String, String>,
-}
-
-/// Every container, network and volume carrying every one of `labels`, containers first.
-async fn list_labelled(docker: &Docker, labels: &[String]) -> Result<Vec<Labelled>, RuntimeError> {
-    let filters = HashMap::from([("label".to_owned(), labels.to_vec())]);
-    let err = |what: &str| {
-        let action = format!("listing {what} labelled {}", labels.join(","));
-        move |source| RuntimeError::Docker { action, source }
-    };
-    let mut found = Vec::new();
-    let containers = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters.clone()),
-            ..Default::default()
-        }))
-        .await
-        .map_err(err("containers"))?;
-    found.extend(containers.into_iter().filter_map(|c| {
-        Some(Labelled {
-            kind: Kind::Container,
-            id: c.id?,
-            labels: c.labels.unwrap_or_default(),
-        })
-    }));
-    let networks = docker
-        .list_networks(Some(ListNetworksOptions {
-            filters: Some(filters.clone()),
-        }))
-        .await
-        .map_err(err("networks"))?;
-    found.extend(networks.into_iter().filter_map(|n| {
-        Some(Labelled {
-            kind: Kind::Network,
-            id: n.id?,
-            labels: n.labels.unwrap_or_default(),
-        })
-    }));
-    let volumes = docker
-        .list_volumes(Some(ListVolumesOptions {
-            filters: Some(filters),
-        }))
-        .await
-        .map_err(err("volumes"))?;
-    found.extend(
-        volumes
-            .volumes
-            .unwrap_or_default()
-            .into_iter()
-            .map(|v| Labelled {
-                kind: Kind::Volume,
-                id: v.name,
-                labels: v.labels,
-            }),
-    );
-    Ok(found)
-}
-
-/// Removes containers, then networks, then volumes carrying every one of `labels`, pass after
-/// pass, until a listing finds none (after the creates in `in_flight` returned) or `deadline`
-/// passes. A resource already gone counts as removed; any other failure is retried, and
-/// reported with what remains when the deadline passes.
-pub async fn remove_until_gone(
-    docker: &Docker,
-    labels: Vec<String>,
-    in_flight: Option<&InFlight>,
-    deadline: Duration,
-) -> Result<Swept, RuntimeError> {
-    let began = Instant::now();
-    let mut removed = Swept::default();
-    loop {
-        let left = deadline.saturating_sub(began.elapsed());
-        let settled = match in_flight {
-            Some(in_flight) => in_flight.settled(left).await,
-            None => true,
-        };
-        let (pass, problem) = match list_labelled(docker, &labels).await {
-            Ok(found) if found.is_empty() && settled => return Ok(removed),
-            Ok(found) => {
-                let (swept, problem) = remove_all(docker, found).await;
-                (swept, problem)
-            }
-            Err(e) => (Swept::default(), Some(e.to_string())),
-        };
-        removed.add(pass);
-        if began.elapsed() >= deadline {
-            let remaining = count_labelled(docker, &labels)
-                .await
-                .map(|c| c.to_string())
-                .unwrap_or_else(|e| e.to_string());
-            return Err(RuntimeError::Leftover {
-                labels: labels.join(","),
-                seconds: deadline.as_secs(),
-                remaining: match problem {
-                    Some(p) => format!("{remaining} (last problem: {p})"),
-                    None => remaining,
-                },
-            });
-        }
-        if problem.is_some() || !settled {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
-/// One removal pass; what it removed, and the last problem it met (if any).
-async fn remove_all(docker: &Docker, found: Vec<Labelled>) -> (Swept, Option<String>) {
-    let mut swept = Swept::default();
-    let mut problem = None;
-    for resource in found {
-        let removed = match resource.kind {
-            Kind::Container => {
-                docker
-                    .remove_container(
-                        &resource.id,
-                        Some(RemoveContainerOptions {
-                            force: true,
-                            v: true,
-                            ..Default::default()
-                        }),
-                    )
-                    .await
-            }
-            Kind::Network => docker.remove_network(&resource.id).await,
-            Kind::Volume => {
-                docker
-                    .remove_volume(
-                        &resource.id,
-                        None::<bollard::query_parameters::RemoveVolumeOptions>,
-                    )
-                    .await
-            }
-        };
-        match removed {
-            Ok(()) => match resource.kind {
-                Kind::Container => swept.containers += 1,
-                Kind::Network => swept.networks += 1,
-                Kind::Volume => swept.volumes += 1,
-            },
-            // Gone already (removed concurrently): nothing to do.
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(e) => problem = Some(format!("removing {:?} {}: {e}", resource.kind, resource.id)),
-        }
-    }
-    (swept, problem)
-}
-
-/// The last `limit` bytes of `text`, cut at a character boundary.
-fn tail(text: &str, limit: usize) -> String {
-    if text.len() <= limit {
-        return text.to_owned();
-    }
-    let mut start = text.len() - limit;
-    while !text.is_char_boundary(start) {
-        start += 1;
-    }
-    format!("[… truncated]\n{}", &text[start..])
-}
-
-#[cfg(test)]
-mod tests {
-    use std::os::unix::fs::PermissionsExt;
-
-    use super::*;
-
-    #[test]
-    fn private_files_are_readable_by_their_owner_only() {
-        let parent = tempfile::tempdir().unwrap();
-        let dir = parent.path().join("registry-secured");
-        write_private(&dir, "htpasswd", b"u:hash\n").unwrap();
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode(&dir), 0o700);
-        assert_eq!(mode(&dir.join("htpasswd")), 0o600);
-    }
-
-    #[test]
-    fn process_start_reads_this_process() {
-        assert!(process_start(std::process::id()).is_some());
-        assert!(!hostname().is_empty());
-    }
 }

@@ -1,0 +1,136 @@
+//! The containers a scenario runs in: an isolated network, a registry, a Docker-in-Docker daemon
+//! sharing its socket through a `/var/run` volume, and one container per plugin step with the
+//! workspace mounted at `/harness`.
+//!
+//! Every container, network and volume carries labels naming the run, the scenario, this
+//! instance and the owning process (host, pid and its start time). [`Environment::teardown`]
+//! removes everything carrying the instance label, whatever happened before, and repeats until
+//! nothing does; an environment dropped without a teardown (a panic, a dropped future) sweeps
+//! itself in its `Drop`. Creates run to their end in tasks of their own and stop once the
+//! process is asked to stop ([`crate::stop`]). [`sweep_gone`] removes the leftovers of processes
+//! that are gone, [`sweep`] those of one run (or, explicitly, everything).
+
+mod environment;
+mod step;
+mod sweep;
+
+use std::time::Duration;
+
+use bollard::Docker;
+
+use crate::errors::DockerConnectError;
+
+pub const LABEL_MANAGED: &str = "io.conformance.managed";
+pub const LABEL_RUN: &str = "io.conformance.run";
+pub const LABEL_SCENARIO: &str = "io.conformance.scenario";
+pub const LABEL_INSTANCE: &str = "io.conformance.instance";
+/// The pid of the harness process that created the resource.
+pub const LABEL_PID: &str = "io.conformance.pid";
+/// The host name of the machine that process runs on.
+pub const LABEL_HOST: &str = "io.conformance.host";
+/// When that process started (clock ticks since boot, `/proc/PID/stat`), so that a reused pid
+/// is not taken for the owner.
+pub const LABEL_PID_START: &str = "io.conformance.pid-start";
+
+/// The port every registry listens on inside the scenario's network.
+pub const REGISTRY_PORT: u16 = 5000;
+/// Where the base image for test Dockerfiles is pushed before the steps run.
+pub const BASE_IMAGE_REPOSITORY: &str = "harness/busybox";
+pub const BASE_IMAGE_TAG: &str = "1.37";
+
+const REGISTRY_READY: Duration = Duration::from_secs(30);
+const DIND_READY: Duration = Duration::from_secs(90);
+const LOG_LIMIT: usize = 64 * 1024;
+/// How long a teardown may try before it reports what remains.
+const TEARDOWN_DEADLINE: Duration = Duration::from_secs(30);
+/// How long an environment dropped without a teardown tries to remove itself.
+const DROP_SWEEP_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Connects to the Docker daemon (DOCKER_HOST or the default socket).
+pub async fn connect() -> Result<Docker, DockerConnectError> {
+    let docker = Docker::connect_with_defaults().map_err(|e| DockerConnectError {
+        reason: e.to_string(),
+    })?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| DockerConnectError {
+            reason: e.to_string(),
+        })?;
+    docker.ping().await.map_err(|e| DockerConnectError {
+        reason: e.to_string(),
+    })?;
+    Ok(docker)
+}
+
+pub use environment::{Environment, EnvironmentPhases, Services};
+pub use sweep::*;
+
+/// The labels naming the process that creates a resource: host, pid and the pid's start time.
+pub fn owner_labels() -> [(String, String); 3] {
+    let pid = std::process::id();
+    [
+        (LABEL_HOST.to_owned(), hostname()),
+        (LABEL_PID.to_owned(), pid.to_string()),
+        (
+            LABEL_PID_START.to_owned(),
+            process_start(pid).unwrap_or_default(),
+        ),
+    ]
+}
+
+/// This machine's host name (`/proc/sys/kernel/hostname`).
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_owned())
+}
+
+/// When a process started, in clock ticks since boot (field 22 of `/proc/PID/stat`); `None`
+/// when there is no such process.
+pub fn process_start(pid: u32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count from the last `)`.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19).map(str::to_owned)
+}
+
+/// The last `limit` bytes of `text`, cut at a character boundary.
+fn tail(text: &str, limit: usize) -> String {
+    if text.len() <= limit {
+        return text.to_owned();
+    }
+    let mut start = text.len() - limit;
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    format!("[… truncated]\n{}", &text[start..])
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+
+    use super::environment::write_private;
+    use super::*;
+
+    #[test]
+    fn private_files_are_readable_by_their_owner_only() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("registry-secured");
+        write_private(&dir, "htpasswd", b"u:hash\n").unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join("htpasswd")), 0o600);
+    }
+
+    #[test]
+    fn process_start_reads_this_process() {
+        assert!(process_start(std::process::id()).is_some());
+        assert!(!hostname().is_empty());
+    }
+}

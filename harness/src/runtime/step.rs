@@ -1,0 +1,117 @@
+//! Running a plugin step: one container run to its exit (or its timeout), its logs kept.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bollard::query_parameters::{KillContainerOptions, RemoveContainerOptions};
+use futures_util::StreamExt;
+
+use crate::errors::RuntimeError;
+use crate::profile::RoleSpec;
+use crate::result::StepRecord;
+use crate::scenario::DaemonMode;
+use crate::stop::{self};
+
+use super::environment::ContainerSpec;
+use super::*;
+
+impl Environment {
+    pub async fn run_step(
+        &self,
+        name: &str,
+        role: &str,
+        spec: &RoleSpec,
+        env: &BTreeMap<String, String>,
+        daemon: DaemonMode,
+        timeout: Duration,
+    ) -> Result<StepRecord, RuntimeError> {
+        stop::or_stopped(self.step(name, role, spec, env, daemon, timeout)).await
+    }
+
+    async fn step(
+        &self,
+        name: &str,
+        role: &str,
+        spec: &RoleSpec,
+        env: &BTreeMap<String, String>,
+        daemon: DaemonMode,
+        timeout: Duration,
+    ) -> Result<StepRecord, RuntimeError> {
+        let started = Instant::now();
+        let suffix = format!("step-{}", crate::scenario::container_suffix(name));
+        let mut binds = vec![format!("{}:{}", self.workspace.display(), spec.workdir())];
+        if daemon == DaemonMode::Shared {
+            binds.push(format!("{}:/var/run", self.run_volume));
+        }
+        // A plugin starting its own dockerd gets a tmpfs for its storage (overlay2 works there).
+        let own_daemon = daemon == DaemonMode::Own;
+        let id = self
+            .create_and_start(ContainerSpec {
+                suffix: &suffix,
+                image: &spec.image,
+                entrypoint: spec.entrypoint.clone(),
+                args: spec.args.clone(),
+                env: &spec.env,
+                extra_env: env,
+                privileged: spec.privileged,
+                binds,
+                tmpfs: own_daemon,
+                security_opt: spec.security_opt.clone(),
+                aliases: vec![],
+                workdir: Some(spec.workdir()),
+                publish: None,
+            })
+            .await?;
+        let wait = async {
+            let mut stream = self.docker.wait_container(&id, None);
+            match stream.next().await {
+                Some(Ok(response)) => Ok(response.status_code),
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
+                    Ok(code)
+                }
+                Some(Err(source)) => Err(RuntimeError::Docker {
+                    action: format!("waiting for step {name}"),
+                    source,
+                }),
+                None => Err(RuntimeError::NotReady {
+                    service: format!("step {name}"),
+                    seconds: 0,
+                    detail: "the wait stream ended without an exit status".into(),
+                }),
+            }
+        };
+        let (exit_code, timed_out) = match tokio::time::timeout(timeout, wait).await {
+            Ok(code) => (Some(code?), false),
+            Err(_) => {
+                let _ = self
+                    .docker
+                    .kill_container(&id, None::<KillContainerOptions>)
+                    .await;
+                (None, true)
+            }
+        };
+        let duration_ms = started.elapsed().as_millis() as u64;
+        let log = self.logs(&id).await;
+        let _ = self
+            .docker
+            .remove_container(
+                &id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    ..Default::default()
+                }),
+            )
+            .await;
+        Ok(StepRecord {
+            name: name.to_owned(),
+            role: role.to_owned(),
+            exit_code,
+            timed_out,
+            started_ms: 0,
+            duration_ms,
+            group: None,
+            log,
+        })
+    }
+}
