@@ -330,9 +330,6 @@ impl Environment {
         Ok(())
     }
 
-    /// Runs a plugin step to completion (or until `timeout`), and removes its container. Ends
-    /// early with [`RuntimeError::Stopped`] when the process is asked to stop (the container is
-    /// removed at teardown).
     /// Removes every container, network and volume of this environment, and its private auth
     /// directory. Safe to call whatever state `up` reached: waits for the creates in flight,
     /// then removes until nothing carrying the instance label remains.

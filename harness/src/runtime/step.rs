@@ -16,6 +16,9 @@ use super::environment::ContainerSpec;
 use super::*;
 
 impl Environment {
+    /// Runs a plugin step to completion (or until `timeout`), and removes its container. Ends
+    /// early with [`RuntimeError::Stopped`] when the process is asked to stop (the container is
+    /// removed at teardown).
     pub async fn run_step(
         &self,
         name: &str,
