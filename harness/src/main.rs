@@ -622,6 +622,15 @@ async fn run_matrix(
         flaky.len(),
         ctx.report_dir.display()
     );
+    let (steps_ms, wall_ms) = harness::result::step_time(&run.results);
+    if wall_ms > 0 {
+        outln!(
+            "time: plugin steps {:.1} s of {:.1} s plan wall time (harness overhead {:.0} %)",
+            steps_ms as f64 / 1000.0,
+            wall_ms as f64 / 1000.0,
+            100.0 * (wall_ms - steps_ms.min(wall_ms)) as f64 / wall_ms as f64
+        );
+    }
     let code = if tally.not_as_expected == 0 && flaky.is_empty() {
         ExitCode::SUCCESS
     } else {

@@ -84,6 +84,17 @@ pub struct Phases {
     pub teardown_ms: u64,
 }
 
+/// Where the time of plans that ran went: the plugin steps' wall time and the plans' wall time,
+/// in ms. The rest is the harness's overhead (environment, readings, checks, teardown).
+pub fn step_time(results: &[ScenarioResult]) -> (u64, u64) {
+    results
+        .iter()
+        .filter(|r| r.status != Status::Skip)
+        .fold((0, 0), |(steps, wall), r| {
+            (steps + r.phases.steps_ms, wall + r.duration_ms)
+        })
+}
+
 /// The image that played a role, exactly.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageRecord {
