@@ -53,11 +53,6 @@ impl Mutant {
         format!("conformance-offline/mutant-{}:offline", self.name)
     }
 
-    /// The `ROLE=IMAGE` override that puts the mutant in its role's place.
-    pub fn role_override(&self) -> String {
-        format!("{}={}", self.spec.role, self.image())
-    }
-
     /// The plans the mutant takes part in: run (not skipped), with a step in the mutant's role.
     pub fn plans<'a>(&self, plans: &'a [Plan]) -> Vec<&'a Plan> {
         plans
@@ -268,15 +263,6 @@ pub async fn run_matrix(
 
 /// The run context with the mutant in its role's place, reporting under `mutants/<name>/`.
 pub fn context_for(ctx: &RunContext, mutant: &Mutant) -> Result<RunContext, ProfileLoadError> {
-    Ok(RunContext {
-        root: ctx.root.clone(),
-        run_id: ctx.run_id.clone(),
-        report_dir: ctx.report_dir.join("mutants").join(&mutant.name),
-        profile: ctx
-            .profile
-            .clone()
-            .with_overrides(&[mutant.role_override()])?,
-        docker: ctx.docker.clone(),
-        notify: ctx.notify.clone(),
-    })
+    let subdir = Path::new("mutants").join(&mutant.name);
+    ctx.with_image(&mutant.spec.role, &mutant.image(), &subdir)
 }

@@ -3,7 +3,7 @@
 //! A B A B plan by plan and repetition by repetition so that drift on the machine hits both
 //! alike; the two runs are then compared.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::compare::{self, Comparison, Settings};
 use crate::errors::{ProfileLoadError, ReleaseValidationError};
@@ -27,19 +27,7 @@ pub fn contexts(
     ctx: &RunContext,
     candidates: &Candidates,
 ) -> Result<[RunContext; 2], ProfileLoadError> {
-    let with = |side: &str, image: &str| -> Result<RunContext, ProfileLoadError> {
-        Ok(RunContext {
-            root: ctx.root.clone(),
-            run_id: ctx.run_id.clone(),
-            report_dir: ctx.report_dir.join(side),
-            profile: ctx
-                .profile
-                .clone()
-                .with_overrides(&[format!("{}={image}", candidates.role)])?,
-            docker: ctx.docker.clone(),
-            notify: ctx.notify.clone(),
-        })
-    };
+    let with = |side: &str, image: &str| ctx.with_image(&candidates.role, image, Path::new(side));
     Ok([
         with("A", &candidates.image_a)?,
         with("B", &candidates.image_b)?,

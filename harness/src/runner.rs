@@ -38,6 +38,27 @@ pub struct RunContext {
 }
 
 impl RunContext {
+    /// The same run with `image` playing `role` (its run options kept), reporting under
+    /// `report_dir/<subdir>`: how a mutant or a release candidate takes a role's place.
+    pub fn with_image(
+        &self,
+        role: &str,
+        image: &str,
+        subdir: &Path,
+    ) -> Result<RunContext, crate::errors::ProfileLoadError> {
+        Ok(RunContext {
+            root: self.root.clone(),
+            run_id: self.run_id.clone(),
+            report_dir: self.report_dir.join(subdir),
+            profile: self
+                .profile
+                .clone()
+                .with_overrides(&[format!("{role}={image}")])?,
+            docker: self.docker.clone(),
+            notify: self.notify.clone(),
+        })
+    }
+
     fn note(&self, plan: &Plan, repetition: u32, what: &str) {
         if let Some(notify) = &self.notify {
             notify(&progress::label(&plan.test_name, repetition), what);
