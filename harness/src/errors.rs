@@ -63,6 +63,12 @@ pub enum ProfileLoadError {
     },
     #[error("malformed role override `{value}`: expected ROLE=IMAGE")]
     MalformedOverride { value: String },
+    #[error("{path}: role `{role}`: trust: {message}")]
+    Trust {
+        path: PathBuf,
+        role: String,
+        message: String,
+    },
 }
 
 /// A mutant's description (`fixtures/mutants/<name>/mutant.yaml`) could not be read.
@@ -184,6 +190,8 @@ pub enum RuntimeError {
     /// The process was asked to stop (SIGINT, SIGTERM) before this finished.
     #[error("stopped by {signal} before the scenario finished")]
     Stopped { signal: &'static str },
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
     /// Something labelled would not go away.
     #[error("resources labelled {labels} still remain after {seconds} s: {remaining}")]
     Leftover {
@@ -191,6 +199,14 @@ pub enum RuntimeError {
         seconds: u64,
         remaining: String,
     },
+}
+
+/// The registries' certificates or trust files could not be made.
+#[derive(Debug, Error)]
+#[error("cannot set up tls: {what}: {reason}")]
+pub struct TlsSetupError {
+    pub what: String,
+    pub reason: String,
 }
 
 /// A query to a registry failed for reasons other than "the tag or repository is not there".

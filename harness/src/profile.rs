@@ -63,6 +63,51 @@ pub struct RoleSpec {
     /// Said in every report that uses the role, e.g. that an image is a contract stand-in.
     #[serde(default)]
     pub note: Option<String>,
+    /// Where the role's image looks for the certificate authorities it trusts: the harness
+    /// mounts the run's CA there, so the role reaches the scenario's HTTPS registries.
+    #[serde(default)]
+    pub trust: Trust,
+}
+
+/// Where an image trusts CAs. Each kind is how some tool reads them; a role names those its
+/// image uses, e.g. `{certs_d: [/etc/docker/certs.d]}` for a Docker daemon.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Trust {
+    /// Directories in the `<host:port>/ca.crt` layout: `/etc/docker/certs.d` (dockerd, and so
+    /// plugins that start their own), `/etc/containers/certs.d` (buildah, skopeo, podman).
+    #[serde(default)]
+    pub certs_d: Vec<String>,
+    /// A path where the CA is mounted as a PEM file, e.g. for a Go program's `SSL_CERT_FILE`.
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    /// Variables set to `ca_file` in the role's containers, e.g. `[SSL_CERT_FILE]` (Go's
+    /// crypto/x509 then trusts only that file: the scenario's registries).
+    #[serde(default)]
+    pub ca_file_env: Vec<String>,
+}
+
+impl Trust {
+    /// What is wrong with the declaration, if anything: paths are absolute container paths,
+    /// and variables name the CA file only when there is one.
+    fn problem(&self) -> Option<String> {
+        let paths = self.certs_d.iter().chain(self.ca_file.as_ref());
+        if let Some(path) = paths.clone().find(|p| !p.starts_with('/')) {
+            return Some(format!("`{path}` is not an absolute path in the container"));
+        }
+        if let Some(path) = paths.clone().find(|p| p.contains(':') || p.contains(',')) {
+            return Some(format!(
+                "`{path}` contains `:` or `,`, which Docker's bind syntax reserves"
+            ));
+        }
+        if !self.ca_file_env.is_empty() && self.ca_file.is_none() {
+            return Some(format!(
+                "ca_file_env ({}) needs a ca_file for the variables to name",
+                self.ca_file_env.join(", ")
+            ));
+        }
+        None
+    }
 }
 
 impl RoleSpec {
@@ -84,18 +129,28 @@ impl Profile {
             path: path.clone(),
             source,
         })?;
-        serde_saphyr::from_str(&text).map_err(|e| {
+        let profile: Profile = serde_saphyr::from_str(&text).map_err(|e| {
             let (line, column) = e
                 .location()
                 .map(|l| (l.line(), l.column()))
                 .unwrap_or((0, 0));
             ProfileLoadError::Syntax {
-                path,
+                path: path.clone(),
                 line,
                 column,
                 message: e.to_string().lines().next().unwrap_or("").to_owned(),
             }
-        })
+        })?;
+        for (role, spec) in &profile.roles {
+            if let Some(message) = spec.trust.problem() {
+                return Err(ProfileLoadError::Trust {
+                    path,
+                    role: role.clone(),
+                    message,
+                });
+            }
+        }
+        Ok(profile)
     }
 
     pub fn role(&self, role: &str) -> Result<&RoleSpec, ProfileLoadError> {

@@ -1,11 +1,12 @@
-//! Asking a registry what it really holds, over plain HTTP, with oci-client.
+//! Asking a registry what it really holds, over HTTPS (trusting the run's CA) or plain HTTP,
+//! with oci-client.
 //!
 //! "Not there" (unknown repository, unknown tag) is an answer; anything else that goes wrong
 //! (connection refused, a 500, a malformed manifest) is a [`RegistryQueryError`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
@@ -37,6 +38,7 @@ pub struct RegistryImage {
 }
 
 impl Registry {
+    /// A registry served over plain HTTP.
     pub fn new(host: impl Into<String>) -> Registry {
         let client = Client::new(ClientConfig {
             protocol: ClientProtocol::Http,
@@ -55,6 +57,25 @@ impl Registry {
             auth: RegistryAuth::Basic(username.to_owned(), password.to_owned()),
             ..Registry::new(host)
         }
+    }
+
+    /// The same registry over HTTPS, trusting only `ca_pem` (the run's CA).
+    pub fn with_tls(self, ca_pem: &str) -> Registry {
+        let client = Client::new(ClientConfig {
+            protocol: ClientProtocol::Https,
+            tls_certs_only: vec![Certificate {
+                encoding: CertificateEncoding::Pem,
+                data: ca_pem.as_bytes().to_vec(),
+            }],
+            ..Default::default()
+        });
+        Registry { client, ..self }
+    }
+
+    /// Whether the registry answers the distribution API (a tag listing of a repository that
+    /// does not exist: "unknown" is an answer); the error says why not.
+    pub async fn answers(&self) -> Result<(), RegistryQueryError> {
+        self.tags("conformance/readiness-probe").await.map(|_| ())
     }
 
     pub fn host(&self) -> &str {

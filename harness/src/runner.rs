@@ -217,6 +217,7 @@ async fn exercise(
             },
             &scenario.registries,
             &scenario.registry_auth,
+            &scenario.registry_tls,
         )
         .await;
     result.phases.environment_ms = ms(coming_up);

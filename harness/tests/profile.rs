@@ -76,3 +76,53 @@ fn both_profiles_cast_every_role_the_scenarios_need() {
         }
     }
 }
+
+#[test]
+fn every_role_that_reaches_a_registry_declares_where_it_trusts_the_run_ca() {
+    // Registries serve HTTPS with the run's CA: a role that pushes or pulls without a trust
+    // declaration could only work through an insecure flag.
+    for name in ["offline", "upstream"] {
+        let profile = Profile::load(&root(), name).unwrap();
+        for (role, spec) in &profile.roles {
+            let reaches_registries = !matches!(role.as_str(), "registry" | "busybox" | "scanner");
+            assert_eq!(
+                !spec.trust.certs_d.is_empty() || spec.trust.ca_file.is_some(),
+                reaches_registries,
+                "profile {name}, role {role}: {:?}",
+                spec.trust
+            );
+            assert!(
+                !spec.env.contains_key("PLUGIN_INSECURE"),
+                "profile {name}, role {role} needs no insecure flag"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_trust_declaration_that_cannot_work_is_a_load_error_naming_the_role() {
+    let dir = tempfile::tempdir().unwrap();
+    for (trust, message) in [
+        (
+            "{certs_d: [etc/docker/certs.d]}",
+            "`etc/docker/certs.d` is not an absolute path",
+        ),
+        (
+            "{ca_file_env: [SSL_CERT_FILE]}",
+            "ca_file_env (SSL_CERT_FILE) needs a ca_file",
+        ),
+        ("{ca_file: \"/a:b\"}", "`/a:b` contains `:`"),
+    ] {
+        let path = dir.path().join("p.yaml");
+        std::fs::write(
+            &path,
+            format!("name: p\ndescription: d\nroles:\n  dind:\n    image: x\n    trust: {trust}\n"),
+        )
+        .unwrap();
+        let err = Profile::load(&root(), path.to_str().unwrap()).unwrap_err();
+        assert!(
+            err.to_string().contains("role `dind`: trust: ") && err.to_string().contains(message),
+            "{err}"
+        );
+    }
+}

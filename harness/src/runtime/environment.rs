@@ -17,13 +17,13 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::errors::RuntimeError;
-use crate::profile::RoleSpec;
+use crate::profile::{RoleSpec, Trust};
 use crate::registry::Registry;
 use crate::scenario::Credentials;
 use crate::stop::{self, InFlight};
+use crate::tls::{TrustFiles, REGISTRY_CERT_DIR};
 
 use super::*;
 
@@ -68,10 +68,12 @@ pub struct Environment {
     pub(super) touched: AtomicBool,
     /// Whether [`Environment::teardown`] removed everything.
     pub(super) torn_down: bool,
-    /// The registries' htpasswd files: a private directory (0700, files 0600) outside the
-    /// report folder, removed at teardown (distribution reads the file at every request, so it
-    /// must stay while the registry runs).
+    /// The registries' htpasswd files and TLS files: a private directory (0700, secrets 0600)
+    /// outside the report folder, removed at teardown (distribution reads the htpasswd file at
+    /// every request, so it must stay while the registry runs).
     pub(super) auth_dir: Option<tempfile::TempDir>,
+    /// The run's CA and this environment's registry certificate, once `up` wrote them.
+    pub(super) trust: Option<TrustFiles>,
 }
 
 impl Environment {
@@ -100,6 +102,7 @@ impl Environment {
             touched: AtomicBool::new(false),
             torn_down: false,
             auth_dir: None,
+            trust: None,
         }
     }
 
@@ -122,16 +125,19 @@ impl Environment {
         &self.registries
     }
 
-    /// Creates the network and volumes, starts the registry and DinD, waits until both answer,
-    /// and pushes the base image for test Dockerfiles into the registry. Ends early with
-    /// [`RuntimeError::Stopped`] when the process is asked to stop.
+    /// Creates the network and volumes, starts the registries (HTTPS with a certificate from
+    /// the run's CA, unless `registry_tls` says `false` for one) and DinD, waits until all
+    /// answer, and pushes the base image for test Dockerfiles into the first registry. Ends
+    /// early with [`RuntimeError::Stopped`] when the process is asked to stop.
     pub async fn up(
         &mut self,
         services: &Services<'_>,
         registry_names: &[String],
         registry_auth: &BTreeMap<String, Credentials>,
+        registry_tls: &BTreeMap<String, bool>,
     ) -> Result<(), RuntimeError> {
-        stop::or_stopped(self.bring_up(services, registry_names, registry_auth)).await?;
+        stop::or_stopped(self.bring_up(services, registry_names, registry_auth, registry_tls))
+            .await?;
         stop::fault_point("environment");
         Ok(())
     }
@@ -141,6 +147,7 @@ impl Environment {
         services: &Services<'_>,
         registry_names: &[String],
         registry_auth: &BTreeMap<String, Credentials>,
+        registry_tls: &BTreeMap<String, bool>,
     ) -> Result<(), RuntimeError> {
         let began = Instant::now();
         let ms = |since: Instant| since.elapsed().as_millis() as u64;
@@ -189,7 +196,6 @@ impl Environment {
 
         self.phases.network_ms = ms(began);
         let services_began = Instant::now();
-        let no_env = BTreeMap::new();
         // A registry behind basic auth gets an htpasswd file (bcrypt, as distribution requires)
         // and distribution's REGISTRY_AUTH_* overrides, which work whatever its config file.
         let mut auth_env = Vec::new();
@@ -226,6 +232,37 @@ impl Environment {
             ]));
             auth_binds.push(vec![format!("{}:/auth:ro", dir.display())]);
         }
+        // TLS: a server certificate naming every HTTPS registry, and the CA in the layouts the
+        // roles' images read (mounted by `trust_mounts`).
+        let uses_tls = |name: &String| registry_tls.get(name).copied().unwrap_or(true);
+        let tls_hosts: Vec<String> = registry_names
+            .iter()
+            .filter(|n| uses_tls(n))
+            .cloned()
+            .collect();
+        let tls_dir = self.auth_dir()?.join("tls");
+        let trust = TrustFiles::write(&tls_dir, crate::tls::run_ca()?, &tls_hosts, REGISTRY_PORT)?;
+        for ((name, extra_env), binds) in registry_names
+            .iter()
+            .zip(&mut auth_env)
+            .zip(&mut auth_binds)
+        {
+            if uses_tls(name) {
+                extra_env.insert(
+                    "REGISTRY_HTTP_TLS_CERTIFICATE".into(),
+                    format!("{REGISTRY_CERT_DIR}/tls.crt"),
+                );
+                extra_env.insert(
+                    "REGISTRY_HTTP_TLS_KEY".into(),
+                    format!("{REGISTRY_CERT_DIR}/tls.key"),
+                );
+                binds.push(format!(
+                    "{}:{REGISTRY_CERT_DIR}:ro",
+                    trust.server_dir.display()
+                ));
+            }
+        }
+        self.trust = Some(trust);
         let suffixes: Vec<String> = registry_names
             .iter()
             .map(|name| format!("registry-{name}"))
@@ -253,24 +290,29 @@ impl Environment {
                     })
                 }),
         );
+        // The shared daemon trusts the run's CA; plain-HTTP registries are the environment's
+        // to declare insecure (as a CI's DinD service would be configured).
         let mut dind_args = services.dind.args.clone();
         dind_args.extend(
             registry_names
                 .iter()
+                .filter(|name| !uses_tls(name))
                 .map(|name| format!("--insecure-registry={name}:{REGISTRY_PORT}")),
         );
+        let (mut dind_binds, dind_env) = self.trust_mounts(&services.dind.trust);
+        dind_binds.extend([
+            format!("{}:/var/run", self.run_volume),
+            format!("{dind_lib}:/var/lib/docker"),
+        ]);
         let dind = self.create_and_start(ContainerSpec {
             suffix: "dind",
             image: &services.dind.image,
             entrypoint: services.dind.entrypoint.clone(),
             args: dind_args,
             env: &services.dind.env,
-            extra_env: &no_env,
+            extra_env: &dind_env,
             privileged: true,
-            binds: vec![
-                format!("{}:/var/run", self.run_volume),
-                format!("{dind_lib}:/var/lib/docker"),
-            ],
+            binds: dind_binds,
             aliases: vec!["dind".into()],
             workdir: None,
             publish: None,
@@ -287,14 +329,25 @@ impl Environment {
                 self.published_port(id, REGISTRY_PORT).await?
             ));
         }
+        let ca_pem = crate::tls::run_ca()?.pem();
+        let clients: Vec<Registry> = registry_names
+            .iter()
+            .zip(&hosts)
+            .map(|(name, host)| {
+                let registry = match registry_auth.get(name) {
+                    Some(c) => Registry::with_basic_auth(host.clone(), &c.username, &c.password),
+                    None => Registry::new(host.clone()),
+                };
+                if uses_tls(name) {
+                    registry.with_tls(ca_pem)
+                } else {
+                    registry
+                }
+            })
+            .collect();
         let registries_ready = async {
-            let ready = futures_util::future::try_join_all(
-                hosts
-                    .iter()
-                    .zip(registry_names)
-                    .map(|(h, name)| wait_for_registry(h, registry_auth.contains_key(name))),
-            )
-            .await;
+            let ready =
+                futures_util::future::try_join_all(clients.iter().map(wait_for_registry)).await;
             (ready, ms(services_began))
         };
         let dind_ready = async { (self.wait_for_dind(&dind).await, ms(services_began)) };
@@ -314,17 +367,7 @@ impl Environment {
         self.phases.registry_ready_ms = registry_ms;
         self.phases.dind_ready_ms = dind_ms;
         self.phases.base_image_ms = ms(seeding);
-        self.registries = registry_names
-            .iter()
-            .zip(hosts)
-            .map(|(name, host)| {
-                let registry = match registry_auth.get(name) {
-                    Some(c) => Registry::with_basic_auth(host, &c.username, &c.password),
-                    None => Registry::new(host),
-                };
-                (name.clone(), registry)
-            })
-            .collect();
+        self.registries = registry_names.iter().cloned().zip(clients).collect();
         self.registry_containers = registry_names.iter().cloned().zip(registries).collect();
         self.dind = Some(dind);
         Ok(())
@@ -357,7 +400,29 @@ impl Environment {
         auth.transpose().map(|_| ())
     }
 
-    /// The private directory for the registries' htpasswd files, created on first use.
+    /// The binds and variables that tell a role's container about the run's CA, as its profile
+    /// entry's `trust` says: certs.d trees, a CA file, variables naming that file. Nothing
+    /// before `up` wrote the trust files.
+    pub(super) fn trust_mounts(&self, trust: &Trust) -> (Vec<String>, BTreeMap<String, String>) {
+        let Some(files) = &self.trust else {
+            return (Vec::new(), BTreeMap::new());
+        };
+        let mut binds: Vec<String> = trust
+            .certs_d
+            .iter()
+            .map(|dir| format!("{}:{dir}:ro", files.certs_d.display()))
+            .collect();
+        let mut env = BTreeMap::new();
+        if let Some(path) = &trust.ca_file {
+            binds.push(format!("{}:{path}:ro", files.ca_file.display()));
+            for name in &trust.ca_file_env {
+                env.insert(name.clone(), path.clone());
+            }
+        }
+        (binds, env)
+    }
+
+    /// The private directory for the registries' htpasswd and TLS files, created on first use.
     fn auth_dir(&mut self) -> Result<PathBuf, RuntimeError> {
         if self.auth_dir.is_none() {
             // tempfile creates the directory with mode 0700.
@@ -738,37 +803,23 @@ pub(super) struct ContainerSpec<'a> {
     pub(super) security_opt: Vec<String>,
 }
 
-/// Polls `GET /v2/` on the registry until it answers 200.
-async fn wait_for_registry(host: &str, behind_auth: bool) -> Result<(), RuntimeError> {
+/// Asks the registry (over its TLS or plain transport, with its credentials) until it answers
+/// the distribution API.
+async fn wait_for_registry(registry: &Registry) -> Result<(), RuntimeError> {
     let deadline = Instant::now() + REGISTRY_READY;
     let mut last = String::new();
     while Instant::now() < deadline {
-        match http_status(host, "/v2/").await {
-            Ok(200) => return Ok(()),
-            Ok(401) if behind_auth => return Ok(()),
-            Ok(code) => last = format!("GET /v2/ answered {code}"),
+        match registry.answers().await {
+            Ok(()) => return Ok(()),
             Err(e) => last = e.to_string(),
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(RuntimeError::NotReady {
-        service: "registry".into(),
+        service: format!("registry {}", registry.host()),
         seconds: REGISTRY_READY.as_secs(),
         detail: last,
     })
-}
-
-async fn http_status(host: &str, path: &str) -> std::io::Result<u16> {
-    let mut stream = tokio::net::TcpStream::connect(host).await?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
-        .await?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).await?;
-    std::str::from_utf8(&head[9..12])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other("not an http response"))
 }
 
 impl Drop for Environment {

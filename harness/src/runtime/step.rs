@@ -42,7 +42,10 @@ impl Environment {
     ) -> Result<StepRecord, RuntimeError> {
         let started = Instant::now();
         let suffix = format!("step-{}", crate::scenario::container_suffix(name));
-        let mut binds = vec![format!("{}:{}", self.workspace.display(), spec.workdir())];
+        // The run's CA where the role's image trusts CAs; the step's own variables win.
+        let (mut binds, mut step_env) = self.trust_mounts(&spec.trust);
+        step_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        binds.push(format!("{}:{}", self.workspace.display(), spec.workdir()));
         if daemon == DaemonMode::Shared {
             binds.push(format!("{}:/var/run", self.run_volume));
         }
@@ -55,7 +58,7 @@ impl Environment {
                 entrypoint: spec.entrypoint.clone(),
                 args: spec.args.clone(),
                 env: &spec.env,
-                extra_env: env,
+                extra_env: &step_env,
                 privileged: spec.privileged,
                 binds,
                 tmpfs: own_daemon,

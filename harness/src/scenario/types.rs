@@ -43,6 +43,11 @@ pub struct Scenario {
     /// the base image the harness pushes.
     #[serde(default)]
     pub registry_auth: BTreeMap<String, Credentials>,
+    /// Registries served over plain HTTP, by name: `registry_tls: {plain: false}`. Every other
+    /// registry serves HTTPS with a certificate from the run's CA, which the roles' images
+    /// trust; a plain-HTTP registry is for scenarios about PLUGIN_INSECURE.
+    #[serde(default)]
+    pub registry_tls: BTreeMap<String, bool>,
     /// Step variables whose values are secret, by name (e.g. `[PLUGIN_API_KEY]`): redacted as
     /// `[redacted]` everywhere the harness stores or prints. `registry_auth` passwords and
     /// variables whose names contain PASSWORD, TOKEN or SECRET always are.
@@ -167,6 +172,13 @@ pub enum When {
     #[default]
     Success,
     Always,
+}
+
+impl Scenario {
+    /// Whether the registry `name` serves HTTPS (the default).
+    pub fn registry_uses_tls(&self, name: &str) -> bool {
+        self.registry_tls.get(name).copied().unwrap_or(true)
+    }
 }
 
 fn default_registries() -> Vec<String> {

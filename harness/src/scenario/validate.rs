@@ -133,6 +133,15 @@ impl Scenario {
                 ));
             }
         }
+        for name in self.registry_tls.keys() {
+            if !self.registries.contains(name) {
+                let message = format!(
+                    "registry_tls names registry `{}`, which is not under `registries`",
+                    shown(name)
+                );
+                return Err(Problem::at(message, name, Some("registry_tls:")));
+            }
+        }
         for (name, credentials) in &self.registry_auth {
             if !self.registries.contains(name) {
                 let message = format!(
