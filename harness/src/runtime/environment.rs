@@ -5,7 +5,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
@@ -17,7 +17,6 @@ use bollard::query_parameters::{
 };
 use bollard::Docker;
 use futures_util::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::errors::RuntimeError;
 use crate::profile::RoleSpec;
@@ -287,17 +286,26 @@ impl Environment {
                 self.published_port(id, REGISTRY_PORT).await?
             ));
         }
+        let registry_limit = services.registry.ready_timeout.unwrap_or(REGISTRY_READY);
         let registries_ready = async {
             let ready = futures_util::future::try_join_all(
-                hosts
+                registries
                     .iter()
+                    .zip(&hosts)
                     .zip(registry_names)
-                    .map(|(h, name)| wait_for_registry(h, registry_auth.contains_key(name))),
+                    .map(|((id, h), name)| {
+                        let auth = registry_auth.contains_key(name);
+                        self.wait_for_registry(name, id, h, auth, registry_limit)
+                    }),
             )
             .await;
             (ready, ms(services_began))
         };
-        let dind_ready = async { (self.wait_for_dind(&dind).await, ms(services_began)) };
+        let dind_limit = services.dind.ready_timeout.unwrap_or(DIND_READY);
+        let dind_ready = async {
+            let ready = self.wait_for_dind(&dind, dind_limit).await;
+            (ready, ms(services_began))
+        };
         let ((registries_ready, registry_ms), (dind_ready, dind_ms)) =
             tokio::join!(registries_ready, dind_ready);
         registries_ready?;
@@ -512,37 +520,12 @@ impl Environment {
             })
     }
 
-    async fn wait_for_dind(&self, id: &str) -> Result<(), RuntimeError> {
-        let deadline = Instant::now() + DIND_READY;
-        loop {
-            match self.exec_status(id, &["docker", "version"]).await {
-                Ok(0) => return Ok(()),
-                Ok(_) | Err(_) if Instant::now() < deadline => {}
-                _ => {
-                    return Err(RuntimeError::NotReady {
-                        service: "dind".into(),
-                        seconds: DIND_READY.as_secs(),
-                        detail: tail(&self.logs(id).await, 2000),
-                    })
-                }
-            }
-            if !self.is_running(id).await {
-                return Err(RuntimeError::NotReady {
-                    service: "dind".into(),
-                    seconds: 0,
-                    detail: format!("the container exited: {}", tail(&self.logs(id).await, 2000)),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn exec_status(&self, id: &str, cmd: &[&str]) -> Result<i64, bollard::errors::Error> {
-        Ok(self.exec(id, cmd).await?.0)
-    }
-
     /// Runs a command in a container; returns its exit status and output.
-    async fn exec(&self, id: &str, cmd: &[&str]) -> Result<(i64, String), bollard::errors::Error> {
+    pub(super) async fn exec(
+        &self,
+        id: &str,
+        cmd: &[&str],
+    ) -> Result<(i64, String), bollard::errors::Error> {
         let exec = self
             .docker
             .create_exec(
@@ -736,39 +719,6 @@ pub(super) struct ContainerSpec<'a> {
     /// Mount a tmpfs at /var/lib/docker.
     pub(super) tmpfs: bool,
     pub(super) security_opt: Vec<String>,
-}
-
-/// Polls `GET /v2/` on the registry until it answers 200.
-async fn wait_for_registry(host: &str, behind_auth: bool) -> Result<(), RuntimeError> {
-    let deadline = Instant::now() + REGISTRY_READY;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match http_status(host, "/v2/").await {
-            Ok(200) => return Ok(()),
-            Ok(401) if behind_auth => return Ok(()),
-            Ok(code) => last = format!("GET /v2/ answered {code}"),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(RuntimeError::NotReady {
-        service: "registry".into(),
-        seconds: REGISTRY_READY.as_secs(),
-        detail: last,
-    })
-}
-
-async fn http_status(host: &str, path: &str) -> std::io::Result<u16> {
-    let mut stream = tokio::net::TcpStream::connect(host).await?;
-    stream
-        .write_all(format!("GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").as_bytes())
-        .await?;
-    let mut head = [0u8; 12];
-    stream.read_exact(&mut head).await?;
-    std::str::from_utf8(&head[9..12])
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other("not an http response"))
 }
 
 impl Drop for Environment {
