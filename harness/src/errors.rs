@@ -118,11 +118,15 @@ pub enum ReleaseValidationError {
 /// No Docker daemon answered.
 #[derive(Debug, Error)]
 #[error(
-    "no docker daemon answers ({reason}); start one, e.g. with `scripts/docker-bootstrap.sh` \
-     (root, Debian) or `just docker`"
+    "no docker daemon answers at {host} ({reason}); start one, e.g. with \
+     `scripts/docker-bootstrap.sh` (root, Debian) or `just docker`{hint}"
 )]
 pub struct DockerConnectError {
+    /// Where the daemon was looked for: DOCKER_HOST, or the default socket.
+    pub host: String,
     pub reason: String,
+    /// More advice, e.g. that DOCKER_HOST points elsewhere (empty or starting with `; `).
+    pub hint: String,
 }
 
 /// The offline images could not be built or loaded.
@@ -174,6 +178,16 @@ pub enum RuntimeError {
         service: String,
         seconds: u64,
         detail: String,
+    },
+    /// A service of the environment (a registry, DinD) is no longer running while or after a
+    /// step ran: the infrastructure broke, whatever the step did. `log` is the tail of the
+    /// service container's output.
+    #[error("{service} stopped during {during} ({state}); its log ends:\n{log}")]
+    ServiceStopped {
+        service: String,
+        during: String,
+        state: String,
+        log: String,
     },
     #[error("docker request failed while {action}: {source}")]
     Docker {

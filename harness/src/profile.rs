@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -67,6 +68,15 @@ pub struct RoleSpec {
     /// mounts the run's CA there, so the role reaches the scenario's HTTPS registries.
     #[serde(default)]
     pub trust: Trust,
+    /// For the service roles (`registry`, `dind`): how long the service may take to answer
+    /// once started, e.g. `20s` (default: 30 s for a registry, 90 s for DinD).
+    #[serde(
+        default,
+        deserialize_with = "de_ready_timeout",
+        serialize_with = "ser_ready_timeout",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub ready_timeout: Option<Duration>,
 }
 
 /// Where an image trusts CAs. Each kind is how some tool reads them; a role names those its
@@ -107,6 +117,31 @@ impl Trust {
             ));
         }
         None
+    }
+}
+
+/// The longest readiness timeout a profile may give.
+const MAX_READY_TIMEOUT: Duration = Duration::from_secs(3600);
+
+fn de_ready_timeout<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    let value = humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("invalid duration `{text}`: {e}")))?;
+    if value.is_zero() || value > MAX_READY_TIMEOUT {
+        return Err(serde::de::Error::custom(format!(
+            "ready_timeout {text} must be more than 0 and at most 1h"
+        )));
+    }
+    Ok(Some(value))
+}
+
+fn ser_ready_timeout<S: serde::Serializer>(
+    value: &Option<Duration>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(v) => s.serialize_str(&humantime::format_duration(*v).to_string()),
+        None => s.serialize_none(),
     }
 }
 

@@ -315,7 +315,15 @@ async fn exercise(
                 }
             });
         let running = Instant::now();
-        let records = futures_util::future::try_join_all(runs).await?;
+        // A registry or DinD that stops meanwhile makes the plan an Error naming it, whatever
+        // the steps did without it.
+        let during = match &first.parallel {
+            Some(group) => format!("parallel group {group}"),
+            None => format!("step {}", first.name),
+        };
+        let records = env
+            .while_services_run(&during, futures_util::future::try_join_all(runs))
+            .await?;
         result.phases.steps_ms += ms(running);
         failed |= records.iter().any(|r| r.exit_code != Some(0));
         if let Some(first) = records.first() {

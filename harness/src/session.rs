@@ -81,6 +81,8 @@ async fn open_now(choice: &ProfileChoice, run_id: String) -> Result<RunContext, 
     let profile = choice.load(&root)?;
     let docker = match runtime::connect().await {
         Ok(docker) => docker,
+        // DOCKER_HOST names another daemon: starting the local one cannot make it answer.
+        Err(first) if runtime::docker_host_is_elsewhere() => return Err(first.into()),
         // No daemon answers: the project's bootstrap installs and starts one (Debian, root),
         // so `cargo run` and `cargo nextest run` work on a fresh machine too.
         Err(first) => {

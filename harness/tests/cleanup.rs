@@ -8,60 +8,21 @@
 //! missing); nextest runs them in the `docker` test group.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::runtime::{self, Swept};
+
+mod common;
+
+use common::docker::{forget, harness, leftovers, root, stderr_of, wait_within};
 
 /// A plan that brings a whole environment up (network, two volumes, registry, DinD, a step) in
 /// a few seconds.
 const PLAN: &str = "build_only::no_push::kaniko";
 
-/// The `harness` binary cargo built for this test, or `CONFORMANCE_HARNESS_BIN` (for a target
-/// directory shared between checkouts, where another build may replace it meanwhile).
-fn harness() -> Command {
-    let binary = std::env::var_os("CONFORMANCE_HARNESS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_harness")));
-    let mut command = Command::new(binary);
-    command
-        .env("CONFORMANCE_ROOT", root())
-        .env_remove("CONFORMANCE_TEST_PANIC_AFTER");
-    command
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
 fn run_id(case: &str) -> String {
-    format!(
-        "test-cleanup-{case}-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    )
-}
-
-/// What remains labelled with this run: containers, networks, volumes.
-fn leftovers(run: &str) -> Swept {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let docker = runtime::connect().await.expect("a docker daemon answers");
-            runtime::count_labelled(&docker, &[format!("{}={run}", runtime::LABEL_RUN)])
-                .await
-                .expect("docker lists resources")
-        })
-}
-
-/// Removes what a test left in reports/ (only after it passed: a failure keeps the evidence).
-fn forget(run: &str) {
-    let _ = std::fs::remove_dir_all(root().join("reports").join(run));
+    common::docker::run_id("cleanup", case)
 }
 
 fn signal(child: &Child, name: &str) {
@@ -70,30 +31,6 @@ fn signal(child: &Child, name: &str) {
         .status()
         .expect("kill runs");
     assert!(status.success(), "kill -{name} {}", child.id());
-}
-
-/// Waits for the child at most `limit`; its status, or a panic after killing it.
-fn wait_within(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: the harness did not end within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn stderr_of(child: &mut Child) -> String {
-    let mut text = String::new();
-    if let Some(mut err) = child.stderr.take() {
-        let _ = err.read_to_string(&mut text);
-    }
-    text
 }
 
 /// `harness run PLAN | head -1`: the reader goes away after the first line. Writing to the

@@ -126,3 +126,32 @@ fn a_trust_declaration_that_cannot_work_is_a_load_error_naming_the_role() {
         );
     }
 }
+
+#[test]
+fn a_service_role_may_set_its_ready_timeout_within_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |timeout: &str| {
+        let path = dir.path().join("p.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "name: p\ndescription: d\nroles:\n  dind:\n    image: x:1\n    ready_timeout: {timeout}\n"
+            ),
+        )
+        .unwrap();
+        Profile::load(&root(), path.to_str().unwrap())
+    };
+    let profile = write("8s").unwrap();
+    assert_eq!(
+        profile.roles["dind"].ready_timeout,
+        Some(std::time::Duration::from_secs(8))
+    );
+    assert!(Profile::load(&root(), "offline").unwrap().roles["dind"]
+        .ready_timeout
+        .is_none());
+    for bad in ["0s", "2h", "soon"] {
+        let err = write(bad).unwrap_err().to_string();
+        assert!(err.contains("p.yaml:6:"), "{bad}: {err}");
+        assert!(err.contains(bad), "{bad}: {err}");
+    }
+}

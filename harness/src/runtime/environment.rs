@@ -5,7 +5,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bollard::models::{
     ContainerCreateBody, EndpointSettings, HostConfig, NetworkCreateRequest, NetworkingConfig,
@@ -345,12 +345,24 @@ impl Environment {
                 }
             })
             .collect();
+        let registry_limit = services.registry.ready_timeout.unwrap_or(REGISTRY_READY);
         let registries_ready = async {
             let ready =
-                futures_util::future::try_join_all(clients.iter().map(wait_for_registry)).await;
+                futures_util::future::try_join_all(
+                    registries.iter().zip(&clients).zip(registry_names).map(
+                        |((id, client), name)| {
+                            self.wait_for_registry(name, id, client, registry_limit)
+                        },
+                    ),
+                )
+                .await;
             (ready, ms(services_began))
         };
-        let dind_ready = async { (self.wait_for_dind(&dind).await, ms(services_began)) };
+        let dind_limit = services.dind.ready_timeout.unwrap_or(DIND_READY);
+        let dind_ready = async {
+            let ready = self.wait_for_dind(&dind, dind_limit).await;
+            (ready, ms(services_began))
+        };
         let ((registries_ready, registry_ms), (dind_ready, dind_ms)) =
             tokio::join!(registries_ready, dind_ready);
         registries_ready?;
@@ -577,37 +589,12 @@ impl Environment {
             })
     }
 
-    async fn wait_for_dind(&self, id: &str) -> Result<(), RuntimeError> {
-        let deadline = Instant::now() + DIND_READY;
-        loop {
-            match self.exec_status(id, &["docker", "version"]).await {
-                Ok(0) => return Ok(()),
-                Ok(_) | Err(_) if Instant::now() < deadline => {}
-                _ => {
-                    return Err(RuntimeError::NotReady {
-                        service: "dind".into(),
-                        seconds: DIND_READY.as_secs(),
-                        detail: tail(&self.logs(id).await, 2000),
-                    })
-                }
-            }
-            if !self.is_running(id).await {
-                return Err(RuntimeError::NotReady {
-                    service: "dind".into(),
-                    seconds: 0,
-                    detail: format!("the container exited: {}", tail(&self.logs(id).await, 2000)),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-
-    async fn exec_status(&self, id: &str, cmd: &[&str]) -> Result<i64, bollard::errors::Error> {
-        Ok(self.exec(id, cmd).await?.0)
-    }
-
     /// Runs a command in a container; returns its exit status and output.
-    async fn exec(&self, id: &str, cmd: &[&str]) -> Result<(i64, String), bollard::errors::Error> {
+    pub(super) async fn exec(
+        &self,
+        id: &str,
+        cmd: &[&str],
+    ) -> Result<(i64, String), bollard::errors::Error> {
         let exec = self
             .docker
             .create_exec(
@@ -801,25 +788,6 @@ pub(super) struct ContainerSpec<'a> {
     /// Mount a tmpfs at /var/lib/docker.
     pub(super) tmpfs: bool,
     pub(super) security_opt: Vec<String>,
-}
-
-/// Asks the registry (over its TLS or plain transport, with its credentials) until it answers
-/// the distribution API.
-async fn wait_for_registry(registry: &Registry) -> Result<(), RuntimeError> {
-    let deadline = Instant::now() + REGISTRY_READY;
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match registry.answers().await {
-            Ok(()) => return Ok(()),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(RuntimeError::NotReady {
-        service: format!("registry {}", registry.host()),
-        seconds: REGISTRY_READY.as_secs(),
-        detail: last,
-    })
 }
 
 impl Drop for Environment {

@@ -8,9 +8,12 @@
 //! nothing does; an environment dropped without a teardown (a panic, a dropped future) sweeps
 //! itself in its `Drop`. Creates run to their end in tasks of their own and stop once the
 //! process is asked to stop ([`crate::stop`]). [`sweep_gone`] removes the leftovers of processes
-//! that are gone, [`sweep`] those of one run (or, explicitly, everything).
+//! that are gone, [`sweep`] those of one run (or, explicitly, everything). A service (registry,
+//! DinD) that does not become ready in time, or stops while a step runs, is an Error naming it
+//! with its log tail ([`Environment::while_services_run`]).
 
 mod environment;
+mod health;
 mod step;
 mod sweep;
 
@@ -46,24 +49,58 @@ const TEARDOWN_DEADLINE: Duration = Duration::from_secs(30);
 /// How long an environment dropped without a teardown tries to remove itself.
 const DROP_SWEEP_DEADLINE: Duration = Duration::from_secs(20);
 
-/// Connects to the Docker daemon (DOCKER_HOST or the default socket).
+/// How long connecting to the Docker daemon (version negotiation and a ping) may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where the Docker daemon is looked for: `DOCKER_HOST` when set, else the default socket.
+pub fn docker_host() -> String {
+    std::env::var("DOCKER_HOST")
+        .ok()
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_DOCKER_HOST.to_owned())
+}
+
+/// The daemon's default address (no `DOCKER_HOST`).
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+/// Whether `DOCKER_HOST` points somewhere other than the local default socket (then starting
+/// a local daemon cannot help).
+pub fn docker_host_is_elsewhere() -> bool {
+    let host = docker_host();
+    host != DEFAULT_DOCKER_HOST && host != "unix:///run/docker.sock"
+}
+
+/// Connects to the Docker daemon (DOCKER_HOST or the default socket), within
+/// [`CONNECT_TIMEOUT`].
 pub async fn connect() -> Result<Docker, DockerConnectError> {
-    let docker = Docker::connect_with_defaults().map_err(|e| DockerConnectError {
-        reason: e.to_string(),
-    })?;
-    let docker = docker
-        .negotiate_version()
-        .await
-        .map_err(|e| DockerConnectError {
-            reason: e.to_string(),
-        })?;
-    docker.ping().await.map_err(|e| DockerConnectError {
-        reason: e.to_string(),
-    })?;
-    Ok(docker)
+    let failed = |reason: String| DockerConnectError {
+        host: docker_host(),
+        reason,
+        hint: if docker_host_is_elsewhere() {
+            "; or point DOCKER_HOST at a daemon that runs (unset: the default socket)".to_owned()
+        } else {
+            String::new()
+        },
+    };
+    let docker = Docker::connect_with_defaults().map_err(|e| failed(e.to_string()))?;
+    let answered = tokio::time::timeout(CONNECT_TIMEOUT, async {
+        let docker = docker.negotiate_version().await?;
+        docker.ping().await?;
+        Ok::<_, bollard::errors::Error>(docker)
+    })
+    .await;
+    match answered {
+        Ok(Ok(docker)) => Ok(docker),
+        Ok(Err(e)) => Err(failed(e.to_string())),
+        Err(_) => Err(failed(format!(
+            "no answer within {} s",
+            CONNECT_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 pub use environment::{Environment, EnvironmentPhases, Services};
+pub use health::StoppedService;
 pub use sweep::*;
 
 /// The labels naming the process that creates a resource: host, pid and the pid's start time.

@@ -1,7 +1,9 @@
 //! Builders for small image archives, written the way the tools write them, for unit tests;
-//! `hostile` builds the hostile ones.
+//! `hostile` builds the hostile ones; `docker` serves the tests that run the harness against
+//! the Docker daemon.
 #![allow(dead_code)]
 
+pub mod docker;
 pub mod hostile;
 
 use std::io::Write;

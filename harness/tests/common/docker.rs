@@ -1,0 +1,81 @@
+//! For the tests that run the harness against the Docker daemon (cleanup, faults): the
+//! `harness` binary, run ids of their own, and what a run left behind.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use harness::runtime::{self, Swept};
+
+/// The `harness` binary cargo built for this test, or `CONFORMANCE_HARNESS_BIN` (for a target
+/// directory shared between checkouts, where another build may replace it meanwhile).
+pub fn harness() -> Command {
+    let binary = std::env::var_os("CONFORMANCE_HARNESS_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_harness")));
+    let mut command = Command::new(binary);
+    command
+        .env("CONFORMANCE_ROOT", root())
+        .env_remove("CONFORMANCE_TEST_PANIC_AFTER");
+    command
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+/// A run id of its own for one test case: `test-<group>-<case>-<random>`.
+pub fn run_id(group: &str, case: &str) -> String {
+    format!(
+        "test-{group}-{case}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// What remains labelled with this run: containers, networks, volumes.
+pub fn leftovers(run: &str) -> Swept {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let docker = runtime::connect().await.expect("a docker daemon answers");
+            runtime::count_labelled(&docker, &[format!("{}={run}", runtime::LABEL_RUN)])
+                .await
+                .expect("docker lists resources")
+        })
+}
+
+/// Removes what a test left in reports/ (only after it passed: a failure keeps the evidence).
+pub fn forget(run: &str) {
+    let _ = std::fs::remove_dir_all(root().join("reports").join(run));
+}
+
+/// Waits for the child at most `limit`; its status, or a panic after killing it.
+pub fn wait_within(child: &mut Child, limit: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what}: the harness did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn stderr_of(child: &mut Child) -> String {
+    let mut text = String::new();
+    if let Some(mut err) = child.stderr.take() {
+        let _ = err.read_to_string(&mut text);
+    }
+    text
+}
