@@ -64,7 +64,7 @@ bench: docker
 bench-archive SIZE="2" COMPRESSION="none":
     cargo run --release --example archive-rss -- {{SIZE}} {{COMPRESSION}}
 
-# Fuzz TARGET for SECONDS with cargo-fuzz on nightly; targets: scenario_loader (fuzz/Cargo.toml lists them).
+# Fuzz TARGET for SECONDS with cargo-fuzz on nightly; targets: scenario_loader, archive_reader (fuzz/Cargo.toml lists them).
 fuzz TARGET SECONDS:
     cargo +nightly fuzz run --fuzz-dir fuzz {{TARGET}} -- -max_total_time={{SECONDS}}
 
