@@ -189,6 +189,9 @@ pub enum RuntimeError {
         state: String,
         log: String,
     },
+    /// A step failed while the host had (almost) no disk left: the machine's failure.
+    #[error("{during} failed for lack of disk, not because of the plugin: {detail}")]
+    OutOfDisk { during: String, detail: String },
     #[error("docker request failed while {action}: {source}")]
     Docker {
         action: String,

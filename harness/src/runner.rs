@@ -21,7 +21,7 @@ use crate::progress::{self, Notify};
 use crate::redact;
 use crate::registry;
 use crate::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
-use crate::runtime::{Environment, Services, REGISTRY_PORT};
+use crate::runtime::{self, Environment, Services, REGISTRY_PORT};
 use crate::scenario::{substitute, Capture, Scenario, When};
 
 /// Everything a plan runs with.
@@ -325,7 +325,15 @@ async fn exercise(
             .while_services_run(&during, futures_util::future::try_join_all(runs))
             .await?;
         result.phases.steps_ms += ms(running);
-        failed |= records.iter().any(|r| r.exit_code != Some(0));
+        let failures: Vec<_> = records.iter().filter(|r| r.exit_code != Some(0)).collect();
+        if !failures.is_empty() {
+            if let Some(detail) = runtime::out_of_disk(&env.disks().await, &failures) {
+                // The steps' logs stay in the result: they show what ran out.
+                result.steps.extend(records.iter().cloned());
+                return Err(RuntimeError::OutOfDisk { during, detail });
+            }
+        }
+        failed |= !failures.is_empty();
         if let Some(first) = records.first() {
             let after = match &first.group {
                 Some(group) => format!("parallel group {group}"),

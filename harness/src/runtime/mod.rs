@@ -14,6 +14,7 @@
 
 mod environment;
 mod health;
+mod resources;
 mod step;
 mod sweep;
 
@@ -101,6 +102,7 @@ pub async fn connect() -> Result<Docker, DockerConnectError> {
 
 pub use environment::{Environment, EnvironmentPhases, Services};
 pub use health::StoppedService;
+pub use resources::{out_of_disk, DiskSpace};
 pub use sweep::*;
 
 /// The labels naming the process that creates a resource: host, pid and the pid's start time.
