@@ -13,22 +13,49 @@ use crate::result::ImageRecord;
 
 /// Runs the profile's build script, if it has one (the offline profile builds from Debian
 /// packages; hot in ~0.1 s when the images are current).
-pub fn build_profile_images(root: &Path, profile: &Profile) -> Result<(), ImageBuildError> {
+pub async fn build_profile_images(root: &Path, profile: &Profile) -> Result<(), ImageBuildError> {
     let Some(script) = &profile.build else {
         return Ok(());
     };
     let script = root.join(script);
-    let status = std::process::Command::new("bash")
+    // In a process group of its own, stopped with the group (SIGTERM) when this future is
+    // dropped: a harness asked to stop during an image build ends at once and leaves no
+    // build behind.
+    let mut child = tokio::process::Command::new("bash")
         .arg(&script)
-        .status()
+        .process_group(0)
+        .spawn()
         .map_err(|source| ImageBuildError::Spawn {
             script: script.clone(),
             source,
         })?;
+    let group = StopGroupOnDrop(child.id());
+    let status = child
+        .wait()
+        .await
+        .map_err(|source| ImageBuildError::Spawn {
+            script: script.clone(),
+            source,
+        })?;
+    std::mem::forget(group);
     if status.success() {
         Ok(())
     } else {
         Err(ImageBuildError::Failed { script, status })
+    }
+}
+
+/// Sends SIGTERM to a process group when dropped (the build was abandoned).
+struct StopGroupOnDrop(Option<u32>);
+
+impl Drop for StopGroupOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.and_then(|pid| libc::pid_t::try_from(pid).ok()) {
+            // SAFETY: killpg only sends a signal; the group is the one the child leads.
+            unsafe {
+                libc::killpg(pid, libc::SIGTERM);
+            }
+        }
     }
 }
 

@@ -100,11 +100,7 @@ async fn open_now(choice: &ProfileChoice, run_id: String) -> Result<RunContext, 
             runtime::connect().await?
         }
     };
-    let build_root = root.clone();
-    let build_profile = profile.clone();
-    tokio::task::spawn_blocking(move || images::build_profile_images(&build_root, &build_profile))
-        .await
-        .expect("image build task panicked")?;
+    images::build_profile_images(&root, &profile).await?;
     Ok(RunContext {
         report_dir: root.join("reports").join(&run_id),
         root,

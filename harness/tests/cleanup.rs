@@ -321,3 +321,55 @@ impl Drop for RemoveOnDrop {
         .join();
     }
 }
+
+/// SIGINT while the session is building images: the harness ends within seconds, and the build
+/// (a process group of its own) goes with it instead of running on unowned.
+#[test]
+fn a_signal_during_the_image_build_stops_the_build_too() {
+    let run = run_id("build");
+    let pidfile = tempfile::NamedTempFile::new().unwrap().into_temp_path();
+    std::fs::remove_file(&pidfile).unwrap();
+    let profile = root().join("harness/tests/fixtures/cleanup/slow-build.yaml");
+    let mut child = harness()
+        .args(["run", PLAN, "--run-id", &run, "--profile"])
+        .arg(&profile)
+        .env("CONFORMANCE_TEST_BUILD_PIDFILE", &pidfile)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let began = Instant::now();
+    let build_pid = loop {
+        if let Ok(text) = std::fs::read_to_string(&pidfile) {
+            if let Ok(pid) = text.trim().parse::<i32>() {
+                break pid;
+            }
+        }
+        assert!(
+            began.elapsed() < Duration::from_secs(60),
+            "the build never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let sent = Instant::now();
+    signal(&child, "INT");
+    let status = wait_within(&mut child, Duration::from_secs(15), "signal during build");
+    let took = sent.elapsed();
+    let stderr = stderr_of(&mut child);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(status.code(), Some(0), "{stderr}");
+    // The build's shell (and its sleeping child) are gone within a moment.
+    let gone = (0..100).any(|_| {
+        // SAFETY: signal 0 only asks whether the process exists.
+        let alive = unsafe { libc::kill(build_pid, 0) } == 0;
+        if alive {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        !alive
+    });
+    assert!(gone, "the image build (pid {build_pid}) still runs");
+    assert_eq!(leftovers(&run), Swept::default());
+    eprintln!("signal during the image build: {status:?} after {took:?}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    forget(&run);
+}
