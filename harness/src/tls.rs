@@ -130,15 +130,17 @@ impl TrustFiles {
         };
         let server = ca.server_cert(tls_hosts)?;
         let server_dir = dir.join("server");
-        write_file(&server_dir, "tls.crt", server.cert_pem.as_bytes(), 0o644)
+        crate::runtime::write_new_file(&server_dir, "tls.crt", server.cert_pem.as_bytes(), 0o644)
             .map_err(io(&server_dir))?;
-        write_file(&server_dir, "tls.key", server.key_pem.as_bytes(), 0o600)
+        crate::runtime::write_new_file(&server_dir, "tls.key", server.key_pem.as_bytes(), 0o600)
             .map_err(io(&server_dir))?;
-        write_file(dir, "ca.crt", ca.pem().as_bytes(), 0o644).map_err(io(dir))?;
+        crate::runtime::write_new_file(dir, "ca.crt", ca.pem().as_bytes(), 0o644)
+            .map_err(io(dir))?;
         let certs_d = dir.join("certs.d");
         for host in tls_hosts {
             let host_dir = certs_d.join(format!("{host}:{port}"));
-            write_file(&host_dir, "ca.crt", ca.pem().as_bytes(), 0o644).map_err(io(&host_dir))?;
+            crate::runtime::write_new_file(&host_dir, "ca.crt", ca.pem().as_bytes(), 0o644)
+                .map_err(io(&host_dir))?;
         }
         // An empty certs.d still mounts (a scenario whose registries are all plain HTTP).
         std::fs::create_dir_all(&certs_d).map_err(io(&certs_d))?;
@@ -148,21 +150,6 @@ impl TrustFiles {
             certs_d,
         })
     }
-}
-
-fn write_file(dir: &Path, name: &str, contents: &[u8], mode: u32) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(dir.join(name))?;
-    file.write_all(contents)
 }
 
 #[cfg(test)]

@@ -830,16 +830,5 @@ impl Drop for Environment {
 
 /// Writes `name` into `dir` (created with mode 0700) with mode 0600.
 pub(super) fn write_private(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(dir.join(name))?;
-    file.write_all(contents)
+    write_new_file(dir, name, contents, 0o600)
 }

@@ -158,23 +158,16 @@ impl Environment {
             };
             let exited = !self.is_running(id).await;
             if exited || Instant::now() >= deadline {
-                let how = if exited { "its container exited; " } else { "" };
-                return Err(RuntimeError::NotReady {
-                    service: "dind".into(),
-                    seconds: if exited {
-                        began.elapsed().as_secs()
-                    } else {
-                        limit.as_secs()
-                    },
-                    detail: format!("{how}{last}; {}", self.log_tail(id).await),
-                });
+                return Err(self
+                    .not_ready("dind".into(), id, exited, began, limit, &last)
+                    .await);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
-    /// Polls `GET /v2/` on a registry (`host`: its published port) until it answers 200 (or
-    /// 401 behind auth), at most `limit`; else [`RuntimeError::NotReady`] naming it, with the
+    /// Asks a registry (its client: TLS or plain, with its credentials) until it answers the
+    /// distribution API, at most `limit`; else [`RuntimeError::NotReady`] naming it, with the
     /// last answer and the tail of its log.
     pub(super) async fn wait_for_registry(
         &self,
@@ -199,18 +192,35 @@ impl Environment {
             // Checked now and then only: most answers come within the first second.
             let exited = began.elapsed() > Duration::from_secs(2) && !self.is_running(id).await;
             if exited || Instant::now() >= deadline {
-                let how = if exited { "its container exited; " } else { "" };
-                return Err(RuntimeError::NotReady {
-                    service: format!("registry `{name}`"),
-                    seconds: if exited {
-                        began.elapsed().as_secs()
-                    } else {
-                        limit.as_secs()
-                    },
-                    detail: format!("{how}{last}; {}", self.log_tail(id).await),
-                });
+                let service = format!("registry `{name}`");
+                return Err(self
+                    .not_ready(service, id, exited, began, limit, &last)
+                    .await);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A service that did not become ready: at the deadline, or earlier when its container
+    /// exited; with its last answer and log tail.
+    async fn not_ready(
+        &self,
+        service: String,
+        id: &str,
+        exited: bool,
+        began: Instant,
+        limit: Duration,
+        last: &str,
+    ) -> RuntimeError {
+        let how = if exited { "its container exited; " } else { "" };
+        RuntimeError::NotReady {
+            service,
+            seconds: if exited {
+                began.elapsed().as_secs()
+            } else {
+                limit.as_secs()
+            },
+            detail: format!("{how}{last}; {}", self.log_tail(id).await),
         }
     }
 

@@ -105,6 +105,28 @@ pub use health::StoppedService;
 pub use resources::{out_of_disk, DiskSpace};
 pub use sweep::*;
 
+/// Writes a new file `name` (never an existing one, never through a symlink) into `dir`
+/// (created with mode 0700 when missing) with the given mode.
+pub(crate) fn write_new_file(
+    dir: &std::path::Path,
+    name: &str,
+    contents: &[u8],
+    mode: u32,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(dir.join(name))?;
+    file.write_all(contents)
+}
+
 /// The labels naming the process that creates a resource: host, pid and the pid's start time.
 pub fn owner_labels() -> [(String, String); 3] {
     let pid = std::process::id();
