@@ -56,7 +56,8 @@ list:
 sweep *ARGS:
     cargo run --quiet --bin harness -- sweep {{ARGS}}
 
-# Time the image build (cold, warm, hot) and the full matrix; prints medians.
+# Time the image build (hot, warm, cold) and the full matrix warm and cold: wall time medians,
+# harness overhead and each phase's median (BENCH_PARTS=matrix: leave the images alone).
 bench: docker
     @scripts/bench.sh
 

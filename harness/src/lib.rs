@@ -29,4 +29,5 @@ pub mod runtime;
 pub mod scenario;
 pub mod session;
 pub mod stop;
+pub mod timings;
 pub mod workspace;

@@ -134,6 +134,16 @@ enum Command {
         #[command(flatten)]
         profile: ProfileArgs,
     },
+    /// Where the plan time of finished runs went: harness overhead share and each phase's
+    /// median (runs given together are summed up together, e.g. a benchmark's repetitions).
+    Timings {
+        /// Run directories (reports/<run-id>/) or baseline files.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The table's title.
+        #[arg(long, default_value = "plans")]
+        title: String,
+    },
     /// Write report.html (self-contained) and summary.md from finished runs (several: merged),
     /// and compare.html from a `harness compare` JSON.
     Report {
@@ -350,7 +360,18 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
         } => nightly(profile, baseline, update_baseline, run, judge).await,
         Command::Compare(args) => compare(args),
         Command::Report { runs, compare, out } => reports(runs, compare, out),
+        Command::Timings { runs, title } => timings(runs, title),
     }
+}
+
+fn timings(runs: Vec<PathBuf>, title: String) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let runs = runs
+        .iter()
+        .map(|path| Run::load(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let results = runs.iter().flat_map(|run| &run.results);
+    out!("{}", harness::timings::Timings::of(results).table(&title));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn compare(args: CompareArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
