@@ -54,8 +54,8 @@ enum Command {
         profile: ProfileArgs,
         /// Only plans whose name contains this text, e.g. `build_only` or `::buildx`.
         filter: Option<String>,
-        /// Plans run at once.
-        #[arg(long, default_value_t = 2)]
+        /// Plans run at once (each a registry, a DinD daemon and plugin containers).
+        #[arg(long, env = "CONFORMANCE_JOBS", default_value_t = 2)]
         jobs: usize,
         /// Run each plan N times, interleaved; results keep every repetition.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -76,8 +76,8 @@ enum Command {
         profile: ProfileArgs,
         /// Only mutants whose name contains this text, e.g. `buildx`.
         filter: Option<String>,
-        /// Plans run at once.
-        #[arg(long, default_value_t = 2)]
+        /// Plans run at once (each a registry, a DinD daemon and plugin containers).
+        #[arg(long, env = "CONFORMANCE_JOBS", default_value_t = 2)]
         jobs: usize,
     },
     /// May IMAGE_B replace IMAGE_A in ROLE? Runs the role's plans with A and with B on the
@@ -218,8 +218,8 @@ struct RunArgs {
     /// Only plans whose name contains this text, e.g. `build_only` or `::buildx`.
     #[arg(long)]
     filter: Option<String>,
-    /// Plans run at once.
-    #[arg(long, default_value_t = 2)]
+    /// Plans run at once (each a registry, a DinD daemon and plugin containers).
+    #[arg(long, env = "CONFORMANCE_JOBS", default_value_t = 2)]
     jobs: usize,
     /// Run each plan N times, interleaved; results keep every repetition.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
