@@ -9,7 +9,10 @@ type Reader = fn(&ScenarioResult) -> u64;
 
 /// The phases in the order a plan goes through them. `other` is what no phase counts
 /// (workspace copy, image resolution, writing the result): the plan's wall time minus the rest.
-pub const PHASES: [(&str, Reader); 11] = [
+/// `ahead` (the part of a plan before it got its slot: most of its bring-up, beside other plans)
+/// and `teardown, after` (a teardown after the result was taken) are outside the wall time.
+pub const PHASES: [(&str, Reader); 13] = [
+    ("ahead of its slot", |r| r.phases.ahead_ms),
     ("network + volumes", |r| r.phases.environment.network_ms),
     ("registry ready", |r| r.phases.environment.registry_ready_ms),
     ("dind ready", |r| r.phases.environment.dind_ready_ms),
@@ -20,6 +23,7 @@ pub const PHASES: [(&str, Reader); 11] = [
     ("checks", |r| r.phases.checks_ms),
     ("teardown", |r| r.phases.teardown_ms),
     ("other", other_ms),
+    ("teardown, after", |r| r.phases.teardown_background_ms),
     ("plan wall time", |r| r.duration_ms),
 ];
 
