@@ -164,8 +164,8 @@ impl Environment {
                 })
         })
         .await?;
-        let dind_lib = format!("conformance-{}-dind-lib", self.instance);
-        for volume in [&self.run_volume, &dind_lib] {
+        // DinD's /var/lib/docker is a tmpfs (see the dind spec below): only the run volume.
+        for volume in [&self.run_volume] {
             let request = VolumeCreateRequest {
                 name: Some(volume.clone()),
                 labels: Some(self.labels.clone()),
@@ -267,14 +267,13 @@ impl Environment {
             env: &services.dind.env,
             extra_env: &no_env,
             privileged: true,
-            binds: vec![
-                format!("{}:/var/run", self.run_volume),
-                format!("{dind_lib}:/var/lib/docker"),
-            ],
+            binds: vec![format!("{}:/var/run", self.run_volume)],
             aliases: vec!["dind".into()],
             workdir: None,
             publish: None,
-            tmpfs: false,
+            // Daemon storage in memory: a fresh, empty daemon per plan that starts sooner and
+            // goes with its container (no volume to create, fill and remove).
+            tmpfs: true,
             security_opt: vec![],
         });
         let (registries, dind) = tokio::join!(registries, dind);
