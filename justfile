@@ -20,9 +20,10 @@ images: docker
 run *ARGS: images
     cargo run --bin harness -- run --profile {{profile}} {{ARGS}}
 
-# All tests: unit tests and one end-to-end test per scenario × builder, with cargo nextest.
+# All tests: unit tests and one end-to-end test per scenario × builder, with cargo nextest
+# (CONFORMANCE_JOBS docker tests at once, default 2: scripts/nextest-config.sh).
 test *ARGS: images
-    cargo nextest run --workspace {{ARGS}}
+    cargo nextest run --workspace --config-file "$(scripts/nextest-config.sh)" {{ARGS}}
 
 # Run each mutant plugin in the plans of its role; prints the kill matrix and sensitivity score.
 mutants *ARGS: images
@@ -56,7 +57,8 @@ list:
 sweep *ARGS:
     cargo run --quiet --bin harness -- sweep {{ARGS}}
 
-# Time the image build (cold, warm, hot) and the full matrix; prints medians.
+# Time the image build (hot, warm, cold) and the full matrix warm and cold: wall time medians,
+# harness overhead and each phase's median (BENCH_PARTS=matrix: leave the images alone).
 bench: docker
     @scripts/bench.sh
 

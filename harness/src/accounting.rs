@@ -43,15 +43,22 @@ pub struct Snapshot {
 pub async fn read(env: &Environment, after: impl Into<String>) -> Snapshot {
     let after = after.into();
     let mut holdings = Holdings::default();
-    for (name, registry) in env.registries() {
-        match registry.contents().await {
+    // Every registry and the daemon at once (each answers on its own); read as if in order.
+    let registries = futures_util::future::join_all(
+        env.registries()
+            .iter()
+            .map(|(name, registry)| async move { (name, registry.contents().await) }),
+    );
+    let (registries, daemon) = tokio::join!(registries, env.daemon_images());
+    for (name, contents) in registries {
+        match contents {
             Ok(contents) => {
                 holdings.registries.insert(name.clone(), contents);
             }
             Err(e) => return failed(after, e.to_string()),
         }
     }
-    match env.daemon_images().await {
+    match daemon {
         Ok(images) => holdings.daemon = images,
         Err(e) => return failed(after, e.to_string()),
     }

@@ -29,5 +29,6 @@ pub mod runtime;
 pub mod scenario;
 pub mod session;
 pub mod stop;
+pub mod timings;
 pub mod tls;
 pub mod workspace;

@@ -54,8 +54,8 @@ enum Command {
         profile: ProfileArgs,
         /// Only plans whose name contains this text, e.g. `build_only` or `::buildx`.
         filter: Option<String>,
-        /// Plans run at once.
-        #[arg(long, default_value_t = 2)]
+        /// Plans run at once (each a registry, a DinD daemon and plugin containers).
+        #[arg(long, env = "CONFORMANCE_JOBS", default_value_t = 2)]
         jobs: usize,
         /// Run each plan N times, interleaved; results keep every repetition.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -76,8 +76,8 @@ enum Command {
         profile: ProfileArgs,
         /// Only mutants whose name contains this text, e.g. `buildx`.
         filter: Option<String>,
-        /// Plans run at once.
-        #[arg(long, default_value_t = 2)]
+        /// Plans run at once (each a registry, a DinD daemon and plugin containers).
+        #[arg(long, env = "CONFORMANCE_JOBS", default_value_t = 2)]
         jobs: usize,
     },
     /// May IMAGE_B replace IMAGE_A in ROLE? Runs the role's plans with A and with B on the
@@ -133,6 +133,16 @@ enum Command {
     Images {
         #[command(flatten)]
         profile: ProfileArgs,
+    },
+    /// Where the plan time of finished runs went: harness overhead share and each phase's
+    /// median (runs given together are summed up together, e.g. a benchmark's repetitions).
+    Timings {
+        /// Run directories (reports/<run-id>/) or baseline files.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// The table's title.
+        #[arg(long, default_value = "plans")]
+        title: String,
     },
     /// Write report.html (self-contained) and summary.md from finished runs (several: merged),
     /// and compare.html from a `harness compare` JSON.
@@ -208,8 +218,8 @@ struct RunArgs {
     /// Only plans whose name contains this text, e.g. `build_only` or `::buildx`.
     #[arg(long)]
     filter: Option<String>,
-    /// Plans run at once.
-    #[arg(long, default_value_t = 2)]
+    /// Plans run at once (each a registry, a DinD daemon and plugin containers).
+    #[arg(long, env = "CONFORMANCE_JOBS", default_value_t = 2)]
     jobs: usize,
     /// Run each plan N times, interleaved; results keep every repetition.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
@@ -350,7 +360,18 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
         } => nightly(profile, baseline, update_baseline, run, judge).await,
         Command::Compare(args) => compare(args),
         Command::Report { runs, compare, out } => reports(runs, compare, out),
+        Command::Timings { runs, title } => timings(runs, title),
     }
+}
+
+fn timings(runs: Vec<PathBuf>, title: String) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let runs = runs
+        .iter()
+        .map(|path| Run::load(path))
+        .collect::<Result<Vec<_>, _>>()?;
+    let results = runs.iter().flat_map(|run| &run.results);
+    out!("{}", harness::timings::Timings::of(results).table(&title));
+    Ok(ExitCode::SUCCESS)
 }
 
 fn compare(args: CompareArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {

@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use crate::plan::Plan;
 use crate::report;
 use crate::result::{ScenarioResult, Status};
-use crate::runner::{run_repetition, RunContext};
+use crate::runner::{run_repetition_deferred, PendingTeardown, RunContext};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -68,40 +68,81 @@ pub async fn run(
 
 /// Runs the jobs in order, `options.jobs` at a time, retrying Errors as the options say.
 /// `finished` hears of each result as it comes; the results are returned in the jobs' order.
+///
+/// The harness's own work is kept off the critical path, every plan still in an environment of
+/// its own: while `jobs` plans run their steps, up to `jobs` more prepare their workspace and
+/// bring their environment up, and take a free slot in order; a plan's environment is torn
+/// down after its result is written, beside the next plans. Every teardown has ended before
+/// this returns, and one that failed turns its result into what an inline teardown would have
+/// made it (written again, and printed).
 pub async fn run_jobs(
     jobs: Vec<Job<'_>>,
     options: Options,
     finished: impl Fn(&ScenarioResult),
 ) -> Vec<ScenarioResult> {
-    let mut done: Vec<(usize, ScenarioResult)> =
-        futures_util::stream::iter(jobs.into_iter().enumerate())
+    let slots = tokio::sync::Semaphore::new(options.jobs.max(1));
+    let slots = &slots;
+    let mut done: Vec<(usize, ScenarioResult, Vec<PendingTeardown>)> =
+        futures_util::stream::iter(jobs.iter().enumerate())
             .map(|(i, job)| async move {
-                (
-                    i,
-                    attempt(job.ctx, job.plan, job.repetition, options.retry_errors).await,
-                )
+                let (result, teardowns) = attempt(job, options.retry_errors, slots).await;
+                (i, result, teardowns)
             })
-            .buffer_unordered(options.jobs.max(1))
-            .inspect(|(_, result)| finished(result))
+            .buffer_unordered(2 * options.jobs.max(1))
+            .inspect(|(_, result, _)| finished(result))
             .collect()
             .await;
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, result)| result).collect()
+    for (i, result, teardowns) in &mut done {
+        if teardowns.is_empty() {
+            continue;
+        }
+        let before = result.status;
+        for teardown in teardowns.drain(..) {
+            teardown.settle(result, false).await;
+        }
+        if result.status != before {
+            crate::errln!(
+                "{} {}: {}",
+                result.status,
+                crate::progress::label(&result.test, result.repetition),
+                result.reason.as_deref().unwrap_or_default()
+            );
+        }
+        // Again, now with the teardown's time (and its failure, if it failed).
+        if let Err(e) = report::write_result(&jobs[*i].ctx.report_dir, result) {
+            crate::errln!("error: {e}");
+        }
+    }
+    done.sort_by_key(|(i, _, _)| *i);
+    done.into_iter().map(|(_, result, _)| result).collect()
 }
 
 /// One repetition, run again while it ends in Error (at most `retries` more times). The result
 /// keeps why each earlier attempt errored: an Error is never retried into a Pass silently.
-async fn attempt(ctx: &RunContext, plan: &Plan, repetition: u32, retries: u32) -> ScenarioResult {
+/// Returns the result, written, and the teardowns of every attempt, still going on.
+async fn attempt(
+    job: &Job<'_>,
+    retries: u32,
+    slots: &tokio::sync::Semaphore,
+) -> (ScenarioResult, Vec<PendingTeardown>) {
+    let Job {
+        ctx,
+        plan,
+        repetition,
+    } = *job;
     let mut errors = Vec::new();
+    let mut teardowns = Vec::new();
     loop {
-        let mut result = run_repetition(ctx, plan, repetition).await;
+        let (mut result, teardown) =
+            run_repetition_deferred(ctx, plan, repetition, Some(slots)).await;
+        teardowns.extend(teardown);
         result.retried_errors = errors.clone();
         let again = result.status == Status::Error && (errors.len() as u32) < retries;
         if !again {
             if let Err(e) = report::write_result(&ctx.report_dir, &result) {
                 crate::errln!("error: {e}");
             }
-            return result;
+            return (result, teardowns);
         }
         errors.push(result.reason.unwrap_or_else(|| "error".to_owned()));
     }

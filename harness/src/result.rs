@@ -82,6 +82,15 @@ pub struct Phases {
     pub inventory_ms: u64,
     pub checks_ms: u64,
     pub teardown_ms: u64,
+    /// With environments brought up ahead (`harness run`): what the plan did before it got
+    /// its slot (workspace, images, most of the bring-up), beside other plans' steps; not part
+    /// of the plan's wall time. `environment_ms` is then only the bring-up left after that.
+    #[serde(default)]
+    pub ahead_ms: u64,
+    /// The teardown when it ran after the result was taken, beside the next plans (`harness
+    /// run`): not part of the plan's wall time.
+    #[serde(default)]
+    pub teardown_background_ms: u64,
 }
 
 /// Where the time of plans that ran went: the plugin steps' wall time and the plans' wall time,

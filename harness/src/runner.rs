@@ -95,20 +95,99 @@ pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
     run_repetition(ctx, plan, 1).await
 }
 
-/// Runs one repetition of a plan (1-based); each has its own workspace and result file. The
-/// plan's secrets are redacted in the result and masked in the workspace kept for inspection
-/// before anyone else sees them.
+/// Runs one repetition of a plan (1-based) and tears its environment down before returning.
+/// Each repetition has its own workspace and result file.
 pub async fn run_repetition(ctx: &RunContext, plan: &Plan, repetition: u32) -> ScenarioResult {
-    let secrets = redact::Secrets::of(&plan.scenario);
-    redact::remember(&secrets);
-    let mut result = run_unredacted(ctx, plan, repetition).await;
-    secrets.scrub_result(&mut result);
-    let workspace = ctx.report_dir.join(result.file_stem()).join("workspace");
-    secrets.scrub_dir(&workspace);
+    let (mut result, teardown) = run_repetition_deferred(ctx, plan, repetition, None).await;
+    if let Some(teardown) = teardown {
+        teardown.settle(&mut result, true).await;
+    }
     result
 }
 
-async fn run_unredacted(ctx: &RunContext, plan: &Plan, repetition: u32) -> ScenarioResult {
+/// Runs one repetition of a plan and returns its result at once, with its environment's
+/// teardown still going on in a task of its own (off the plan's critical path). The caller
+/// must [`PendingTeardown::settle`] it before the run ends; if it never does, the environment
+/// still goes: a teardown task dropped with the runtime drops the environment, which removes
+/// itself. The plan's secrets are redacted in the result and masked in the workspace kept for
+/// inspection before anyone else sees them.
+///
+/// With `slots`, the plan prepares its workspace and brings its environment up at once, but
+/// runs its steps only once it holds one of the slots (taken in the order asked for), so that
+/// environments come up while other plans run theirs. Its wall time then counts from when it
+/// got its slot: what it did before is `phases.ahead_ms`.
+pub async fn run_repetition_deferred(
+    ctx: &RunContext,
+    plan: &Plan,
+    repetition: u32,
+    slots: Option<&tokio::sync::Semaphore>,
+) -> (ScenarioResult, Option<PendingTeardown>) {
+    let secrets = redact::Secrets::of(&plan.scenario);
+    redact::remember(&secrets);
+    let (mut result, teardown) = run_unredacted(ctx, plan, repetition, slots).await;
+    secrets.scrub_result(&mut result);
+    let workspace = ctx.report_dir.join(result.file_stem()).join("workspace");
+    secrets.scrub_dir(&workspace);
+    let teardown = teardown.map(|handle| PendingTeardown { secrets, handle });
+    (result, teardown)
+}
+
+/// An environment being torn down in a task of its own: how it ended, and how long it took (ms).
+type TeardownTask = tokio::task::JoinHandle<(Result<(), RuntimeError>, u64)>;
+
+/// A plan's environment being torn down after its result was taken.
+pub struct PendingTeardown {
+    secrets: redact::Secrets,
+    handle: TeardownTask,
+}
+
+impl PendingTeardown {
+    /// Waits until the environment is gone and records it in the result: its time, and a
+    /// failure as before (the harness's failure: a Pass becomes an Error, a known discrepancy
+    /// is no longer as expected). `waited`: whether the plan waited for it, so that its time
+    /// counts in the plan's wall time (`teardown_ms`) rather than beside it
+    /// (`teardown_background_ms`).
+    pub async fn settle(self, result: &mut ScenarioResult, waited: bool) {
+        let (outcome, took_ms) = match self.handle.await {
+            Ok((outcome, took_ms)) => (outcome.map_err(|e| e.to_string()), took_ms),
+            Err(e) => (Err(format!("the teardown task ended abnormally: {e}")), 0),
+        };
+        if waited {
+            result.phases.teardown_ms = took_ms;
+            result.duration_ms += took_ms;
+        } else {
+            result.phases.teardown_background_ms = took_ms;
+        }
+        if let Err(e) = outcome {
+            note_teardown_failure(result, &e);
+            self.secrets.scrub_result(result);
+        }
+    }
+}
+
+/// A leak is the harness's failure; it does not change what was learned about the plugin
+/// unless the plugin passed.
+fn note_teardown_failure(result: &mut ScenarioResult, e: &str) {
+    let note = format!("teardown failed: {e}");
+    result.reason = Some(match result.reason.take() {
+        Some(r) => format!("{r}; {note}"),
+        None => note,
+    });
+    if result.status == Status::Pass {
+        result.status = Status::Error;
+    }
+    if let Some(known) = result.known_discrepancy.as_mut() {
+        known.met = false;
+        known.difference = Some(note_for_expectation(&known.difference));
+    }
+}
+
+async fn run_unredacted(
+    ctx: &RunContext,
+    plan: &Plan,
+    repetition: u32,
+    slots: Option<&tokio::sync::Semaphore>,
+) -> (ScenarioResult, Option<TeardownTask>) {
     let started = Instant::now();
     let mut result = ScenarioResult {
         test: plan.test_name.clone(),
@@ -139,12 +218,12 @@ async fn run_unredacted(ctx: &RunContext, plan: &Plan, repetition: u32) -> Scena
     if let Some(reason) = &plan.skip {
         result.status = Status::Skip;
         result.reason = Some(reason.clone());
-        return result;
+        return (result, None);
     }
     let workspace = ctx.report_dir.join(result.file_stem()).join("workspace");
     if let Err(e) = prepare_workspace(&ctx.root, &plan.scenario, &workspace) {
         result.reason = Some(e.to_string());
-        return finish(result, started, &workspace);
+        return (finish(result, started, &workspace), None);
     }
     ctx.note(plan, repetition, "bringing the environment up");
     let roles = roles(&plan.scenario, &plan.builder);
@@ -152,7 +231,7 @@ async fn run_unredacted(ctx: &RunContext, plan: &Plan, repetition: u32) -> Scena
         Ok(records) => result.images = records,
         Err(e) => {
             result.reason = Some(e.to_string());
-            return finish(result, started, &workspace);
+            return (finish(result, started, &workspace), None);
         }
     }
 
@@ -164,13 +243,17 @@ async fn run_unredacted(ctx: &RunContext, plan: &Plan, repetition: u32) -> Scena
     );
     // A panic in the plan is the harness's failure: the teardown still runs, and the plan is
     // an Error saying so.
-    let outcome = AssertUnwindSafe(exercise(ctx, plan, &mut env, &mut result))
+    let outcome = AssertUnwindSafe(exercise(ctx, plan, &mut env, &mut result, slots, started))
         .catch_unwind()
         .await;
     ctx.note(plan, repetition, "tearing down");
-    let tearing_down = Instant::now();
-    let teardown = env.teardown().await;
-    result.phases.teardown_ms = tearing_down.elapsed().as_millis() as u64;
+    // The environment goes in a task of its own; dropped unfinished (the runtime ends), the
+    // environment inside removes itself.
+    let teardown = tokio::spawn(async move {
+        let tearing_down = Instant::now();
+        let outcome = env.teardown().await;
+        (outcome, tearing_down.elapsed().as_millis() as u64)
+    });
     match outcome {
         Ok(Ok(by_assertion)) => decide(&mut result, plan, by_assertion),
         Ok(Err(e)) => result.reason = Some(e.to_string()),
@@ -179,23 +262,7 @@ async fn run_unredacted(ctx: &RunContext, plan: &Plan, repetition: u32) -> Scena
             result.reason = Some(format!("the harness panicked: {}", panic_message(&*panic)));
         }
     }
-    if let Err(e) = teardown {
-        // A leak is the harness's failure; it does not change what was learned about the plugin
-        // unless the plugin passed.
-        let note = format!("teardown failed: {e}");
-        result.reason = Some(match result.reason.take() {
-            Some(r) => format!("{r}; {note}"),
-            None => note,
-        });
-        if result.status == Status::Pass {
-            result.status = Status::Error;
-        }
-        if let Some(known) = result.known_discrepancy.as_mut() {
-            known.met = false;
-            known.difference = Some(note_for_expectation(&known.difference));
-        }
-    }
-    finish(result, started, &workspace)
+    (finish(result, started, &workspace), Some(teardown))
 }
 
 async fn exercise(
@@ -203,32 +270,65 @@ async fn exercise(
     plan: &Plan,
     env: &mut Environment,
     result: &mut ScenarioResult,
+    slots: Option<&tokio::sync::Semaphore>,
+    started: Instant,
 ) -> Result<Vec<Vec<AssertionOutcome>>, RuntimeError> {
     let profile = &ctx.profile;
     let role = |name: &str| profile.roles.get(name).expect("roles resolved above");
     let scenario = &plan.scenario;
     let coming_up = Instant::now();
-    let up = env
-        .up(
-            &Services {
-                registry: role("registry"),
-                dind: role("dind"),
-                base_image: role("busybox"),
-            },
-            &scenario.registries,
-            &scenario.registry_auth,
-            &scenario.registry_tls,
-        )
-        .await;
-    result.phases.environment_ms = ms(coming_up);
+    let services = Services {
+        registry: role("registry"),
+        dind: role("dind"),
+        base_image: role("busybox"),
+    };
+    // Up, then what the harness itself put into the registries and the daemon: the
+    // accounting's baseline (nothing else can change them before the steps run).
+    let up = async {
+        let up = env
+            .up(
+                &services,
+                &scenario.registries,
+                &scenario.registry_auth,
+                &scenario.registry_tls,
+            )
+            .await;
+        let up_at = Instant::now();
+        let baseline = match up {
+            Ok(()) => Some(accounting::read(env, "environment up").await),
+            Err(_) => None,
+        };
+        (up, up_at, baseline, ms(up_at))
+    };
+    // The slot is held until the checks are done (the teardown runs without one).
+    let slot = async {
+        match slots {
+            Some(slots) => {
+                let permit = slots.acquire().await.expect("the slots are never closed");
+                (Some(permit), Instant::now())
+            }
+            None => (None, started),
+        }
+    };
+    let ((up, up_at, baseline, reading_ms), (_slot, slot_at)) = tokio::join!(up, slot);
+    // What the plan did before it got its slot ran beside other plans: only the rest of the
+    // bring-up is on its critical path.
+    result.phases.ahead_ms = slot_at.saturating_duration_since(started).as_millis() as u64;
+    result.phases.environment_ms = up_at
+        .saturating_duration_since(coming_up.max(slot_at))
+        .as_millis() as u64;
     result.phases.environment = env.phases();
     up?;
-    // What the harness itself put into the registries and the daemon: the accounting's baseline.
-    let reading = Instant::now();
-    result
-        .inventory
-        .push(accounting::read(env, "environment up").await);
-    result.phases.inventory_ms += ms(reading);
+    result.inventory.extend(baseline);
+    // The baseline reading counts where it was on the plan's critical path: all of it without
+    // a slot, what was left of it once the slot came.
+    let read_from = up_at.max(slot_at);
+    result.phases.inventory_ms += match slots {
+        None => reading_ms,
+        Some(_) => (up_at + std::time::Duration::from_millis(reading_ms))
+            .saturating_duration_since(read_from)
+            .as_millis() as u64,
+    };
 
     let mut vars: BTreeMap<String, String> = scenario
         .registries
@@ -497,7 +597,10 @@ fn note_for_expectation(previous: &Option<String>) -> String {
 }
 
 fn finish(mut result: ScenarioResult, started: Instant, workspace: &Path) -> ScenarioResult {
-    result.duration_ms = started.elapsed().as_millis() as u64;
+    // Time spent before the plan got its slot (bringing its environment up beside other plans)
+    // is not its wall time.
+    result.duration_ms =
+        (started.elapsed().as_millis() as u64).saturating_sub(result.phases.ahead_ms);
     if result.status == Status::Pass {
         // Keep the workspace (tarballs, outputs) only when there is something to look into.
         let _ = std::fs::remove_dir_all(workspace);

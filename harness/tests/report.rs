@@ -113,6 +113,8 @@ fn phases(steps_ms: u64) -> Phases {
         inventory_ms: 122,
         checks_ms: 11,
         teardown_ms: 417,
+        ahead_ms: 0,
+        teardown_background_ms: 0,
     }
 }
 
