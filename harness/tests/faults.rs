@@ -385,8 +385,10 @@ fn killed_harness_leaves_owned_resources_that_sweep_removes() {
     child.0.wait().unwrap();
 
     let left = leftovers(&run);
+    // The registry, DinD and the step; the network; the shared /var/run volume (DinD's
+    // storage is a tmpfs that goes with its container).
     assert!(
-        left.containers >= 3 && left.networks == 1 && left.volumes == 2,
+        left.containers >= 3 && left.networks == 1 && left.volumes == 1,
         "{left}"
     );
     let owners = rt.block_on(owner_labels(&docker, &run));
