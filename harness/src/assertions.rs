@@ -471,7 +471,9 @@ async fn tag_in_registry(
     let image_name = format!("{repository}:{tag} in {name}");
     if !expect.labels.is_empty() {
         match &image.labels {
-            Ok(labels) => outcomes.extend(label_outcomes(&image_name, expect.labels, labels)),
+            Ok(labels) => {
+                outcomes.extend(label_outcomes(evidence, &image_name, expect.labels, labels))
+            }
             Err(e) => outcomes.push(outcome(
                 format!("{image_name}: image config readable"),
                 Status::Fail,
@@ -496,6 +498,7 @@ async fn tag_in_registry(
 
 /// One outcome per expected label: present with this value.
 fn label_outcomes(
+    evidence: &Evidence<'_>,
     image: &str,
     expected: &BTreeMap<String, String>,
     found: &BTreeMap<String, String>,
@@ -503,16 +506,17 @@ fn label_outcomes(
     expected
         .iter()
         .map(|(key, value)| {
+            let what = format!("{image}: image label {key}");
+            // Label values may name captures and variables, like every other expected value.
+            let value = match resolve(evidence, value) {
+                Ok(value) => value,
+                Err(m) => return outcome(what, m.status, "a captured value", m.reason),
+            };
             let shown = found
                 .get(key)
                 .map_or_else(|| "no such label".to_owned(), Clone::clone);
-            let status = Status::of(found.get(key) == Some(value));
-            outcome(
-                format!("{image}: image label {key}"),
-                status,
-                value.clone(),
-                shown,
-            )
+            let status = Status::of(found.get(key) == Some(&value));
+            outcome(what, status, value, shown)
         })
         .collect()
 }
@@ -659,7 +663,12 @@ fn tarball(
         });
     }
     let image_name = format!("tarball {path}");
-    outcomes.extend(label_outcomes(&image_name, &t.labels, &archive.labels()));
+    outcomes.extend(label_outcomes(
+        evidence,
+        &image_name,
+        &t.labels,
+        &archive.labels(),
+    ));
     if !t.files.is_empty() {
         outcomes.extend(file_outcomes(&image_name, &t.files, archive.files()));
     }

@@ -432,3 +432,30 @@ async fn a_tarball_config_digest_is_compared_with_the_expected_one() {
         .collect();
     assert_eq!(digest_checks, vec![Status::Pass, Status::Fail]);
 }
+
+#[tokio::test]
+async fn expected_label_values_are_resolved_like_every_expected_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut image = Image::new(vec![layer(&[("hello", b"hi")])]);
+    image.labels = serde_json::json!({"org.conformance.fixture": "registry:5000"});
+    write_tar(dir.path(), "image.tar", &image.docker_save());
+    let label_outcome = |outcomes: Vec<AssertionOutcome>| {
+        outcomes
+            .into_iter()
+            .find(|o| o.assertion.contains("image label"))
+            .expect("a label outcome")
+    };
+    let mut with_variable = tarball("image.tar");
+    with_variable.labels =
+        BTreeMap::from([("org.conformance.fixture".into(), "${registry}".into())]);
+    let passed =
+        label_outcome(check(vec![Assertion::Tarball(with_variable)], &[], dir.path()).await);
+    assert_eq!(
+        (
+            passed.status,
+            passed.expected.as_str(),
+            passed.found.as_str()
+        ),
+        (Status::Pass, "registry:5000", "registry:5000")
+    );
+}
