@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{KillContainerOptions, RemoveContainerOptions};
+use bollard::query_parameters::KillContainerOptions;
 use futures_util::StreamExt;
 
 use crate::errors::RuntimeError;
@@ -16,9 +16,8 @@ use super::environment::ContainerSpec;
 use super::*;
 
 impl Environment {
-    /// Runs a plugin step to completion (or until `timeout`), and removes its container. Ends
-    /// early with [`RuntimeError::Stopped`] when the process is asked to stop (the container is
-    /// removed at teardown).
+    /// Runs a plugin step to completion (or until `timeout`); its container is removed at
+    /// teardown. Ends early with [`RuntimeError::Stopped`] when the process is asked to stop.
     pub async fn run_step(
         &self,
         name: &str,
@@ -98,17 +97,8 @@ impl Environment {
         };
         let duration_ms = started.elapsed().as_millis() as u64;
         let log = self.logs(&id).await;
-        let _ = self
-            .docker
-            .remove_container(
-                &id,
-                Some(RemoveContainerOptions {
-                    force: true,
-                    v: true,
-                    ..Default::default()
-                }),
-            )
-            .await;
+        // The exited container stays until the teardown removes everything labelled with this
+        // environment: that runs after the result, off the plan's critical path.
         Ok(StepRecord {
             name: name.to_owned(),
             role: role.to_owned(),
