@@ -38,38 +38,40 @@ pub struct RegistryImage {
 }
 
 impl Registry {
-    /// A registry served over plain HTTP.
+    /// A registry served over plain HTTP, asked anonymously.
     pub fn new(host: impl Into<String>) -> Registry {
-        let client = Client::new(ClientConfig {
-            protocol: ClientProtocol::Http,
-            ..Default::default()
-        });
+        Registry::connect(host, None, None)
+    }
+
+    /// A registry over HTTPS trusting only `ca_pem` (the run's CA), or over plain HTTP without
+    /// one; with basic auth when credentials are given.
+    pub fn connect(
+        host: impl Into<String>,
+        ca_pem: Option<&str>,
+        basic_auth: Option<(&str, &str)>,
+    ) -> Registry {
+        let config = match ca_pem {
+            Some(pem) => ClientConfig {
+                protocol: ClientProtocol::Https,
+                tls_certs_only: vec![Certificate {
+                    encoding: CertificateEncoding::Pem,
+                    data: pem.as_bytes().to_vec(),
+                }],
+                ..Default::default()
+            },
+            None => ClientConfig {
+                protocol: ClientProtocol::Http,
+                ..Default::default()
+            },
+        };
         Registry {
-            client,
+            client: Client::new(config),
             host: host.into(),
-            auth: RegistryAuth::Anonymous,
+            auth: match basic_auth {
+                Some((user, password)) => RegistryAuth::Basic(user.to_owned(), password.to_owned()),
+                None => RegistryAuth::Anonymous,
+            },
         }
-    }
-
-    /// A registry queried with basic auth.
-    pub fn with_basic_auth(host: impl Into<String>, username: &str, password: &str) -> Registry {
-        Registry {
-            auth: RegistryAuth::Basic(username.to_owned(), password.to_owned()),
-            ..Registry::new(host)
-        }
-    }
-
-    /// The same registry over HTTPS, trusting only `ca_pem` (the run's CA).
-    pub fn with_tls(self, ca_pem: &str) -> Registry {
-        let client = Client::new(ClientConfig {
-            protocol: ClientProtocol::Https,
-            tls_certs_only: vec![Certificate {
-                encoding: CertificateEncoding::Pem,
-                data: ca_pem.as_bytes().to_vec(),
-            }],
-            ..Default::default()
-        });
-        Registry { client, ..self }
     }
 
     /// Whether the registry answers the distribution API (a tag listing of a repository that

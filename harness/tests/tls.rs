@@ -67,8 +67,7 @@ async fn registries_serve_https_with_the_run_ca_and_steps_trust_only_what_their_
             .unwrap()
             .cert
             .pem();
-        let refused = Registry::new(https.clone())
-            .with_tls(&stranger)
+        let refused = Registry::connect(https.clone(), Some(&stranger), None)
             .answers()
             .await
             .expect_err("a CA other than the run's is not trusted");
@@ -80,8 +79,7 @@ async fn registries_serve_https_with_the_run_ca_and_steps_trust_only_what_their_
                     .contains("error sending request"),
             "refused for its certificate: {refused}"
         );
-        Registry::new(https.clone())
-            .with_tls(ca.pem())
+        Registry::connect(https.clone(), Some(ca.pem()), None)
             .answers()
             .await
             .expect("the run's CA is trusted");

@@ -172,27 +172,25 @@ impl Environment {
         })
         .await?;
         // DinD's /var/lib/docker is a tmpfs (see the dind spec below): only the run volume.
-        for volume in [&self.run_volume] {
-            let request = VolumeCreateRequest {
-                name: Some(volume.clone()),
-                labels: Some(self.labels.clone()),
-                ..Default::default()
-            };
-            let docker = self.docker.clone();
-            let name = volume.clone();
-            self.detached(async move {
-                docker
-                    .create_volume(request)
-                    .await
-                    .map(|_| ())
-                    .map_err(|source| RuntimeError::Create {
-                        what: "volume",
-                        name,
-                        source,
-                    })
-            })
-            .await?;
-        }
+        let request = VolumeCreateRequest {
+            name: Some(self.run_volume.clone()),
+            labels: Some(self.labels.clone()),
+            ..Default::default()
+        };
+        let docker = self.docker.clone();
+        let name = self.run_volume.clone();
+        self.detached(async move {
+            docker
+                .create_volume(request)
+                .await
+                .map(|_| ())
+                .map_err(|source| RuntimeError::Create {
+                    what: "volume",
+                    name,
+                    source,
+                })
+        })
+        .await?;
 
         self.phases.network_ms = ms(began);
         let services_began = Instant::now();
@@ -241,7 +239,8 @@ impl Environment {
             .cloned()
             .collect();
         let tls_dir = self.auth_dir()?.join("tls");
-        let trust = TrustFiles::write(&tls_dir, crate::tls::run_ca()?, &tls_hosts, REGISTRY_PORT)?;
+        let ca = crate::tls::run_ca()?;
+        let trust = TrustFiles::write(&tls_dir, ca, &tls_hosts, REGISTRY_PORT)?;
         for ((name, extra_env), binds) in registry_names
             .iter()
             .zip(&mut auth_env)
@@ -328,20 +327,15 @@ impl Environment {
                 self.published_port(id, REGISTRY_PORT).await?
             ));
         }
-        let ca_pem = crate::tls::run_ca()?.pem();
         let clients: Vec<Registry> = registry_names
             .iter()
             .zip(&hosts)
             .map(|(name, host)| {
-                let registry = match registry_auth.get(name) {
-                    Some(c) => Registry::with_basic_auth(host.clone(), &c.username, &c.password),
-                    None => Registry::new(host.clone()),
-                };
-                if uses_tls(name) {
-                    registry.with_tls(ca_pem)
-                } else {
-                    registry
-                }
+                let ca = uses_tls(name).then(|| ca.pem());
+                let auth = registry_auth
+                    .get(name)
+                    .map(|c| (c.username.as_str(), c.password.as_str()));
+                Registry::connect(host.clone(), ca, auth)
             })
             .collect();
         let registry_limit = services.registry.ready_timeout.unwrap_or(REGISTRY_READY);
