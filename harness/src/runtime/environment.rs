@@ -151,44 +151,26 @@ impl Environment {
     ) -> Result<(), RuntimeError> {
         let began = Instant::now();
         let ms = |since: Instant| since.elapsed().as_millis() as u64;
-        let request = NetworkCreateRequest {
+        let network = NetworkCreateRequest {
             name: self.network.clone(),
             driver: Some("bridge".into()),
             labels: Some(self.labels.clone()),
             ..Default::default()
         };
         let docker = self.docker.clone();
-        let name = self.network.clone();
-        self.detached(async move {
-            docker
-                .create_network(request)
-                .await
-                .map(|_| ())
-                .map_err(|source| RuntimeError::Create {
-                    what: "network",
-                    name,
-                    source,
-                })
+        self.create("network", &self.network, async move {
+            docker.create_network(network).await.map(|_| ())
         })
         .await?;
         // DinD's /var/lib/docker is a tmpfs (see the dind spec below): only the run volume.
-        let request = VolumeCreateRequest {
+        let volume = VolumeCreateRequest {
             name: Some(self.run_volume.clone()),
             labels: Some(self.labels.clone()),
             ..Default::default()
         };
         let docker = self.docker.clone();
-        let name = self.run_volume.clone();
-        self.detached(async move {
-            docker
-                .create_volume(request)
-                .await
-                .map(|_| ())
-                .map_err(|source| RuntimeError::Create {
-                    what: "volume",
-                    name,
-                    source,
-                })
+        self.create("volume", &self.run_volume, async move {
+            docker.create_volume(volume).await.map(|_| ())
         })
         .await?;
 
@@ -483,6 +465,22 @@ impl Environment {
                 detail: e.to_string(),
             }),
         }
+    }
+
+    /// Creates a labelled network or volume (`what` `name`) as a detached create.
+    async fn create(
+        &self,
+        what: &'static str,
+        name: &str,
+        create: impl Future<Output = Result<(), bollard::errors::Error>> + Send + 'static,
+    ) -> Result<(), RuntimeError> {
+        let name = name.to_owned();
+        self.detached(async move {
+            create
+                .await
+                .map_err(|source| RuntimeError::Create { what, name, source })
+        })
+        .await
     }
 
     pub(super) async fn create_and_start(
