@@ -63,10 +63,11 @@ pub enum ProfileLoadError {
     },
     #[error("malformed role override `{value}`: expected ROLE=IMAGE")]
     MalformedOverride { value: String },
-    #[error("{path}: role `{role}`: trust: {message}")]
-    Trust {
+    #[error("{path}: role `{role}`: {field}: {message}")]
+    Role {
         path: PathBuf,
         role: String,
+        field: &'static str,
         message: String,
     },
 }

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::errors::ScenarioParseError;
-use crate::scenario::{self, Scenario, ScenarioFile};
+use crate::profile::Profile;
+use crate::scenario::{self, Assertion, DaemonMode, Scenario, ScenarioFile};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -18,6 +19,27 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Whether some step may use the shared DinD daemon: it shares it (`daemon: shared`, the
+    /// default) and its role is not `daemonless` in the profile. The scenario's daemon
+    /// assertions ask for one too (they then read what nothing could reach); its `leftovers`
+    /// only allow, and there is nothing to allow in a daemon nobody can reach. Without, the
+    /// plan starts no DinD.
+    pub fn uses_shared_daemon(&self, profile: &Profile) -> bool {
+        let scenario = &self.scenario;
+        scenario.steps.iter().any(|step| {
+            step.daemon == DaemonMode::Shared
+                && !profile
+                    .roles
+                    .get(&step.role_for(&self.builder))
+                    .is_some_and(|spec| spec.daemonless)
+        }) || scenario.assertions.iter().any(|a| {
+            matches!(
+                a,
+                Assertion::ImageInDaemon(_) | Assertion::NoImageInDaemon(_)
+            )
+        })
+    }
+
     /// Whether the plan runs (is not skipped) and some step runs in `role`: the plans a role's
     /// image takes part in (a mutant, a release under validation).
     pub fn runs_role(&self, role: &str) -> bool {

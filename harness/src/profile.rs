@@ -77,6 +77,16 @@ pub struct RoleSpec {
         skip_serializing_if = "Option::is_none"
     )]
     pub ready_timeout: Option<Duration>,
+    /// Container directories mounted as a fresh tmpfs in every container of the role, e.g.
+    /// `[/var/lib/containers]` for a daemonless builder's storage: an overlay driver works
+    /// there, and it goes with the container.
+    #[serde(default)]
+    pub tmpfs: Vec<String>,
+    /// The role's image never talks to a Docker daemon (kaniko, buildah, a scanner reading a
+    /// tarball): its steps get no daemon socket, and a plan none of whose steps shares the
+    /// daemon with a role that may use it starts no DinD.
+    #[serde(default)]
+    pub daemonless: bool,
 }
 
 /// Where an image trusts CAs. Each kind is how some tool reads them; a role names those its
@@ -97,18 +107,23 @@ pub struct Trust {
     pub ca_file_env: Vec<String>,
 }
 
+/// What is wrong with container paths a role declares, if anything: absolute, and free of
+/// the characters Docker's mount syntax reserves.
+fn path_problem<'a>(mut paths: impl Iterator<Item = &'a String> + Clone) -> Option<String> {
+    if let Some(path) = paths.clone().find(|p| !p.starts_with('/')) {
+        return Some(format!("`{path}` is not an absolute path in the container"));
+    }
+    paths
+        .find(|p| p.contains(':') || p.contains(','))
+        .map(|path| format!("`{path}` contains `:` or `,`, which Docker's mount syntax reserves"))
+}
+
 impl Trust {
     /// What is wrong with the declaration, if anything: paths are absolute container paths,
     /// and variables name the CA file only when there is one.
     fn problem(&self) -> Option<String> {
-        let paths = self.certs_d.iter().chain(self.ca_file.as_ref());
-        if let Some(path) = paths.clone().find(|p| !p.starts_with('/')) {
-            return Some(format!("`{path}` is not an absolute path in the container"));
-        }
-        if let Some(path) = paths.clone().find(|p| p.contains(':') || p.contains(',')) {
-            return Some(format!(
-                "`{path}` contains `:` or `,`, which Docker's bind syntax reserves"
-            ));
+        if let Some(message) = path_problem(self.certs_d.iter().chain(self.ca_file.as_ref())) {
+            return Some(message);
         }
         if !self.ca_file_env.is_empty() && self.ca_file.is_none() {
             return Some(format!(
@@ -177,10 +192,15 @@ impl Profile {
             }
         })?;
         for (role, spec) in &profile.roles {
-            if let Some(message) = spec.trust.problem() {
-                return Err(ProfileLoadError::Trust {
+            let problems = [
+                ("trust", spec.trust.problem()),
+                ("tmpfs", path_problem(spec.tmpfs.iter())),
+            ];
+            if let Some((field, Some(message))) = problems.into_iter().find(|(_, m)| m.is_some()) {
+                return Err(ProfileLoadError::Role {
                     path,
                     role: role.clone(),
+                    field,
                     message,
                 });
             }

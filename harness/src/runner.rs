@@ -75,15 +75,14 @@ pub fn new_run_id() -> String {
     format!("{secs}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6])
 }
 
-/// The roles a plan needs, services first.
-fn roles(scenario: &Scenario, builder: &str) -> Vec<String> {
-    let mut roles = vec![
-        "registry".to_owned(),
-        "dind".to_owned(),
-        "busybox".to_owned(),
-    ];
-    for step in &scenario.steps {
-        let role = step.role_for(builder);
+/// The roles a plan needs, services first (DinD when some step may use it).
+fn roles(plan: &Plan, profile: &Profile) -> Vec<String> {
+    let mut roles = vec!["registry".to_owned(), "busybox".to_owned()];
+    if plan.uses_shared_daemon(profile) {
+        roles.insert(1, "dind".to_owned());
+    }
+    for step in &plan.scenario.steps {
+        let role = step.role_for(&plan.builder);
         if !roles.contains(&role) {
             roles.push(role);
         }
@@ -226,7 +225,7 @@ async fn run_unredacted(
         return (finish(result, started, &workspace), None);
     }
     ctx.note(plan, repetition, "bringing the environment up");
-    let roles = roles(&plan.scenario, &plan.builder);
+    let roles = roles(plan, &ctx.profile);
     match images::resolve(&ctx.docker, &ctx.profile, &roles).await {
         Ok(records) => result.images = records,
         Err(e) => {
@@ -279,7 +278,7 @@ async fn exercise(
     let coming_up = Instant::now();
     let services = Services {
         registry: role("registry"),
-        dind: role("dind"),
+        dind: plan.uses_shared_daemon(profile).then(|| role("dind")),
         base_image: role("busybox"),
     };
     // Up, then what the harness itself put into the registries and the daemon: the

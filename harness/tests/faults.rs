@@ -33,7 +33,7 @@ mod common;
 use common::docker::{forget, harness, leftovers, root, stderr_of, wait_within};
 
 /// A real plan that brings a whole environment up (network, volumes, registry, DinD, a step).
-const PLAN: &str = "build_only::no_push::kaniko";
+const PLAN: &str = "build_only::no_push::buildx";
 
 fn fixtures() -> PathBuf {
     root().join("harness/tests/fixtures/faults")
@@ -322,7 +322,7 @@ fn missing_role_image_is_an_error_naming_it() {
     let image = "conformance-offline/no-such-image:faults";
     let results = in_session(&run, "offline", async |ctx| {
         let mut results = Vec::new();
-        for role in ["kaniko", "dind"] {
+        for role in ["buildx", "dind"] {
             let ctx = ctx
                 .with_image(role, image, std::path::Path::new(role))
                 .unwrap();

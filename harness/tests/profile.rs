@@ -100,30 +100,86 @@ fn every_role_that_reaches_a_registry_declares_where_it_trusts_the_run_ca() {
 }
 
 #[test]
-fn a_trust_declaration_that_cannot_work_is_a_load_error_naming_the_role() {
+fn a_trust_or_tmpfs_declaration_that_cannot_work_is_a_load_error_naming_the_role() {
     let dir = tempfile::tempdir().unwrap();
-    for (trust, message) in [
+    for (field, value, message) in [
         (
+            "trust",
             "{certs_d: [etc/docker/certs.d]}",
             "`etc/docker/certs.d` is not an absolute path",
         ),
         (
+            "trust",
             "{ca_file_env: [SSL_CERT_FILE]}",
             "ca_file_env (SSL_CERT_FILE) needs a ca_file",
         ),
-        ("{ca_file: \"/a:b\"}", "`/a:b` contains `:`"),
+        ("trust", "{ca_file: \"/a:b\"}", "`/a:b` contains `:`"),
+        (
+            "tmpfs",
+            "[var/lib/containers]",
+            "`var/lib/containers` is not an absolute path",
+        ),
+        ("tmpfs", "[\"/a,b\"]", "`/a,b` contains `:` or `,`"),
     ] {
         let path = dir.path().join("p.yaml");
         std::fs::write(
             &path,
-            format!("name: p\ndescription: d\nroles:\n  dind:\n    image: x\n    trust: {trust}\n"),
+            format!(
+                "name: p\ndescription: d\nroles:\n  dind:\n    image: x\n    {field}: {value}\n"
+            ),
         )
         .unwrap();
         let err = Profile::load(&root(), path.to_str().unwrap()).unwrap_err();
         assert!(
-            err.to_string().contains("role `dind`: trust: ") && err.to_string().contains(message),
+            err.to_string().contains(&format!("role `dind`: {field}: "))
+                && err.to_string().contains(message),
             "{err}"
         );
+    }
+}
+
+#[test]
+fn only_plans_with_a_step_that_may_use_the_daemon_start_a_dind() {
+    let plans = harness::plan::plans(&root().join("scenarios")).unwrap();
+    let plan = |name: &str| {
+        plans
+            .iter()
+            .find(|p| p.test_name == name)
+            .unwrap_or_else(|| panic!("no plan {name}"))
+    };
+    for name in ["offline", "upstream"] {
+        let profile = Profile::load(&root(), name).unwrap();
+        // kaniko and buildah never talk to a daemon; the scanner and busybox read files.
+        for daemonless in [
+            "kaniko",
+            "kaniko-ecr",
+            "buildah",
+            "buildah-ecr",
+            "scanner",
+            "busybox",
+        ] {
+            assert!(profile.roles[daemonless].daemonless, "{name}: {daemonless}");
+        }
+        for role in ["buildx", "docker", "docker-ecr", "buildx-ecr", "dind"] {
+            assert!(!profile.roles[role].daemonless, "{name}: {role}");
+        }
+        for (test, uses) in [
+            // kaniko's steps and the scanner's: no DinD, though the scenario lets buildx
+            // leave an image in one.
+            ("build_only::tar::kaniko", false),
+            ("build_scan_push::clean::kaniko", false),
+            ("build_only::tar::buildx", true),
+            ("build_and_push::tags_from_daemon::docker", true),
+            // Every step starts its own daemon.
+            ("around::insecure_registry::docker", false),
+            ("build_only::buildx_load::buildx", true),
+        ] {
+            assert_eq!(
+                plan(test).uses_shared_daemon(&profile),
+                uses,
+                "{name}: {test}"
+            );
+        }
     }
 }
 

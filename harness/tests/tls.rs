@@ -36,7 +36,7 @@ async fn registries_serve_https_with_the_run_ca_and_steps_trust_only_what_their_
     let tls = BTreeMap::from([("plain".to_owned(), false)]);
     let services = Services {
         registry: role("registry"),
-        dind: role("dind"),
+        dind: Some(role("dind")),
         base_image: role("busybox"),
     };
     let outcome = async {

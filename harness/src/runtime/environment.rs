@@ -30,7 +30,8 @@ use super::*;
 /// The images that run the services of an environment.
 pub struct Services<'a> {
     pub registry: &'a RoleSpec,
-    pub dind: &'a RoleSpec,
+    /// The shared daemon, when some step of the plan may use it.
+    pub dind: Option<&'a RoleSpec>,
     pub base_image: &'a RoleSpec,
 }
 
@@ -162,17 +163,20 @@ impl Environment {
             docker.create_network(network).await.map(|_| ())
         })
         .await?;
-        // DinD's /var/lib/docker is a tmpfs (see the dind spec below): only the run volume.
-        let volume = VolumeCreateRequest {
-            name: Some(self.run_volume.clone()),
-            labels: Some(self.labels.clone()),
-            ..Default::default()
-        };
-        let docker = self.docker.clone();
-        self.create("volume", &self.run_volume, async move {
-            docker.create_volume(volume).await.map(|_| ())
-        })
-        .await?;
+        // DinD's /var/lib/docker is a tmpfs (see the dind spec below): only the run volume, the
+        // /var/run it shares with the steps, and only when there is a DinD.
+        if services.dind.is_some() {
+            let volume = VolumeCreateRequest {
+                name: Some(self.run_volume.clone()),
+                labels: Some(self.labels.clone()),
+                ..Default::default()
+            };
+            let docker = self.docker.clone();
+            self.create("volume", &self.run_volume, async move {
+                docker.create_volume(volume).await.map(|_| ())
+            })
+            .await?;
+        }
 
         self.phases.network_ms = ms(began);
         let services_began = Instant::now();
@@ -266,39 +270,46 @@ impl Environment {
                         aliases: vec![name.clone()],
                         workdir: None,
                         publish: Some(REGISTRY_PORT),
-                        tmpfs: false,
+                        tmpfs: services.registry.tmpfs.clone(),
                         security_opt: vec![],
                     })
                 }),
         );
         // The shared daemon trusts the run's CA; plain-HTTP registries are the environment's
         // to declare insecure (as a CI's DinD service would be configured).
-        let mut dind_args = services.dind.args.clone();
-        dind_args.extend(
-            registry_names
-                .iter()
-                .filter(|name| !uses_tls(name))
-                .map(|name| format!("--insecure-registry={name}:{REGISTRY_PORT}")),
-        );
-        let (mut dind_binds, dind_env) = self.trust_mounts(&services.dind.trust);
-        dind_binds.push(format!("{}:/var/run", self.run_volume));
-        let dind = self.create_and_start(ContainerSpec {
-            suffix: "dind",
-            image: &services.dind.image,
-            entrypoint: services.dind.entrypoint.clone(),
-            args: dind_args,
-            env: &services.dind.env,
-            extra_env: &dind_env,
-            privileged: true,
-            binds: dind_binds,
-            aliases: vec!["dind".into()],
-            workdir: None,
-            publish: None,
-            // Daemon storage in memory: a fresh, empty daemon per plan that starts sooner and
-            // goes with its container (no volume to create, fill and remove).
-            tmpfs: true,
-            security_opt: vec![],
-        });
+        let dind = async {
+            let Some(spec) = services.dind else {
+                return Ok(None);
+            };
+            let mut dind_args = spec.args.clone();
+            dind_args.extend(
+                registry_names
+                    .iter()
+                    .filter(|name| !uses_tls(name))
+                    .map(|name| format!("--insecure-registry={name}:{REGISTRY_PORT}")),
+            );
+            let (mut dind_binds, dind_env) = self.trust_mounts(&spec.trust);
+            dind_binds.push(format!("{}:/var/run", self.run_volume));
+            self.create_and_start(ContainerSpec {
+                suffix: "dind",
+                image: &spec.image,
+                entrypoint: spec.entrypoint.clone(),
+                args: dind_args,
+                env: &spec.env,
+                extra_env: &dind_env,
+                privileged: true,
+                binds: dind_binds,
+                aliases: vec!["dind".into()],
+                workdir: None,
+                publish: None,
+                // Daemon storage in memory: a fresh, empty daemon per plan that starts sooner
+                // and goes with its container (no volume to create, fill and remove).
+                tmpfs: with_docker_storage(&spec.tmpfs),
+                security_opt: vec![],
+            })
+            .await
+            .map(Some)
+        };
         let (registries, dind) = tokio::join!(registries, dind);
         let (registries, dind) = (registries?, dind?);
 
@@ -333,9 +344,13 @@ impl Environment {
                 .await;
             (ready, ms(services_began))
         };
-        let dind_limit = services.dind.ready_timeout.unwrap_or(DIND_READY);
         let dind_ready = async {
-            let ready = self.wait_for_dind(&dind, dind_limit).await;
+            let (Some(spec), Some(id)) = (services.dind, &dind) else {
+                return (Ok(()), 0);
+            };
+            let ready = self
+                .wait_for_dind(id, spec.ready_timeout.unwrap_or(DIND_READY))
+                .await;
             (ready, ms(services_began))
         };
         let ((registries_ready, registry_ms), (dind_ready, dind_ms)) =
@@ -356,7 +371,7 @@ impl Environment {
         self.phases.base_image_ms = ms(seeding);
         self.registries = registry_names.iter().cloned().zip(clients).collect();
         self.registry_containers = registry_names.iter().cloned().zip(registries).collect();
-        self.dind = Some(dind);
+        self.dind = dind;
         Ok(())
     }
 
@@ -517,9 +532,12 @@ impl Environment {
                 network_mode: Some(self.network.clone()),
                 port_bindings,
                 security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
-                tmpfs: spec
-                    .tmpfs
-                    .then(|| HashMap::from([("/var/lib/docker".to_owned(), String::new())])),
+                tmpfs: (!spec.tmpfs.is_empty()).then(|| {
+                    spec.tmpfs
+                        .into_iter()
+                        .map(|path| (path, String::new()))
+                        .collect()
+                }),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -616,9 +634,12 @@ impl Environment {
         ))
     }
 
-    /// The id of an image in the shared DinD daemon, or `None` when it has no such image.
+    /// The id of an image in the shared DinD daemon, or `None` when it has no such image (or
+    /// the plan has no shared daemon: none of its steps could reach one).
     pub async fn daemon_image_id(&self, reference: &str) -> Result<Option<String>, RuntimeError> {
-        let dind = self.dind.as_deref().expect("environment is up");
+        let Some(dind) = self.dind.as_deref() else {
+            return Ok(None);
+        };
         let (code, output) = self
             .exec(
                 dind,
@@ -645,9 +666,11 @@ impl Environment {
     }
 
     /// Every tagged image in the shared DinD daemon: `repository:tag` → image id. Untagged
-    /// (dangling) images are build intermediates and left out.
+    /// (dangling) images are build intermediates and left out. None without a shared daemon.
     pub async fn daemon_images(&self) -> Result<BTreeMap<String, String>, RuntimeError> {
-        let dind = self.dind.as_deref().expect("environment is up");
+        let Some(dind) = self.dind.as_deref() else {
+            return Ok(BTreeMap::new());
+        };
         let format = "{{.Repository}}:{{.Tag}} {{.ID}}";
         let (code, output) = self
             .exec(
@@ -776,9 +799,19 @@ pub(super) struct ContainerSpec<'a> {
     pub(super) aliases: Vec<String>,
     pub(super) workdir: Option<&'a str>,
     pub(super) publish: Option<u16>,
-    /// Mount a tmpfs at /var/lib/docker.
-    pub(super) tmpfs: bool,
+    /// Container directories mounted as a fresh tmpfs.
+    pub(super) tmpfs: Vec<String>,
     pub(super) security_opt: Vec<String>,
+}
+
+/// A role's tmpfs directories and Docker's storage directory, for a container running dockerd
+/// (overlay2 works on a tmpfs, and the daemon's images go with the container).
+pub(super) fn with_docker_storage(tmpfs: &[String]) -> Vec<String> {
+    let mut paths = tmpfs.to_vec();
+    if !paths.iter().any(|p| p == "/var/lib/docker") {
+        paths.push("/var/lib/docker".into());
+    }
+    paths
 }
 
 impl Drop for Environment {

@@ -45,11 +45,15 @@ impl Environment {
         let (mut binds, mut step_env) = self.trust_mounts(&spec.trust);
         step_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
         binds.push(format!("{}:{}", self.workspace.display(), spec.workdir()));
-        if daemon == DaemonMode::Shared {
+        // The shared daemon's socket, for a role that may use it (the plan then has a DinD).
+        if daemon == DaemonMode::Shared && !spec.daemonless {
             binds.push(format!("{}:/var/run", self.run_volume));
         }
         // A plugin starting its own dockerd gets a tmpfs for its storage (overlay2 works there).
-        let own_daemon = daemon == DaemonMode::Own;
+        let tmpfs = match daemon {
+            DaemonMode::Own => super::environment::with_docker_storage(&spec.tmpfs),
+            _ => spec.tmpfs.clone(),
+        };
         let id = self
             .create_and_start(ContainerSpec {
                 suffix: &suffix,
@@ -60,7 +64,7 @@ impl Environment {
                 extra_env: &step_env,
                 privileged: spec.privileged,
                 binds,
-                tmpfs: own_daemon,
+                tmpfs,
                 security_opt: spec.security_opt.clone(),
                 aliases: vec![],
                 workdir: Some(spec.workdir()),
