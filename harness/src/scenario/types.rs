@@ -138,7 +138,8 @@ pub struct Step {
     /// `PLUGIN_DRY_RUN=true`.
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
-    /// `shared` (default): the scenario's DinD daemon is reachable through a shared `/var/run`.
+    /// `shared` (default): the scenario's DinD daemon is reachable through a shared `/var/run`
+    /// (unless the profile calls the step's role `daemonless`: then it gets none).
     /// `own`: no shared `/var/run`; a plugin that needs a daemon starts its own (privileged).
     #[serde(default)]
     pub daemon: DaemonMode,
