@@ -12,8 +12,6 @@ use harness::plan::plans;
 use harness::result::{ScenarioResult, Status};
 use harness::runner;
 use harness::runtime::Swept;
-use harness::session::{self, ProfileChoice};
-use harness::stop;
 
 /// Runs the fixture's one plan with the busybox role daemonless or not.
 fn run(daemonless: bool) -> ScenarioResult {
@@ -21,23 +19,14 @@ fn run(daemonless: bool) -> ScenarioResult {
         .expect("the scenario loads");
     assert_eq!(plans.len(), 1, "{plans:?}");
     let run_id = common::docker::run_id("daemonless", if daemonless { "yes" } else { "no" });
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let _signals = stop::listen();
-            let mut ctx = session::open(&ProfileChoice::from_env(), run_id.clone())
-                .await
-                .expect("docker and the offline images are there");
-            ctx.profile
-                .roles
-                .get_mut("busybox")
-                .expect("the profile has busybox")
-                .daemonless = daemonless;
-            runner::run_plan(&ctx, &plans[0]).await
-        });
+    let result = common::docker::in_session(&run_id, "offline", async |mut ctx| {
+        ctx.profile
+            .roles
+            .get_mut("busybox")
+            .expect("the profile has busybox")
+            .daemonless = daemonless;
+        runner::run_plan(&ctx, &plans[0]).await
+    });
     assert_eq!(result.status, Status::Pass, "{}", result.explain());
     assert_eq!(common::docker::leftovers(&run_id), Swept::default());
     common::docker::forget(&run_id);

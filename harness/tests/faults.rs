@@ -25,12 +25,11 @@ use harness::plan::{plans, Plan};
 use harness::result::{ScenarioResult, Status};
 use harness::runner::{self, RunContext};
 use harness::runtime::{self, Swept};
-use harness::session::{self, ProfileChoice};
 use harness::stop;
 
 mod common;
 
-use common::docker::{forget, harness, leftovers, root, stderr_of, wait_within};
+use common::docker::{forget, harness, in_session, leftovers, root, stderr_of, wait_within};
 
 /// A real plan that brings a whole environment up (network, volumes, registry, DinD, a step).
 const PLAN: &str = "build_only::no_push::buildx";
@@ -55,27 +54,6 @@ fn plan(name: &str) -> Plan {
         .into_iter()
         .find(|p| p.test_name == name)
         .unwrap_or_else(|| panic!("no plan {name}"))
-}
-
-/// Runs `body` in a runtime like the scenario tests' (two workers, signals turned into a stop
-/// request), with a session opened on `profile` for the run `run`.
-fn in_session<T>(run: &str, profile: &str, body: impl AsyncFnOnce(RunContext) -> T) -> T {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let _signals = stop::listen();
-            let choice = ProfileChoice {
-                profile: profile.to_owned(),
-                overrides: vec![],
-            };
-            let ctx = session::open(&choice, run.to_owned())
-                .await
-                .expect("the session opens (docker answers, images built)");
-            body(ctx).await
-        })
 }
 
 /// Runs one plan as nextest would (a stop request tears it down) and times it.
@@ -362,6 +340,7 @@ fn killed_harness_leaves_owned_resources_that_sweep_removes() {
             .unwrap(),
     );
     let pid = child.0.id().to_string();
+    let _sweep = SweepOnFailure(run.clone());
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -444,6 +423,19 @@ fn killed_harness_leaves_owned_resources_that_sweep_removes() {
     assert!(next_took < Duration::from_secs(120), "{next_took:?}");
     forget(&run);
     forget(&next);
+}
+
+/// Sweeps what the killed harness of run `.0` left, should the test fail before its own sweep
+/// (otherwise the leftovers outlive the test and a later leftover count finds them).
+struct SweepOnFailure(String);
+
+impl Drop for SweepOnFailure {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let label = format!("{}={}", runtime::LABEL_RUN, self.0);
+            let _ = harness().args(["sweep", "--label", &label]).output();
+        }
+    }
 }
 
 /// A harness process that is stopped (SIGTERM: it tears down) should the test fail first.

@@ -6,7 +6,10 @@ use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use harness::runner::RunContext;
 use harness::runtime::{self, Swept};
+use harness::session::{self, ProfileChoice};
+use harness::stop;
 
 /// The `harness` binary cargo built for this test, or `CONFORMANCE_HARNESS_BIN` (for a target
 /// directory shared between checkouts, where another build may replace it meanwhile).
@@ -78,4 +81,25 @@ pub fn stderr_of(child: &mut Child) -> String {
         let _ = err.read_to_string(&mut text);
     }
     text
+}
+
+/// Runs `body` in a runtime like the scenario tests' (two workers, signals turned into a stop
+/// request), with a session opened on `profile` for the run `run`.
+pub fn in_session<T>(run: &str, profile: &str, body: impl AsyncFnOnce(RunContext) -> T) -> T {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            let _signals = stop::listen();
+            let choice = ProfileChoice {
+                profile: profile.to_owned(),
+                overrides: vec![],
+            };
+            let ctx = session::open(&choice, run.to_owned())
+                .await
+                .expect("the session opens (docker answers, images built)");
+            body(ctx).await
+        })
 }
