@@ -7,13 +7,17 @@
 //! What the harness put there itself (the base image for test Dockerfiles) is in the reading
 //! taken before the first step, so it is excluded by construction, not by a name a plugin could
 //! also use: a plugin that overwrites it shows up as a change.
+//!
+//! A reading lists at most [`MAX_READ_TAGS`] tags per registry, and the accounting names at most
+//! [`MAX_LISTED`] unexpected items (then how many more): a plugin that pushes thousands of tags
+//! gets its Fail in seconds, not a reading that takes minutes and a report nobody can read.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
 use crate::assertions::outcome;
-use crate::registry::RegistryContents;
+use crate::registry::{RegistryContents, MAX_READ_TAGS};
 use crate::result::{AssertionOutcome, Status};
 use crate::runtime::{Environment, REGISTRY_PORT};
 use crate::scenario::{substitute, Assertion, Leftover, Scenario};
@@ -25,7 +29,14 @@ pub struct Holdings {
     pub registries: BTreeMap<String, RegistryContents>,
     /// The shared daemon's tagged images: reference → image id.
     pub daemon: BTreeMap<String, String>,
+    /// The registries that held more than a reading lists ([`MAX_READ_TAGS`]): their contents
+    /// above are the first ones only.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub truncated: BTreeSet<String>,
 }
+
+/// The most unexpected items the accounting names one by one; the rest are counted.
+pub const MAX_LISTED: usize = 20;
 
 /// A reading, taken when the environment came up or when a step (or parallel group) ended.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,13 +58,16 @@ pub async fn read(env: &Environment, after: impl Into<String>) -> Snapshot {
     let registries = futures_util::future::join_all(
         env.registries()
             .iter()
-            .map(|(name, registry)| async move { (name, registry.contents().await) }),
+            .map(|(name, registry)| async move { (name, registry.contents(MAX_READ_TAGS).await) }),
     );
     let (registries, daemon) = tokio::join!(registries, env.daemon_images());
     for (name, contents) in registries {
         match contents {
-            Ok(contents) => {
-                holdings.registries.insert(name.clone(), contents);
+            Ok(reading) => {
+                if reading.truncated {
+                    holdings.truncated.insert(name.clone());
+                }
+                holdings.registries.insert(name.clone(), reading.contents);
             }
             Err(e) => return failed(after, e.to_string()),
         }
@@ -271,27 +285,66 @@ pub fn account(
         }
     }
     let named = Named::of(scenario, vars);
-    let mut outcomes: Vec<AssertionOutcome> = appeared
+    // Registries that held more than a reading lists: only the steps can have filled them (the
+    // baseline holds what the harness pushed), and what is beyond the limit goes unnamed.
+    let mut outcomes: Vec<AssertionOutcome> = Vec::new();
+    let mut overfull = BTreeSet::new();
+    for snapshot in later {
+        let Some(holdings) = &snapshot.holdings else {
+            continue;
+        };
+        for registry in &holdings.truncated {
+            if overfull.insert(registry) && !named.loosened(registry) {
+                outcomes.push(outcome(
+                    format!(
+                        "registry {registry} holds more than {MAX_READ_TAGS} tags after {}",
+                        snapshot.after
+                    ),
+                    Status::Fail,
+                    expected,
+                    format!(
+                        "more than {MAX_READ_TAGS} tags and tagless repositories: the reading \
+                         listed the first {MAX_READ_TAGS} and stopped"
+                    ),
+                ));
+            }
+        }
+    }
+    let unexpected: Vec<_> = appeared
         .iter()
         .filter(|(item, _)| !named.accounts_for(item))
-        .map(|(item, (after, content))| {
-            let (kind, found) = match item {
-                Item::Daemon(_) => ("unexpected image in the shared daemon", content.clone()),
-                Item::Registry(..) if baseline.contains_key(item) => (
-                    "unexpected push",
-                    format!("{content}, overwriting what the harness put there"),
-                ),
-                Item::Registry(_, _, Some(_)) => ("unexpected push", content.clone()),
-                Item::Registry(_, _, None) => ("unexpected push", "no tags".to_owned()),
-            };
-            outcome(
-                format!("{kind}: {} after {after}", item.describe()),
-                Status::Fail,
-                expected,
-                found,
-            )
-        })
         .collect();
+    let unlisted = unexpected.len().saturating_sub(MAX_LISTED);
+    outcomes.extend(
+        unexpected
+            .into_iter()
+            .take(MAX_LISTED)
+            .map(|(item, (after, content))| {
+                let (kind, found) = match item {
+                    Item::Daemon(_) => ("unexpected image in the shared daemon", content.clone()),
+                    Item::Registry(..) if baseline.contains_key(item) => (
+                        "unexpected push",
+                        format!("{content}, overwriting what the harness put there"),
+                    ),
+                    Item::Registry(_, _, Some(_)) => ("unexpected push", content.clone()),
+                    Item::Registry(_, _, None) => ("unexpected push", "no tags".to_owned()),
+                };
+                outcome(
+                    format!("{kind}: {} after {after}", item.describe()),
+                    Status::Fail,
+                    expected,
+                    found,
+                )
+            }),
+    );
+    if unlisted > 0 {
+        outcomes.push(outcome(
+            format!("{unlisted} more unexpected item(s)"),
+            Status::Fail,
+            expected,
+            format!("the first {MAX_LISTED} are named above; the inventory in the result lists every one read"),
+        ));
+    }
     if outcomes.is_empty() {
         let count = |daemon: bool| {
             appeared

@@ -8,12 +8,72 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
-use oci_client::manifest::OciDescriptor;
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use crate::archive::{apply_layers, config_labels, scan_layer, Compression, Limits, Want};
 use crate::errors::RegistryQueryError;
+
+/// The largest image config the harness reads into memory. Real ones are a few KiB; a plugin
+/// may push any size.
+pub const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
+
+/// The most tags (and repositories without tags) one reading of a registry lists: a scenario's
+/// steps push a handful; a plugin pushing thousands makes the reading stop here (and the
+/// accounting a Fail) instead of taking minutes.
+pub const MAX_READ_TAGS: usize = 1000;
+
+fn config_too_big(size: String) -> String {
+    format!("the image config is {size} bytes, over the {MAX_CONFIG_BYTES} the harness reads")
+}
+
+/// An in-memory sink that refuses to grow past its limit.
+struct Capped {
+    data: Vec<u8>,
+    limit: usize,
+    overflowed: bool,
+}
+
+impl Capped {
+    fn new(limit: usize) -> Capped {
+        Capped {
+            data: Vec::new(),
+            limit,
+            overflowed: false,
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Capped {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.data.len() + buf.len() > this.limit {
+            this.overflowed = true;
+            return std::task::Poll::Ready(Err(std::io::Error::other("over the limit")));
+        }
+        this.data.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
 
 /// A registry reached from the host, e.g. `127.0.0.1:32768`.
 pub struct Registry {
@@ -109,6 +169,23 @@ impl Registry {
         }
     }
 
+    /// The manifest a reference names (the platform manifest for this machine when it is an
+    /// index), its digest and the index's; `None` when the tag or repository is unknown.
+    async fn platform_manifest(
+        &self,
+        reference: &Reference,
+    ) -> Result<Option<(OciImageManifest, String, Option<String>)>, OciDistributionError> {
+        match self
+            .client
+            .pull_image_manifest_and_list_digest(reference, &self.auth)
+            .await
+        {
+            Ok(found) => Ok(Some(found)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The image a tag points to (the platform manifest for this machine when it is an index);
     /// `None` when the tag or repository is unknown.
     pub async fn image(
@@ -117,30 +194,49 @@ impl Registry {
         tag: &str,
     ) -> Result<Option<RegistryImage>, RegistryQueryError> {
         let reference = self.reference(repository, tag);
-        match self
-            .client
-            .pull_manifest_and_config_and_list_digest(&reference, &self.auth)
+        let query_error = |what: &str| {
+            let what = format!("{what} of {reference}");
+            move |e: OciDistributionError| RegistryQueryError {
+                what,
+                message: e.to_string(),
+            }
+        };
+        let Some((manifest, digest, list_digest)) = self
+            .platform_manifest(&reference)
             .await
-        {
-            Ok((manifest, digest, config, list_digest)) => Ok(Some(RegistryImage {
-                // The digest the tag names: the index's when it is one.
-                manifest_digest: list_digest.unwrap_or(digest),
-                media_type: manifest.media_type.clone(),
-                config_digest: manifest.config.digest.clone(),
-                layer_count: manifest.layers.len(),
-                // A config that is not JSON was pushed by the plugin: a Fail of the label checks.
-                labels: serde_json::from_str::<serde_json::Value>(&config)
+            .map_err(query_error("manifest"))?
+        else {
+            return Ok(None);
+        };
+        // The config as the plugin pushed it, read into memory only up to the limit (the
+        // descriptor's size first, then what the registry actually sends). Whatever it is, the
+        // plugin put it there: a Fail of the label checks, never more memory.
+        let labels = if !(0..=MAX_CONFIG_BYTES as i64).contains(&manifest.config.size) {
+            Err(config_too_big(manifest.config.size.to_string()))
+        } else {
+            let mut config = Capped::new(MAX_CONFIG_BYTES);
+            match self
+                .client
+                .pull_blob(&reference, &manifest.config, &mut config)
+                .await
+            {
+                Ok(()) => serde_json::from_slice::<serde_json::Value>(&config.data)
                     .map(|config| config_labels(&config))
                     .map_err(|e| format!("the image config is not json: {e}")),
-                reference: reference.clone(),
-                layers: manifest.layers,
-            })),
-            Err(e) if is_not_found(&e) => Ok(None),
-            Err(e) => Err(RegistryQueryError {
-                what: format!("manifest of {reference}"),
-                message: e.to_string(),
-            }),
-        }
+                Err(_) if config.overflowed => Err(config_too_big("more".into())),
+                Err(e) => return Err(query_error("image config")(e)),
+            }
+        };
+        Ok(Some(RegistryImage {
+            // The digest the tag names: the index's when it is one.
+            manifest_digest: list_digest.unwrap_or(digest),
+            media_type: manifest.media_type.clone(),
+            config_digest: manifest.config.digest.clone(),
+            layer_count: manifest.layers.len(),
+            labels,
+            reference: reference.clone(),
+            layers: manifest.layers,
+        }))
     }
 }
 
@@ -163,10 +259,19 @@ pub struct ServedTag {
 /// tags is listed with an empty map (the catalog names it, e.g. after a push by digest).
 pub type RegistryContents = BTreeMap<String, BTreeMap<String, ServedTag>>;
 
+/// A registry as one reading found it.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryReading {
+    pub contents: RegistryContents,
+    /// The registry held more than the reading's limit: `contents` has the first ones only.
+    pub truncated: bool,
+}
+
 impl Registry {
-    /// Reads the whole registry: the catalog (every page), every tag of every repository, and
-    /// each tag's manifest and config digests.
-    pub async fn contents(&self) -> Result<RegistryContents, RegistryQueryError> {
+    /// Reads the registry: the catalog, every tag of every repository, and what each tag
+    /// names (manifest digest; the platform manifest's media type, config digest and layer
+    /// count), up to `max_items` tags and tagless repositories in all (see [`MAX_READ_TAGS`]).
+    pub async fn contents(&self, max_items: usize) -> Result<RegistryReading, RegistryQueryError> {
         let err = |what: String| {
             move |e: OciDistributionError| RegistryQueryError {
                 what,
@@ -174,41 +279,59 @@ impl Registry {
             }
         };
         let anchor = self.reference("catalog", "latest");
+        let page_size = (max_items + 1).min(1000);
         let mut repositories = Vec::new();
-        loop {
+        // One repository more than the limit shows that there is more.
+        while repositories.len() <= max_items {
             let page = self
                 .client
                 .catalog(
                     &anchor,
                     &self.auth,
-                    Some(1000),
+                    Some(page_size),
                     repositories.last().map(String::as_str),
                 )
                 .await
                 .map_err(err(format!("catalog of {}", self.host)))?;
-            let done = page.repositories.len() < 1000;
+            let done = page.repositories.len() < page_size;
             repositories.extend(page.repositories);
             if done {
                 break;
             }
         }
-        let mut contents = RegistryContents::new();
-        for repository in repositories {
+        let mut reading = RegistryReading::default();
+        let mut left = max_items;
+        'repositories: for repository in repositories {
             let mut tags = BTreeMap::new();
-            for tag in self.tags(&repository).await? {
-                let served = match self.image(&repository, &tag).await {
-                    Ok(Some(image)) => ServedTag {
-                        manifest_digest: image.manifest_digest,
-                        config_digest: Some(image.config_digest),
-                        media_type: image.media_type,
-                        layers: Some(image.layer_count),
+            let listed = self.tags(&repository).await?;
+            if listed.is_empty() {
+                if left == 0 {
+                    reading.truncated = true;
+                    break;
+                }
+                left -= 1;
+            }
+            for tag in listed {
+                if left == 0 {
+                    reading.truncated = true;
+                    reading.contents.insert(repository, tags);
+                    break 'repositories;
+                }
+                left -= 1;
+                let reference = self.reference(&repository, &tag);
+                let served = match self.platform_manifest(&reference).await {
+                    Ok(Some((manifest, digest, list_digest))) => ServedTag {
+                        manifest_digest: list_digest.unwrap_or(digest),
+                        config_digest: Some(manifest.config.digest),
+                        media_type: manifest.media_type,
+                        layers: Some(manifest.layers.len()),
                     },
                     // Gone between the listing and now, or not an image this client reads:
                     // the manifest digest alone still says what the tag names.
                     Ok(None) | Err(_) => ServedTag {
                         manifest_digest: self
                             .client
-                            .fetch_manifest_digest(&self.reference(&repository, &tag), &self.auth)
+                            .fetch_manifest_digest(&reference, &self.auth)
                             .await
                             .map_err(err(format!(
                                 "manifest of {}/{repository}:{tag}",
@@ -221,9 +344,9 @@ impl Registry {
                 };
                 tags.insert(tag, served);
             }
-            contents.insert(repository, tags);
+            reading.contents.insert(repository, tags);
         }
-        Ok(contents)
+        Ok(reading)
     }
 
     /// The files of a served image: every layer pulled (its digest verified by the client)

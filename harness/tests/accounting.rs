@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use harness::accounting::{account, Holdings, Snapshot};
-use harness::registry::{RegistryContents, ServedTag};
+use harness::accounting::{account, Holdings, Snapshot, MAX_LISTED};
+use harness::registry::{RegistryContents, ServedTag, MAX_READ_TAGS};
 use harness::result::Status;
 use harness::scenario::Scenario;
 
@@ -65,6 +65,7 @@ fn snapshot(after: &str, tags: &[(&str, &str, &str, &str)], daemon: &[&str]) -> 
                 .iter()
                 .map(|r| (r.to_string(), "sha256:id".to_owned()))
                 .collect(),
+            ..Default::default()
         }),
         error: None,
     }
@@ -215,4 +216,62 @@ fn a_reading_that_could_not_be_taken_is_an_error_not_a_fail() {
     assert_eq!(outcomes.len(), 1);
     assert_eq!(outcomes[0].status, Status::Error);
     assert!(outcomes[0].found.contains("after step build"));
+}
+
+#[test]
+fn a_flood_of_pushes_is_named_up_to_a_limit_then_counted() {
+    let flood: Vec<(String, String)> = (0..MAX_LISTED + 5)
+        .map(|i| (format!("flood/app{i:03}"), format!("sha256:{i}")))
+        .collect();
+    let mut tags: Vec<(&str, &str, &str, &str)> = vec![BASE];
+    tags.extend(
+        flood
+            .iter()
+            .map(|(repository, digest)| ("registry", repository.as_str(), "1.0", digest.as_str())),
+    );
+    let snapshots = [
+        snapshot("environment up", &[BASE], &[]),
+        snapshot("step build", &tags, &["local/app:1.0"]),
+    ];
+    let outcomes = account(&scenario(""), &vars(), &snapshots);
+    let failed = failures(&outcomes);
+    // Every unexpected push listed up to the limit (and the missing conformance/app:1.0 is an
+    // assertion's business, not the accounting's), then one outcome counting the rest.
+    assert_eq!(failed.len(), MAX_LISTED + 1, "{failed:#?}");
+    assert_eq!(
+        failed[0],
+        "unexpected push: registry:5000/flood/app000:1.0 after step build"
+    );
+    assert_eq!(failed[MAX_LISTED], "5 more unexpected item(s)");
+}
+
+#[test]
+fn a_registry_read_only_in_part_is_a_fail_naming_the_limit_and_the_step() {
+    let mut after = snapshot(
+        "step push",
+        &[BASE, ("registry", "conformance/app", "1.0", "sha256:a")],
+        &["local/app:1.0"],
+    );
+    after
+        .holdings
+        .as_mut()
+        .unwrap()
+        .truncated
+        .insert("mirror".to_owned());
+    let snapshots = [
+        snapshot("environment up", &[BASE], &[]),
+        snapshot("step build", &[BASE], &["local/app:1.0"]),
+        after.clone(),
+    ];
+    let outcomes = account(&scenario(""), &vars(), &snapshots);
+    assert_eq!(
+        failures(&outcomes),
+        vec![format!(
+            "registry mirror holds more than {MAX_READ_TAGS} tags after step push"
+        )]
+    );
+    assert!(outcomes.iter().all(|o| o.status != Status::Error));
+    // Loosened for that registry, it is not judged.
+    let loosened = scenario("loosen_accounting: {mirror: \"a mirror others push to\"}");
+    assert!(failures(&account(&loosened, &vars(), &snapshots)).is_empty());
 }

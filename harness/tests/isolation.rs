@@ -427,6 +427,7 @@ fn the_check_catches_shared_registries_daemons_and_workspaces() {
                     .iter()
                     .map(|t| (format!("{REGISTRY}:5000/{REPOSITORY}:{t}"), id.to_owned()))
                     .collect(),
+                ..Default::default()
             },
         }
     }

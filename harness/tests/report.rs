@@ -83,6 +83,7 @@ fn inventory(app_config: &str) -> Vec<Snapshot> {
             holdings: Some(Holdings {
                 registries: BTreeMap::from([("registry".to_owned(), base)]),
                 daemon: BTreeMap::new(),
+                ..Default::default()
             }),
             error: None,
         },
@@ -94,6 +95,7 @@ fn inventory(app_config: &str) -> Vec<Snapshot> {
                     "registry:5000/conformance/app:1.0".to_owned(),
                     app_config.to_owned(),
                 )]),
+                ..Default::default()
             }),
             error: None,
         },
