@@ -6,15 +6,13 @@
 //!
 //! Needs the Docker daemon and the offline images; nextest runs it in the `docker` test group.
 
-use std::collections::BTreeMap;
-
 use harness::registry::MAX_CONFIG_BYTES;
-use harness::runtime::{self, Environment, Services};
-use harness::session::{self, ProfileChoice};
 use oci_client::client::ImageLayer;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol, Config};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
+
+mod common;
 
 /// Pushes a one-layer image whose config is `config` to `host/repository:tag`.
 async fn push(client: &Client, host: &str, repository: &str, tag: &str, config: Vec<u8>) {
@@ -29,107 +27,76 @@ async fn push(client: &Client, host: &str, repository: &str, tag: &str, config: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flooded_registry_is_read_in_part_and_an_oversized_config_is_refused() {
-    let run_id = format!(
-        "test-registry-limits-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let ctx = session::open(&ProfileChoice::from_env(), run_id.clone())
-        .await
-        .expect("docker and the profile's images are ready");
-    let role = |name: &str| ctx.profile.role(name).expect("the profile has the role");
-    let workspace = tempfile::tempdir().unwrap();
-    let mut env = Environment::new(
-        ctx.docker.clone(),
-        &run_id,
+    // No DinD: nothing here uses a daemon.
+    common::docker::in_environment(
         "registry-limits",
-        workspace.path().to_owned(),
-    );
-    let services = Services {
-        registry: role("registry"),
-        dind: None,
-        base_image: role("busybox"),
-    };
-    let names = vec!["registry".to_owned()];
-    let outcome = async {
-        env.up(&services, &names, &BTreeMap::new(), &BTreeMap::new())
-            .await
-            .expect("the environment comes up");
-        let registry = &env.registries()[0].1;
-        let host = registry.host().to_owned();
-        let ca = harness::tls::run_ca().unwrap();
-        let client = Client::new(ClientConfig {
-            protocol: ClientProtocol::Https,
-            tls_certs_only: vec![Certificate {
-                encoding: CertificateEncoding::Pem,
-                data: ca.pem().as_bytes().to_vec(),
-            }],
-            ..Default::default()
-        });
+        &["registry"],
+        &[],
+        false,
+        async |env, _| {
+            let registry = &env.registries()[0].1;
+            let host = registry.host().to_owned();
+            let ca = harness::tls::run_ca().unwrap();
+            let client = Client::new(ClientConfig {
+                protocol: ClientProtocol::Https,
+                tls_certs_only: vec![Certificate {
+                    encoding: CertificateEncoding::Pem,
+                    data: ca.pem().as_bytes().to_vec(),
+                }],
+                ..Default::default()
+            });
 
-        // Four tags next to the harness's base image: five in all.
-        for tag in ["1", "2", "3", "4"] {
-            push(&client, &host, "flood/app", tag, b"{}".to_vec()).await;
-        }
-        let all = registry.contents(5).await.expect("the registry is read");
-        assert!(!all.truncated, "five items fit a limit of five");
-        assert_eq!(all.contents["flood/app"].len(), 4, "{:?}", all.contents);
-        let part = registry.contents(3).await.expect("the registry is read");
-        assert!(part.truncated, "a limit of three is short of five");
-        let read: usize = part.contents.values().map(|tags| tags.len().max(1)).sum();
-        assert_eq!(read, 3, "{:?}", part.contents);
+            // Four tags next to the harness's base image: five in all.
+            for tag in ["1", "2", "3", "4"] {
+                push(&client, &host, "flood/app", tag, b"{}".to_vec()).await;
+            }
+            let all = registry.contents(5).await.expect("the registry is read");
+            assert!(!all.truncated, "five items fit a limit of five");
+            assert_eq!(all.contents["flood/app"].len(), 4, "{:?}", all.contents);
+            let part = registry.contents(3).await.expect("the registry is read");
+            assert!(part.truncated, "a limit of three is short of five");
+            let read: usize = part.contents.values().map(|tags| tags.len().max(1)).sum();
+            assert_eq!(read, 3, "{:?}", part.contents);
 
-        // A config one byte over the limit: refused by its declared size.
-        let prefix = br#"{"config": {"Labels": {"a": ""#;
-        let mut big = prefix.to_vec();
-        big.resize(MAX_CONFIG_BYTES - 4, b'x');
-        big.extend_from_slice(br#""}}}"#);
-        big.push(b' ');
-        assert_eq!(big.len(), MAX_CONFIG_BYTES + 1);
-        push(&client, &host, "big/app", "1", big).await;
-        let image = registry
-            .image("big/app", "1")
-            .await
-            .expect("the registry answers")
-            .expect("the tag exists");
-        let refused = image.labels.expect_err("the config is not read");
-        assert_eq!(
-            refused,
-            format!(
-                "the image config is {} bytes, over the {MAX_CONFIG_BYTES} the harness reads",
-                MAX_CONFIG_BYTES + 1
-            )
-        );
-        // Its manifest is still accounted for, by the tag's reading.
-        let again = registry.contents(100).await.unwrap();
-        assert!(again.contents["big/app"]["1"].config_digest.is_some());
+            // A config one byte over the limit: refused by its declared size.
+            let prefix = br#"{"config": {"Labels": {"a": ""#;
+            let mut big = prefix.to_vec();
+            big.resize(MAX_CONFIG_BYTES - 4, b'x');
+            big.extend_from_slice(br#""}}}"#);
+            big.push(b' ');
+            assert_eq!(big.len(), MAX_CONFIG_BYTES + 1);
+            push(&client, &host, "big/app", "1", big).await;
+            let image = registry
+                .image("big/app", "1")
+                .await
+                .expect("the registry answers")
+                .expect("the tag exists");
+            let refused = image.labels.expect_err("the config is not read");
+            assert_eq!(
+                refused,
+                format!(
+                    "the image config is {} bytes, over the {MAX_CONFIG_BYTES} the harness reads",
+                    MAX_CONFIG_BYTES + 1
+                )
+            );
+            // Its manifest is still accounted for, by the tag's reading.
+            let again = registry.contents(100).await.unwrap();
+            assert!(again.contents["big/app"]["1"].config_digest.is_some());
 
-        // One at the limit is read.
-        let mut fits = prefix.to_vec();
-        fits.resize(MAX_CONFIG_BYTES - 4, b'x');
-        fits.extend_from_slice(br#""}}}"#);
-        push(&client, &host, "big/app", "2", fits).await;
-        let labels = registry
-            .image("big/app", "2")
-            .await
-            .unwrap()
-            .unwrap()
-            .labels
-            .expect("a config at the limit is read");
-        assert_eq!(labels["a"].len(), MAX_CONFIG_BYTES - 4 - prefix.len());
-    };
-    // Tear down whatever happened, then report.
-    let checked =
-        futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(outcome)).await;
-    env.teardown().await.expect("the environment is removed");
-    let left = runtime::count_labelled(&ctx.docker, &[format!("{}={run_id}", runtime::LABEL_RUN)])
-        .await
-        .unwrap();
-    assert_eq!(
-        left,
-        runtime::Swept::default(),
-        "nothing of the run remains"
-    );
-    if let Err(panic) = checked {
-        std::panic::resume_unwind(panic);
-    }
+            // One at the limit is read.
+            let mut fits = prefix.to_vec();
+            fits.resize(MAX_CONFIG_BYTES - 4, b'x');
+            fits.extend_from_slice(br#""}}}"#);
+            push(&client, &host, "big/app", "2", fits).await;
+            let labels = registry
+                .image("big/app", "2")
+                .await
+                .unwrap()
+                .unwrap()
+                .labels
+                .expect("a config at the limit is read");
+            assert_eq!(labels["a"].len(), MAX_CONFIG_BYTES - 4 - prefix.len());
+        },
+    )
+    .await;
 }

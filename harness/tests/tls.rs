@@ -11,138 +11,106 @@ use std::time::Duration;
 
 use harness::profile::{RoleSpec, Trust};
 use harness::registry::Registry;
-use harness::runtime::{self, Environment, Services};
 use harness::scenario::DaemonMode;
-use harness::session::{self, ProfileChoice};
+
+mod common;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registries_serve_https_with_the_run_ca_and_steps_trust_only_what_their_role_declares() {
-    let run_id = format!(
-        "test-tls-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let ctx = session::open(&ProfileChoice::from_env(), run_id.clone())
-        .await
-        .expect("docker and the profile's images are ready");
-    let role = |name: &str| ctx.profile.role(name).expect("the profile has the role");
-    let workspace = tempfile::tempdir().unwrap();
-    let mut env = Environment::new(
-        ctx.docker.clone(),
-        &run_id,
+    common::docker::in_environment(
         "tls",
-        workspace.path().to_owned(),
-    );
-    let names = vec!["registry".to_owned(), "plain".to_owned()];
-    let tls = BTreeMap::from([("plain".to_owned(), false)]);
-    let services = Services {
-        registry: role("registry"),
-        dind: Some(role("dind")),
-        base_image: role("busybox"),
-    };
-    let outcome = async {
-        env.up(&services, &names, &BTreeMap::new(), &tls)
-            .await
-            .expect("the environment comes up");
-        let hosts: BTreeMap<String, String> = env
-            .registries()
-            .iter()
-            .map(|(name, registry)| (name.clone(), registry.host().to_owned()))
-            .collect();
-        let ca = harness::tls::run_ca().unwrap();
+        &["registry", "plain"],
+        &["plain"],
+        true,
+        async |env, ctx| {
+            let role = |name: &str| ctx.profile.role(name).expect("the profile has the role");
+            let hosts: BTreeMap<String, String> = env
+                .registries()
+                .iter()
+                .map(|(name, registry)| (name.clone(), registry.host().to_owned()))
+                .collect();
+            let ca = harness::tls::run_ca().unwrap();
 
-        // The harness's own clients (the run's CA, or plain HTTP where the scenario says so).
-        for (name, registry) in env.registries() {
-            registry
+            // The harness's own clients (the run's CA, or plain HTTP where the scenario says so).
+            for (name, registry) in env.registries() {
+                registry
+                    .answers()
+                    .await
+                    .unwrap_or_else(|e| panic!("{name} answers its client: {e}"));
+            }
+            // The HTTPS registry refuses plain HTTP and a client trusting another CA.
+            let https = &hosts["registry"];
+            assert!(
+                Registry::new(https.clone()).answers().await.is_err(),
+                "plain HTTP to the HTTPS registry must fail"
+            );
+            let stranger = rcgen::generate_simple_self_signed(vec!["registry".to_owned()])
+                .unwrap()
+                .cert
+                .pem();
+            let refused = Registry::connect(https.clone(), Some(&stranger), None)
                 .answers()
                 .await
-                .unwrap_or_else(|e| panic!("{name} answers its client: {e}"));
-        }
-        // The HTTPS registry refuses plain HTTP and a client trusting another CA.
-        let https = &hosts["registry"];
-        assert!(
-            Registry::new(https.clone()).answers().await.is_err(),
-            "plain HTTP to the HTTPS registry must fail"
-        );
-        let stranger = rcgen::generate_simple_self_signed(vec!["registry".to_owned()])
-            .unwrap()
-            .cert
-            .pem();
-        let refused = Registry::connect(https.clone(), Some(&stranger), None)
-            .answers()
-            .await
-            .expect_err("a CA other than the run's is not trusted");
-        assert!(
-            refused.to_string().to_lowercase().contains("certificate")
-                || refused
-                    .to_string()
-                    .to_lowercase()
-                    .contains("error sending request"),
-            "refused for its certificate: {refused}"
-        );
-        Registry::connect(https.clone(), Some(ca.pem()), None)
-            .answers()
-            .await
-            .expect("the run's CA is trusted");
-        // The plain registry speaks plain HTTP.
-        Registry::new(hosts["plain"].clone())
-            .answers()
-            .await
-            .expect("the plain-HTTP registry answers plain HTTP");
+                .expect_err("a CA other than the run's is not trusted");
+            assert!(
+                refused.to_string().to_lowercase().contains("certificate")
+                    || refused
+                        .to_string()
+                        .to_lowercase()
+                        .contains("error sending request"),
+                "refused for its certificate: {refused}"
+            );
+            Registry::connect(https.clone(), Some(ca.pem()), None)
+                .answers()
+                .await
+                .expect("the run's CA is trusted");
+            // The plain registry speaks plain HTTP.
+            Registry::new(hosts["plain"].clone())
+                .answers()
+                .await
+                .expect("the plain-HTTP registry answers plain HTTP");
 
-        // A step of a role declaring every kind of trust: the CA where it says, the variable
-        // naming the file; no certs.d entry for the plain registry; no private key anywhere.
-        let mut spec: RoleSpec = role("busybox").clone();
-        spec.entrypoint = Some(vec!["sh".into(), "-c".into()]);
-        spec.args = vec![[
-            "cat /etc/docker/certs.d/registry:5000/ca.crt",
-            "echo ca_file_env=$SSL_CERT_FILE",
-            "cmp /etc/docker/certs.d/registry:5000/ca.crt \"$SSL_CERT_FILE\" && echo same-ca",
-            "ls /etc/docker/certs.d",
-            "grep -rl 'PRIVATE KEY' /etc /conformance /harness /run /tmp 2>/dev/null \
+            // A step of a role declaring every kind of trust: the CA where it says, the variable
+            // naming the file; no certs.d entry for the plain registry; no private key anywhere.
+            let mut spec: RoleSpec = role("busybox").clone();
+            spec.entrypoint = Some(vec!["sh".into(), "-c".into()]);
+            spec.args = vec![[
+                "cat /etc/docker/certs.d/registry:5000/ca.crt",
+                "echo ca_file_env=$SSL_CERT_FILE",
+                "cmp /etc/docker/certs.d/registry:5000/ca.crt \"$SSL_CERT_FILE\" && echo same-ca",
+                "ls /etc/docker/certs.d",
+                "grep -rl 'PRIVATE KEY' /etc /conformance /harness /run /tmp 2>/dev/null \
              || echo no-private-key",
-        ]
-        .join("; ")];
-        spec.trust = Trust {
-            certs_d: vec!["/etc/docker/certs.d".into()],
-            ca_file: Some("/etc/conformance/ca.crt".into()),
-            ca_file_env: vec!["SSL_CERT_FILE".into()],
-        };
-        let step = env
-            .run_step(
-                "show-trust",
-                "busybox",
-                &spec,
-                &BTreeMap::new(),
-                DaemonMode::Own,
-                Duration::from_secs(60),
-            )
-            .await
-            .expect("the step runs");
-        assert_eq!(step.exit_code, Some(0), "{}", step.log);
-        assert!(step.log.contains(ca.pem().trim()), "{}", step.log);
-        assert!(
-            step.log
-                .contains("ca_file_env=/etc/conformance/ca.crt\nsame-ca"),
-            "{}",
-            step.log
-        );
-        assert!(step.log.contains("registry:5000"), "{}", step.log);
-        assert!(!step.log.contains("plain:5000"), "{}", step.log);
-        assert!(step.log.contains("no-private-key"), "{}", step.log);
-    };
-    // Tear down whatever happened, then report.
-    let checked =
-        futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(outcome)).await;
-    env.teardown().await.expect("the environment is removed");
-    let left = runtime::count_labelled(&ctx.docker, &[format!("{}={run_id}", runtime::LABEL_RUN)])
-        .await
-        .unwrap();
-    assert_eq!(
-        left,
-        runtime::Swept::default(),
-        "nothing of the run remains"
-    );
-    if let Err(panic) = checked {
-        std::panic::resume_unwind(panic);
-    }
+            ]
+            .join("; ")];
+            spec.trust = Trust {
+                certs_d: vec!["/etc/docker/certs.d".into()],
+                ca_file: Some("/etc/conformance/ca.crt".into()),
+                ca_file_env: vec!["SSL_CERT_FILE".into()],
+            };
+            let step = env
+                .run_step(
+                    "show-trust",
+                    "busybox",
+                    &spec,
+                    &BTreeMap::new(),
+                    DaemonMode::Own,
+                    Duration::from_secs(60),
+                )
+                .await
+                .expect("the step runs");
+            assert_eq!(step.exit_code, Some(0), "{}", step.log);
+            assert!(step.log.contains(ca.pem().trim()), "{}", step.log);
+            assert!(
+                step.log
+                    .contains("ca_file_env=/etc/conformance/ca.crt\nsame-ca"),
+                "{}",
+                step.log
+            );
+            assert!(step.log.contains("registry:5000"), "{}", step.log);
+            assert!(!step.log.contains("plain:5000"), "{}", step.log);
+            assert!(step.log.contains("no-private-key"), "{}", step.log);
+        },
+    )
+    .await;
 }

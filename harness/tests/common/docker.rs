@@ -103,3 +103,46 @@ pub fn in_session<T>(run: &str, profile: &str, body: impl AsyncFnOnce(RunContext
             body(ctx).await
         })
 }
+
+/// Brings an environment of a run of its own (`test-GROUP-…`) up on the profile the
+/// environment variables choose: the registries `names` (those in `plain` over plain HTTP)
+/// and, with `dind`, the shared daemon. Runs `body` with it and the session, tears it down
+/// whatever `body` did, checks that nothing of the run remains, then re-raises `body`'s panic.
+pub async fn in_environment(
+    group: &str,
+    names: &[&str],
+    plain: &[&str],
+    dind: bool,
+    body: impl AsyncFnOnce(&harness::runtime::Environment, &RunContext),
+) {
+    use harness::runtime::{Environment, Services};
+    let run = run_id(group, "env");
+    let ctx = session::open(&ProfileChoice::from_env(), run.clone())
+        .await
+        .expect("docker and the profile's images are ready");
+    let role = |name: &str| ctx.profile.role(name).expect("the profile has the role");
+    let workspace = tempfile::tempdir().unwrap();
+    let mut env = Environment::new(ctx.docker.clone(), &run, group, workspace.path().to_owned());
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let tls = plain.iter().map(|n| (n.to_string(), false)).collect();
+    let services = Services {
+        registry: role("registry"),
+        dind: dind.then(|| role("dind")),
+        base_image: role("busybox"),
+    };
+    let checked = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
+        env.up(&services, &names, &Default::default(), &tls)
+            .await
+            .expect("the environment comes up");
+        body(&env, &ctx).await
+    }))
+    .await;
+    env.teardown().await.expect("the environment is removed");
+    let left = runtime::count_labelled(&ctx.docker, &[format!("{}={run}", runtime::LABEL_RUN)])
+        .await
+        .unwrap();
+    assert_eq!(left, Swept::default(), "nothing of the run remains");
+    if let Err(panic) = checked {
+        std::panic::resume_unwind(panic);
+    }
+}
