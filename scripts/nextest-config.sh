@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Prints the path of a nextest config file that is .config/nextest.toml with the `docker` test
-# group's limit (scenario, cleanup, secrets, faults, isolation and TLS tests at once: each
-# starts a registry, a DinD daemon and plugin containers) set from CONFORMANCE_JOBS (default
-# 2, the file's own), the setting `harness run --jobs` reads too. Nextest reads no environment variable for a test
-# group's max-threads, so the file is generated:
+# group's limit (scenario, cleanup, secrets, faults, isolation, TLS and other Docker tests at
+# once: each starts a registry, a DinD daemon when a step may use one, and plugin containers)
+# set from CONFORMANCE_JOBS (default 2, the file's own), the setting `harness run --jobs` reads
+# too. Nextest reads no environment variable for a test group's max-threads, so the file is
+# generated:
 #   cargo nextest run --config-file "$(CONFORMANCE_JOBS=6 scripts/nextest-config.sh)"
 # (`just test` does this). The file goes under the cargo target directory.
 set -euo pipefail

@@ -33,9 +33,14 @@ pub struct Holdings {
     /// above are the first ones only.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub truncated: BTreeSet<String>,
+    /// The plan has no shared daemon (no step could use one): `daemon` is empty because there
+    /// was nothing to read.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_shared_daemon: bool,
 }
 
-/// The most unexpected items the accounting names one by one; the rest are counted.
+/// The most unexpected items of each kind (registry, daemon) the accounting names one by one;
+/// the rest are counted.
 pub const MAX_LISTED: usize = 20;
 
 /// A reading, taken when the environment came up or when a step (or parallel group) ended.
@@ -53,7 +58,10 @@ pub struct Snapshot {
 /// Reads every registry of the environment and the shared daemon.
 pub async fn read(env: &Environment, after: impl Into<String>) -> Snapshot {
     let after = after.into();
-    let mut holdings = Holdings::default();
+    let mut holdings = Holdings {
+        no_shared_daemon: !env.has_shared_daemon(),
+        ..Default::default()
+    };
     // Every registry and the daemon at once (each answers on its own); read as if in order.
     let registries = futures_util::future::join_all(
         env.registries()
@@ -310,39 +318,48 @@ pub fn account(
             }
         }
     }
+    // Up to MAX_LISTED of each kind named (a flood of pushes must not hide a daemon image),
+    // the rest counted.
+    let mut listed = [0usize; 2];
+    let mut unlisted = 0;
     let unexpected: Vec<_> = appeared
         .iter()
         .filter(|(item, _)| !named.accounts_for(item))
+        .filter(|(item, _)| {
+            let kind = &mut listed[usize::from(matches!(item, Item::Daemon(_)))];
+            *kind += 1;
+            if *kind > MAX_LISTED {
+                unlisted += 1;
+            }
+            *kind <= MAX_LISTED
+        })
         .collect();
-    let unlisted = unexpected.len().saturating_sub(MAX_LISTED);
-    outcomes.extend(
-        unexpected
-            .into_iter()
-            .take(MAX_LISTED)
-            .map(|(item, (after, content))| {
-                let (kind, found) = match item {
-                    Item::Daemon(_) => ("unexpected image in the shared daemon", content.clone()),
-                    Item::Registry(..) if baseline.contains_key(item) => (
-                        "unexpected push",
-                        format!("{content}, overwriting what the harness put there"),
-                    ),
-                    Item::Registry(_, _, Some(_)) => ("unexpected push", content.clone()),
-                    Item::Registry(_, _, None) => ("unexpected push", "no tags".to_owned()),
-                };
-                outcome(
-                    format!("{kind}: {} after {after}", item.describe()),
-                    Status::Fail,
-                    expected,
-                    found,
-                )
-            }),
-    );
+    outcomes.extend(unexpected.into_iter().map(|(item, (after, content))| {
+        let (kind, found) = match item {
+            Item::Daemon(_) => ("unexpected image in the shared daemon", content.clone()),
+            Item::Registry(..) if baseline.contains_key(item) => (
+                "unexpected push",
+                format!("{content}, overwriting what the harness put there"),
+            ),
+            Item::Registry(_, _, Some(_)) => ("unexpected push", content.clone()),
+            Item::Registry(_, _, None) => ("unexpected push", "no tags".to_owned()),
+        };
+        outcome(
+            format!("{kind}: {} after {after}", item.describe()),
+            Status::Fail,
+            expected,
+            found,
+        )
+    }));
     if unlisted > 0 {
         outcomes.push(outcome(
             format!("{unlisted} more unexpected item(s)"),
             Status::Fail,
             expected,
-            format!("the first {MAX_LISTED} are named above; the inventory in the result lists every one read"),
+            format!(
+                "the first {MAX_LISTED} of each kind are named above; the inventory in the \
+                 result lists every one read"
+            ),
         ));
     }
     if outcomes.is_empty() {
@@ -360,7 +377,17 @@ pub fn account(
                 format!("{} new tag(s), each named", count(false)),
             ));
         }
-        if !named.loosened("daemon") {
+        let no_daemon = snapshots
+            .iter()
+            .any(|s| s.holdings.as_ref().is_some_and(|h| h.no_shared_daemon));
+        if no_daemon {
+            outcomes.push(outcome(
+                "no shared daemon to account for",
+                Status::Pass,
+                expected,
+                "the plan has none: no step could use one (daemonless roles, or their own daemon)",
+            ));
+        } else if !named.loosened("daemon") {
             outcomes.push(outcome(
                 "everything in the shared daemon is accounted for",
                 Status::Pass,

@@ -199,6 +199,11 @@ pub enum RuntimeError {
         #[source]
         source: bollard::errors::Error,
     },
+    #[error(
+        "step {step} of role `{role}` shares the daemon, but its environment has none (the \
+         plan decided no step could use one)"
+    )]
+    NoSharedDaemon { step: String, role: String },
     #[error("cannot prepare workspace {path}: {source}")]
     Workspace {
         path: PathBuf,

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::errors::ScenarioParseError;
 use crate::profile::Profile;
-use crate::scenario::{self, Assertion, DaemonMode, Scenario, ScenarioFile};
+use crate::scenario::{self, Assertion, Capture, DaemonMode, Scenario, ScenarioFile};
 
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -21,9 +21,9 @@ pub struct Plan {
 impl Plan {
     /// Whether some step may use the shared DinD daemon: it shares it (`daemon: shared`, the
     /// default) and its role is not `daemonless` in the profile. The scenario's daemon
-    /// assertions ask for one too (they then read what nothing could reach); its `leftovers`
-    /// only allow, and there is nothing to allow in a daemon nobody can reach. Without, the
-    /// plan starts no DinD.
+    /// assertions and captures ask for one too (they then read what nothing could reach); its
+    /// `leftovers` only allow, and there is nothing to allow in a daemon nobody can reach.
+    /// Without, the plan starts no DinD.
     pub fn uses_shared_daemon(&self, profile: &Profile) -> bool {
         let scenario = &self.scenario;
         scenario.steps.iter().any(|step| {
@@ -37,7 +37,10 @@ impl Plan {
                 a,
                 Assertion::ImageInDaemon(_) | Assertion::NoImageInDaemon(_)
             )
-        })
+        }) || scenario
+            .captures
+            .values()
+            .any(|c| matches!(c, Capture::DaemonImageId(_)))
     }
 
     /// Whether the plan runs (is not skipped) and some step runs in `role`: the plans a role's

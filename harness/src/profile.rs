@@ -164,6 +164,47 @@ impl RoleSpec {
     pub fn workdir(&self) -> &str {
         self.workdir.as_deref().unwrap_or("/harness")
     }
+
+    /// What is wrong with the role's tmpfs paths, if anything: container paths, and none where
+    /// the harness mounts something itself (Docker would refuse the container at step time).
+    fn tmpfs_problem(&self) -> Option<String> {
+        if let Some(message) = path_problem(self.tmpfs.iter()) {
+            return Some(message);
+        }
+        let trim = |p: &str| p.trim_end_matches('/').to_owned();
+        let taken: Vec<(String, &str)> = [
+            ("/".to_owned(), "the container's root"),
+            (
+                "/var/run".to_owned(),
+                "where a step shares the daemon's socket",
+            ),
+            (
+                trim(self.workdir()),
+                "where the workspace is mounted (workdir)",
+            ),
+        ]
+        .into_iter()
+        .chain(
+            self.trust
+                .certs_d
+                .iter()
+                .chain(self.trust.ca_file.as_ref())
+                .map(|p| (trim(p), "where the run's CA is mounted (trust)")),
+        )
+        .collect();
+        self.tmpfs.iter().find_map(|path| {
+            let path = trim(path);
+            let path = if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path
+            };
+            taken
+                .iter()
+                .find(|(t, _)| (if t.is_empty() { "/" } else { t.as_str() }) == path)
+                .map(|(_, what)| format!("`{path}` is {what}"))
+        })
+    }
 }
 
 impl Profile {
@@ -194,7 +235,7 @@ impl Profile {
         for (role, spec) in &profile.roles {
             let problems = [
                 ("trust", spec.trust.problem()),
-                ("tmpfs", path_problem(spec.tmpfs.iter())),
+                ("tmpfs", spec.tmpfs_problem()),
             ];
             if let Some((field, Some(message))) = problems.into_iter().find(|(_, m)| m.is_some()) {
                 return Err(ProfileLoadError::Role {

@@ -24,8 +24,18 @@ pub const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
 /// accounting a Fail) instead of taking minutes.
 pub const MAX_READ_TAGS: usize = 1000;
 
-fn config_too_big(size: String) -> String {
-    format!("the image config is {size} bytes, over the {MAX_CONFIG_BYTES} the harness reads")
+fn config_declared_too_big(size: i64) -> String {
+    format!(
+        "the image config's descriptor declares {size} bytes, not 0 to the {MAX_CONFIG_BYTES} \
+         the harness reads"
+    )
+}
+
+fn config_sent_too_big(size: i64) -> String {
+    format!(
+        "the registry sent more than the {MAX_CONFIG_BYTES} bytes of image config the harness \
+         reads (its descriptor declares {size})"
+    )
 }
 
 /// An in-memory sink that refuses to grow past its limit.
@@ -150,14 +160,18 @@ impl Registry {
 
     /// Tags of a repository; empty when the registry does not know the repository.
     pub async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryQueryError> {
+        self.list_tags(repository, None).await
+    }
+
+    /// At most `n` tags of a repository (the registry's first page of that size), or all.
+    async fn list_tags(
+        &self,
+        repository: &str,
+        n: Option<usize>,
+    ) -> Result<Vec<String>, RegistryQueryError> {
         match self
             .client
-            .list_tags(
-                &self.reference(repository, "latest"),
-                &self.auth,
-                None,
-                None,
-            )
+            .list_tags(&self.reference(repository, "latest"), &self.auth, n, None)
             .await
         {
             Ok(response) => Ok(response.tags),
@@ -212,7 +226,7 @@ impl Registry {
         // descriptor's size first, then what the registry actually sends). Whatever it is, the
         // plugin put it there: a Fail of the label checks, never more memory.
         let labels = if !(0..=MAX_CONFIG_BYTES as i64).contains(&manifest.config.size) {
-            Err(config_too_big(manifest.config.size.to_string()))
+            Err(config_declared_too_big(manifest.config.size))
         } else {
             let mut config = Capped::new(MAX_CONFIG_BYTES);
             match self
@@ -223,7 +237,7 @@ impl Registry {
                 Ok(()) => serde_json::from_slice::<serde_json::Value>(&config.data)
                     .map(|config| config_labels(&config))
                     .map_err(|e| format!("the image config is not json: {e}")),
-                Err(_) if config.overflowed => Err(config_too_big("more".into())),
+                Err(_) if config.overflowed => Err(config_sent_too_big(manifest.config.size)),
                 Err(e) => return Err(query_error("image config")(e)),
             }
         };
@@ -279,7 +293,7 @@ impl Registry {
             }
         };
         let anchor = self.reference("catalog", "latest");
-        let page_size = (max_items + 1).min(1000);
+        let page_size = max_items.saturating_add(1).min(1000);
         let mut repositories = Vec::new();
         // One repository more than the limit shows that there is more.
         while repositories.len() <= max_items {
@@ -301,23 +315,24 @@ impl Registry {
         }
         let mut reading = RegistryReading::default();
         let mut left = max_items;
-        'repositories: for repository in repositories {
-            let mut tags = BTreeMap::new();
-            let listed = self.tags(&repository).await?;
-            if listed.is_empty() {
-                if left == 0 {
-                    reading.truncated = true;
-                    break;
-                }
-                left -= 1;
+        for repository in repositories {
+            if left == 0 {
+                // Another repository is more than the reading lists.
+                reading.truncated = true;
+                break;
             }
+            // One tag more than is left shows that there is more.
+            let mut listed = self
+                .list_tags(&repository, Some(left.saturating_add(1)))
+                .await?;
+            if listed.len() > left {
+                listed.truncate(left);
+                reading.truncated = true;
+            }
+            // A repository without tags counts as one item.
+            left -= listed.len().max(1);
+            let mut tags = BTreeMap::new();
             for tag in listed {
-                if left == 0 {
-                    reading.truncated = true;
-                    reading.contents.insert(repository, tags);
-                    break 'repositories;
-                }
-                left -= 1;
                 let reference = self.reference(&repository, &tag);
                 let served = match self.platform_manifest(&reference).await {
                     Ok(Some((manifest, digest, list_digest))) => ServedTag {
@@ -345,6 +360,9 @@ impl Registry {
                 tags.insert(tag, served);
             }
             reading.contents.insert(repository, tags);
+            if reading.truncated {
+                break;
+            }
         }
         Ok(reading)
     }

@@ -4,27 +4,36 @@
 
 use crate::result::{ScenarioResult, Status};
 
-/// A phase of a plan and how to read it off a result, in ms.
-type Reader = fn(&ScenarioResult) -> u64;
+/// A phase of a plan and how to read it off a result, in ms; `None` when the plan has no such
+/// phase (no DinD), so that its median is over the plans that have it.
+type Reader = fn(&ScenarioResult) -> Option<u64>;
 
 /// The phases in the order a plan goes through them. `other` is what no phase counts
 /// (workspace copy, image resolution, writing the result): the plan's wall time minus the rest.
 /// `ahead` (the part of a plan before it got its slot: most of its bring-up, beside other plans)
 /// and `teardown, after` (a teardown after the result was taken) are outside the wall time.
 pub const PHASES: [(&str, Reader); 13] = [
-    ("ahead of its slot", |r| r.phases.ahead_ms),
-    ("network + volumes", |r| r.phases.environment.network_ms),
-    ("registry ready", |r| r.phases.environment.registry_ready_ms),
-    ("dind ready", |r| r.phases.environment.dind_ready_ms),
-    ("base image", |r| r.phases.environment.base_image_ms),
-    ("environment (all)", |r| r.phases.environment_ms),
-    ("steps (plugin)", |r| r.phases.steps_ms),
-    ("inventory", |r| r.phases.inventory_ms),
-    ("checks", |r| r.phases.checks_ms),
-    ("teardown", |r| r.phases.teardown_ms),
-    ("other", other_ms),
-    ("teardown, after", |r| r.phases.teardown_background_ms),
-    ("plan wall time", |r| r.duration_ms),
+    ("ahead of its slot", |r| Some(r.phases.ahead_ms)),
+    ("network + volumes", |r| {
+        Some(r.phases.environment.network_ms)
+    }),
+    ("registry ready", |r| {
+        Some(r.phases.environment.registry_ready_ms)
+    }),
+    ("dind ready", |r| {
+        r.images
+            .contains_key("dind")
+            .then_some(r.phases.environment.dind_ready_ms)
+    }),
+    ("base image", |r| Some(r.phases.environment.base_image_ms)),
+    ("environment (all)", |r| Some(r.phases.environment_ms)),
+    ("steps (plugin)", |r| Some(r.phases.steps_ms)),
+    ("inventory", |r| Some(r.phases.inventory_ms)),
+    ("checks", |r| Some(r.phases.checks_ms)),
+    ("teardown", |r| Some(r.phases.teardown_ms)),
+    ("other", |r| Some(other_ms(r))),
+    ("teardown, after", |r| Some(r.phases.teardown_background_ms)),
+    ("plan wall time", |r| Some(r.duration_ms)),
 ];
 
 fn other_ms(r: &ScenarioResult) -> u64 {
@@ -60,7 +69,7 @@ impl Timings {
         let phases = PHASES
             .iter()
             .map(|(name, read)| {
-                let values: Vec<u64> = ran.iter().map(|r| read(r)).collect();
+                let values: Vec<u64> = ran.iter().filter_map(|r| read(r)).collect();
                 PhaseStat {
                     name,
                     median_ms: median(&values),
@@ -170,5 +179,24 @@ mod tests {
         // 10 - 4 - 3 = 3 s and 6 - 2 - 3 = 1 s.
         assert_eq!((other.median_ms, other.total_ms), (2_000.0, 4_000));
         assert!(t.table("warm").contains("harness overhead 62.5 %"));
+    }
+
+    #[test]
+    fn the_dind_median_is_over_the_plans_that_had_one() {
+        let mut with = [
+            result(Status::Pass, 5_000, 2_000, 0),
+            result(Status::Pass, 5_000, 2_000, 0),
+        ];
+        for (r, ms) in with.iter_mut().zip([1_800, 2_200]) {
+            r.phases.environment.dind_ready_ms = ms;
+            let image = serde_json::json!({"image": "dind:x", "id": "sha256:x"});
+            r.images
+                .insert("dind".into(), serde_json::from_value(image).unwrap());
+        }
+        // Three plans without a DinD: 0 ms each, which a median over all would report.
+        let without = [0, 1, 2].map(|_| result(Status::Pass, 3_000, 2_000, 0));
+        let t = Timings::of(with.iter().chain(&without));
+        let dind = t.phases.iter().find(|p| p.name == "dind ready").unwrap();
+        assert_eq!((dind.median_ms, dind.total_ms), (2_000.0, 4_000));
     }
 }

@@ -231,18 +231,48 @@ fn a_flood_of_pushes_is_named_up_to_a_limit_then_counted() {
     );
     let snapshots = [
         snapshot("environment up", &[BASE], &[]),
-        snapshot("step build", &tags, &["local/app:1.0"]),
+        snapshot("step build", &tags, &["local/app:1.0", "smuggled/app:1.0"]),
     ];
     let outcomes = account(&scenario(""), &vars(), &snapshots);
     let failed = failures(&outcomes);
-    // Every unexpected push listed up to the limit (and the missing conformance/app:1.0 is an
-    // assertion's business, not the accounting's), then one outcome counting the rest.
-    assert_eq!(failed.len(), MAX_LISTED + 1, "{failed:#?}");
+    // Unexpected pushes named up to the limit of their kind, the daemon image named too (a
+    // flood of tags does not hide it), then one outcome counting the rest. (The missing
+    // conformance/app:1.0 is an assertion's business, not the accounting's.)
+    assert_eq!(failed.len(), MAX_LISTED + 2, "{failed:#?}");
     assert_eq!(
         failed[0],
         "unexpected push: registry:5000/flood/app000:1.0 after step build"
     );
-    assert_eq!(failed[MAX_LISTED], "5 more unexpected item(s)");
+    assert_eq!(
+        failed[MAX_LISTED],
+        "unexpected image in the shared daemon: smuggled/app:1.0 after step build"
+    );
+    assert_eq!(failed[MAX_LISTED + 1], "5 more unexpected item(s)");
+}
+
+#[test]
+fn a_plan_without_a_shared_daemon_says_so_instead_of_accounting_for_it() {
+    let mut snapshots = [
+        snapshot("environment up", &[BASE], &[]),
+        snapshot(
+            "step push",
+            &[BASE, ("registry", "conformance/app", "1.0", "sha256:a")],
+            &[],
+        ),
+    ];
+    for s in &mut snapshots {
+        s.holdings.as_mut().unwrap().no_shared_daemon = true;
+    }
+    let outcomes = account(&scenario(""), &vars(), &snapshots);
+    let names: Vec<&str> = outcomes.iter().map(|o| o.assertion.as_str()).collect();
+    assert_eq!(
+        names,
+        vec![
+            "everything in the registries is accounted for",
+            "no shared daemon to account for"
+        ]
+    );
+    assert!(failures(&outcomes).is_empty());
 }
 
 #[test]

@@ -120,6 +120,17 @@ fn a_trust_or_tmpfs_declaration_that_cannot_work_is_a_load_error_naming_the_role
             "`var/lib/containers` is not an absolute path",
         ),
         ("tmpfs", "[\"/a,b\"]", "`/a,b` contains `:` or `,`"),
+        (
+            "tmpfs",
+            "[/harness/]",
+            "`/harness` is where the workspace is mounted (workdir)",
+        ),
+        (
+            "tmpfs",
+            "[/var/run]",
+            "`/var/run` is where a step shares the daemon's socket",
+        ),
+        ("tmpfs", "[/]", "`/` is the container's root"),
     ] {
         let path = dir.path().join("p.yaml");
         std::fs::write(

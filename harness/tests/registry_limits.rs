@@ -9,6 +9,7 @@
 use harness::registry::MAX_CONFIG_BYTES;
 use oci_client::client::ImageLayer;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol, Config};
+use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
@@ -21,6 +22,32 @@ async fn push(client: &Client, host: &str, repository: &str, tag: &str, config: 
     let config = Config::oci_v1(config, None);
     client
         .push(&reference, &[layer], config, &RegistryAuth::Anonymous, None)
+        .await
+        .unwrap_or_else(|e| panic!("pushing {reference}: {e}"));
+}
+
+/// The same, with a manifest whose config descriptor declares `declared` bytes.
+async fn push_declaring(
+    client: &Client,
+    host: &str,
+    repository: &str,
+    tag: &str,
+    config: Vec<u8>,
+    declared: i64,
+) {
+    let reference: Reference = format!("{host}/{repository}:{tag}").parse().unwrap();
+    let layers = [ImageLayer::oci_v1(b"not a tar".to_vec(), None)];
+    let config = Config::oci_v1(config, None);
+    let mut manifest = OciImageManifest::build(&layers, &config, None);
+    manifest.config.size = declared;
+    client
+        .push(
+            &reference,
+            &layers,
+            config,
+            &RegistryAuth::Anonymous,
+            Some(manifest),
+        )
         .await
         .unwrap_or_else(|e| panic!("pushing {reference}: {e}"));
 }
@@ -53,10 +80,22 @@ async fn a_flooded_registry_is_read_in_part_and_an_oversized_config_is_refused()
             let all = registry.contents(5).await.expect("the registry is read");
             assert!(!all.truncated, "five items fit a limit of five");
             assert_eq!(all.contents["flood/app"].len(), 4, "{:?}", all.contents);
-            let part = registry.contents(3).await.expect("the registry is read");
-            assert!(part.truncated, "a limit of three is short of five");
-            let read: usize = part.contents.values().map(|tags| tags.len().max(1)).sum();
-            assert_eq!(read, 3, "{:?}", part.contents);
+            // Short by one, the limit ending inside a repository and at its end: exactly the
+            // limit read, never a repository invented without its tags.
+            for limit in [4, 3, 1] {
+                let part = registry
+                    .contents(limit)
+                    .await
+                    .expect("the registry is read");
+                assert!(part.truncated, "a limit of {limit} is short of five");
+                let read: usize = part.contents.values().map(|tags| tags.len().max(1)).sum();
+                assert_eq!(read, limit, "{:?}", part.contents);
+                assert!(
+                    part.contents.values().all(|tags| !tags.is_empty()),
+                    "no repository here is tagless: {:?}",
+                    part.contents
+                );
+            }
 
             // A config one byte over the limit: refused by its declared size.
             let prefix = br#"{"config": {"Labels": {"a": ""#;
@@ -75,8 +114,28 @@ async fn a_flooded_registry_is_read_in_part_and_an_oversized_config_is_refused()
             assert_eq!(
                 refused,
                 format!(
-                    "the image config is {} bytes, over the {MAX_CONFIG_BYTES} the harness reads",
+                    "the image config's descriptor declares {} bytes, not 0 to the \
+                     {MAX_CONFIG_BYTES} the harness reads",
                     MAX_CONFIG_BYTES + 1
+                )
+            );
+
+            // A descriptor that understates the size: stopped by what the registry sends.
+            let mut lying = vec![b' '; MAX_CONFIG_BYTES + 1];
+            lying[0] = b'{';
+            let last = lying.len() - 1;
+            lying[last] = b'}';
+            push_declaring(&client, &host, "big/app", "lies", lying, 2).await;
+            let image = registry
+                .image("big/app", "lies")
+                .await
+                .expect("the registry answers")
+                .expect("the tag exists");
+            assert_eq!(
+                image.labels.expect_err("the config is not read"),
+                format!(
+                    "the registry sent more than the {MAX_CONFIG_BYTES} bytes of image config \
+                     the harness reads (its descriptor declares 2)"
                 )
             );
             // Its manifest is still accounted for, by the tag's reading.

@@ -126,9 +126,9 @@ impl Environment {
         &self.registries
     }
 
-    /// Creates the network and volumes, starts the registries (HTTPS with a certificate from
-    /// the run's CA, unless `registry_tls` says `false` for one) and DinD, waits until all
-    /// answer, and pushes the base image for test Dockerfiles into the first registry. Ends
+    /// Creates the network, starts the registries (HTTPS with a certificate from the run's CA,
+    /// unless `registry_tls` says `false` for one) and, when `services` has one, DinD with the
+    /// run volume it shares as /var/run; waits until all answer, and pushes the base image for test Dockerfiles into the first registry. Ends
     /// early with [`RuntimeError::Stopped`] when the process is asked to stop.
     pub async fn up(
         &mut self,
@@ -632,6 +632,11 @@ impl Environment {
                 .unwrap_or(-1),
             out,
         ))
+    }
+
+    /// Whether the environment has a shared DinD daemon (some step of the plan may use it).
+    pub fn has_shared_daemon(&self) -> bool {
+        self.dind.is_some()
     }
 
     /// The id of an image in the shared DinD daemon, or `None` when it has no such image (or

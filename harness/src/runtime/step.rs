@@ -45,8 +45,15 @@ impl Environment {
         let (mut binds, mut step_env) = self.trust_mounts(&spec.trust);
         step_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
         binds.push(format!("{}:{}", self.workspace.display(), spec.workdir()));
-        // The shared daemon's socket, for a role that may use it (the plan then has a DinD).
+        // The shared daemon's socket, for a role that may use it (the plan then has a DinD;
+        // without one, Docker would create the volume unlabelled, out of the teardown's sight).
         if daemon == DaemonMode::Shared && !spec.daemonless {
+            if self.dind.is_none() {
+                return Err(RuntimeError::NoSharedDaemon {
+                    step: name.to_owned(),
+                    role: role.to_owned(),
+                });
+            }
             binds.push(format!("{}:/var/run", self.run_volume));
         }
         // A plugin starting its own dockerd gets a tmpfs for its storage (overlay2 works there).
