@@ -278,7 +278,8 @@ async fn exercise(
     let coming_up = Instant::now();
     let services = Services {
         registry: role("registry"),
-        dind: plan.uses_shared_daemon(profile).then(|| role("dind")),
+        // Resolved above exactly when some step may use it (`roles`).
+        dind: result.images.contains_key("dind").then(|| role("dind")),
         base_image: role("busybox"),
     };
     // Up, then what the harness itself put into the registries and the daemon: the

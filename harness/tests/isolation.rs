@@ -41,6 +41,10 @@ use harness::runtime::{self, Swept};
 use harness::session::{self, ProfileChoice};
 use harness::stop;
 
+mod common;
+
+use common::docker::root;
+
 const REGISTRY: &str = "registry";
 const BASE: (&str, &str) = ("harness/busybox", "1.37");
 const REPOSITORY: &str = "isolation/app";
@@ -51,13 +55,6 @@ fn instances() -> usize {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(6)
-}
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
 }
 
 /// What one instance left in its result.
@@ -247,10 +244,7 @@ async fn barrier(workspaces: &[PathBuf]) -> Instant {
 #[test]
 fn concurrent_plans_see_only_their_own_tags_images_and_files() {
     let n = instances();
-    let run_id = format!(
-        "test-isolation-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
+    let run_id = common::docker::run_id("isolation", "load");
     let plans =
         plans(&root().join("harness/tests/fixtures/isolation")).expect("the scenario loads");
     assert_eq!(plans.len(), 1, "{plans:?}");
@@ -435,10 +429,14 @@ fn the_check_catches_shared_registries_daemons_and_workspaces() {
     let b = instance("b", "marker-b", "config-b", "sha256:id-b");
     assert_eq!(check(&[a.clone(), b.clone()]), Vec::<String>::new());
 
+    // What `check` finds when A is changed by `change`, next to B.
+    let found_when = |change: &dyn Fn(&mut Observed)| {
+        let mut changed = a.clone();
+        change(&mut changed);
+        check(&[changed, b.clone()])
+    };
     // A registry shared: A's last reading is what B pushed.
-    let mut a_reads_b = a.clone();
-    a_reads_b.last.registries = b.last.registries.clone();
-    let found = check(&[a_reads_b, b.clone()]);
+    let found = found_when(&|a| a.last.registries = b.last.registries.clone());
     assert!(
         found
             .iter()
@@ -446,9 +444,7 @@ fn the_check_catches_shared_registries_daemons_and_workspaces() {
         "{found:#?}"
     );
     // A daemon shared.
-    let mut a_reads_b = a.clone();
-    a_reads_b.last.daemon = b.last.daemon.clone();
-    let found = check(&[a_reads_b, b.clone()]);
+    let found = found_when(&|a| a.last.daemon = b.last.daemon.clone());
     assert!(
         found
             .iter()
@@ -456,23 +452,20 @@ fn the_check_catches_shared_registries_daemons_and_workspaces() {
         "{found:#?}"
     );
     // A daemon holding another instance's image under another name.
-    let mut merged = a.clone();
-    merged
-        .last
-        .daemon
-        .insert("registry:5000/isolation/b:1.0".into(), "sha256:id-b".into());
-    let found = check(&[merged, b.clone()]);
+    let found = found_when(&|a| {
+        a.last
+            .daemon
+            .insert("registry:5000/isolation/b:1.0".into(), "sha256:id-b".into());
+    });
     assert!(
         found.iter().any(|p| p.starts_with("a: its daemon holds")),
         "{found:#?}"
     );
     // A workspace shared: A's marker.json holds B's marker, or a look step saw B's.
-    let mut a_sees_b = a.clone();
-    a_sees_b.captured = Some("marker-b".into());
-    a_sees_b
-        .seen
-        .insert("workspace-marker", Some("marker-b".into()));
-    let found = check(&[a_sees_b, b.clone()]);
+    let found = found_when(&|a| {
+        a.captured = Some("marker-b".into());
+        a.seen.insert("workspace-marker", Some("marker-b".into()));
+    });
     assert_eq!(found.len(), 2, "{found:#?}");
     // Two instances that drew (or were handed) the same marker.
     let mut twin = b.clone();

@@ -6,6 +6,20 @@ fn root() -> std::path::PathBuf {
     harness::session::repo_root()
 }
 
+/// Loads a profile file written into `dir` whose one role, `dind`, has this extra line.
+fn load_with_dind(
+    dir: &tempfile::TempDir,
+    line: &str,
+) -> Result<Profile, harness::errors::ProfileLoadError> {
+    let path = dir.path().join("p.yaml");
+    std::fs::write(
+        &path,
+        format!("name: p\ndescription: d\nroles:\n  dind:\n    image: x:1\n    {line}\n"),
+    )
+    .unwrap();
+    Profile::load(&root(), path.to_str().unwrap())
+}
+
 #[test]
 fn the_offline_profile_never_pulls_and_builds_its_images() {
     let profile = Profile::load(&root(), "offline").unwrap();
@@ -132,15 +146,7 @@ fn a_trust_or_tmpfs_declaration_that_cannot_work_is_a_load_error_naming_the_role
         ),
         ("tmpfs", "[/]", "`/` is the container's root"),
     ] {
-        let path = dir.path().join("p.yaml");
-        std::fs::write(
-            &path,
-            format!(
-                "name: p\ndescription: d\nroles:\n  dind:\n    image: x\n    {field}: {value}\n"
-            ),
-        )
-        .unwrap();
-        let err = Profile::load(&root(), path.to_str().unwrap()).unwrap_err();
+        let err = load_with_dind(&dir, &format!("{field}: {value}")).unwrap_err();
         assert!(
             err.to_string().contains(&format!("role `dind`: {field}: "))
                 && err.to_string().contains(message),
@@ -197,17 +203,7 @@ fn only_plans_with_a_step_that_may_use_the_daemon_start_a_dind() {
 #[test]
 fn a_service_role_may_set_its_ready_timeout_within_bounds() {
     let dir = tempfile::tempdir().unwrap();
-    let write = |timeout: &str| {
-        let path = dir.path().join("p.yaml");
-        std::fs::write(
-            &path,
-            format!(
-                "name: p\ndescription: d\nroles:\n  dind:\n    image: x:1\n    ready_timeout: {timeout}\n"
-            ),
-        )
-        .unwrap();
-        Profile::load(&root(), path.to_str().unwrap())
-    };
+    let write = |timeout: &str| load_with_dind(&dir, &format!("ready_timeout: {timeout}"));
     let profile = write("8s").unwrap();
     assert_eq!(
         profile.roles["dind"].ready_timeout,

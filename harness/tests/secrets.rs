@@ -11,10 +11,11 @@
 //! Needs the Docker daemon and the offline images; nextest runs it in the `docker` test group.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use harness::runtime::{self, Swept};
+use harness::runtime::Swept;
+
+mod common;
 
 const PASSWORD: &str = "echoed-registry-password";
 const LISTED: &str = "listed-api-key-value";
@@ -62,22 +63,19 @@ assertions:
   - tag_in_registry: {registry: secured, repository: conformance/app, tag: "1.0"}
 "#;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
 /// A repository root holding only the variant scenario.
 fn root_with_variant() -> tempfile::TempDir {
     let root = tempfile::tempdir().unwrap();
     for linked in ["fixtures", "scripts"] {
-        std::os::unix::fs::symlink(repo().join(linked), root.path().join(linked)).unwrap();
+        std::os::unix::fs::symlink(
+            common::docker::root().join(linked),
+            root.path().join(linked),
+        )
+        .unwrap();
     }
     let context = root.path().join("contexts/app");
     std::fs::create_dir_all(&context).unwrap();
-    for entry in std::fs::read_dir(repo().join("fixtures/contexts/app")).unwrap() {
+    for entry in std::fs::read_dir(common::docker::root().join("fixtures/contexts/app")).unwrap() {
         let entry = entry.unwrap();
         std::fs::copy(entry.path(), context.join(entry.file_name())).unwrap();
     }
@@ -108,15 +106,9 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[test]
 fn no_output_of_an_auth_run_holds_a_secret() {
     let root = root_with_variant();
-    let run = format!(
-        "test-secrets-{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..8]
-    );
-    let binary = std::env::var_os("CONFORMANCE_HARNESS_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_harness")));
+    let run = common::docker::run_id("secrets", "auth");
     let began = Instant::now();
-    let output = Command::new(binary)
+    let output = common::docker::harness()
         .args(["run", "--run-id", &run])
         .env("CONFORMANCE_ROOT", root.path())
         .output()
@@ -207,17 +199,7 @@ fn no_output_of_an_auth_run_holds_a_secret() {
         .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
         .collect();
     assert!(left.is_empty(), "{left:?}");
-    let remaining = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let docker = runtime::connect().await.unwrap();
-            runtime::count_labelled(&docker, &[format!("{}={run}", runtime::LABEL_RUN)])
-                .await
-                .unwrap()
-        });
-    assert_eq!(remaining, Swept::default());
+    assert_eq!(common::docker::leftovers(&run), Swept::default());
     eprintln!(
         "secrets: {} files and the printed output scanned, none holds a secret; {took:?}",
         files.len()
