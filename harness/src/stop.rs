@@ -252,9 +252,12 @@ pub async fn guarded<T>(
 ) -> Result<T, Interrupted> {
     // Boxed, so that dropping it below really drops it (and the environments inside).
     let mut work = Box::pin(work);
+    // A stop asked for wins over work that ended at the same moment (the plans ending because
+    // of it): the run was interrupted, not finished.
     let signal = tokio::select! {
-        done = &mut work => return Ok(done),
+        biased;
         signal = STOP.wait() => signal,
+        done = &mut work => return Ok(done),
     };
     let wound_down = tokio::select! {
         done = tokio::time::timeout(WIND_DOWN, &mut work) => done.is_ok(),
