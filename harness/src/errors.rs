@@ -114,6 +114,8 @@ pub enum ReleaseValidationError {
     Profile(#[from] ProfileLoadError),
     #[error(transparent)]
     Report(#[from] ReportWriteError),
+    #[error(transparent)]
+    Calibration(#[from] CompareWriteError),
 }
 
 /// No Docker daemon answered.

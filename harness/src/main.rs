@@ -89,6 +89,10 @@ enum Command {
         role: String,
         image_a: String,
         image_b: String,
+        /// Also run A a second time (A against A) to measure this machine's noise floor per
+        /// step; the decision never counts a change below it (`calibration.json`).
+        #[arg(long)]
+        calibrate: bool,
         #[command(flatten)]
         run: RunArgs,
         #[command(flatten)]
@@ -178,15 +182,26 @@ struct CompareArgs {
     json: Option<PathBuf>,
 }
 
-/// How two runs are judged against each other.
+/// How two runs are judged against each other (the decision: `harness::compare::decide`).
 #[derive(clap::Args)]
 struct JudgeArgs {
-    /// A timing regression needs NEW's median above BASE's times this ratio.
-    #[arg(long, default_value_t = 1.25)]
-    threshold: f64,
-    /// Differences between medians of at most this many ms are never a timing change.
-    #[arg(long, default_value_t = 200)]
+    /// The chance, over the whole comparison, that an unchanged NEW is called a timing
+    /// regression (0.01: 1 %).
+    #[arg(long, default_value_t = 0.01)]
+    false_alarm_rate: f64,
+    /// Slowdowns smaller than this ratio never count, however sure (1.05: 5 %).
+    #[arg(long, default_value_t = 1.05)]
+    min_ratio: f64,
+    /// Changes of at most this many ms never count, however sure.
+    #[arg(long, default_value_t = 50)]
     min_delta_ms: u64,
+    /// A slowdown of at least this ratio seen but not confirmed is inconclusive (1.2: 20 %).
+    #[arg(long, default_value_t = 1.2)]
+    detect_ratio: f64,
+    /// Noise floors measured by a calibration (`validate-release --calibrate` writes
+    /// `calibration.json`; a nightly's first run writes one next to its baseline).
+    #[arg(long, value_name = "FILE")]
+    calibration: Option<PathBuf>,
     /// Report timing regressions without failing.
     #[arg(long)]
     no_fail_on_timing: bool,
@@ -197,17 +212,39 @@ struct JudgeArgs {
 
 impl JudgeArgs {
     fn settings(&self) -> Result<harness::compare::Settings, String> {
-        if !(self.threshold >= 1.0 && self.threshold.is_finite()) {
+        let rate = self.false_alarm_rate;
+        if !(rate > 0.0 && rate < 1.0) {
             return Err(format!(
-                "--threshold {} is not a ratio of at least 1 (1.25: 25 % slower)",
-                self.threshold
+                "--false-alarm-rate {rate} is not a probability between 0 and 1 (0.01: 1 %)"
             ));
         }
+        for (flag, ratio) in [
+            ("--min-ratio", self.min_ratio),
+            ("--detect-ratio", self.detect_ratio),
+        ] {
+            if !(ratio >= 1.0 && ratio.is_finite()) {
+                return Err(format!(
+                    "{flag} {ratio} is not a ratio of at least 1 (1.2: 20 % slower)"
+                ));
+            }
+        }
         Ok(harness::compare::Settings {
-            threshold_ratio: self.threshold,
+            false_alarm_rate: rate,
+            min_ratio: self.min_ratio,
             min_delta_ms: self.min_delta_ms,
+            detect_ratio: self.detect_ratio,
             fail_on_status: !self.no_fail_on_status,
             fail_on_timing: !self.no_fail_on_timing,
+        })
+    }
+
+    /// The calibration file given, read.
+    fn calibration(
+        &self,
+    ) -> Result<Option<harness::compare::Calibration>, Box<dyn std::error::Error>> {
+        Ok(match &self.calibration {
+            Some(path) => Some(harness::compare::Calibration::load(path)?),
+            None => None,
         })
     }
 }
@@ -221,9 +258,10 @@ struct RunArgs {
     /// Plans run at once (each a registry, a DinD daemon and plugin containers).
     #[arg(long, env = "CONFORMANCE_JOBS", default_value_t = 2)]
     jobs: usize,
-    /// Run each plan N times, interleaved; results keep every repetition.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
-    repeat: u32,
+    /// Run each plan N times, interleaved; results keep every repetition [default: 3; for
+    /// validate-release, the fewest that can decide its timing comparisons, plus one].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: Option<u32>,
     /// Run a plan that ended in Error (infrastructure) again, at most N times; a Fail is never
     /// retried.
     #[arg(long, default_value_t = 1)]
@@ -231,12 +269,17 @@ struct RunArgs {
 }
 
 impl RunArgs {
-    fn options(&self) -> matrix::Options {
+    /// The options, with `repeat` when --repeat was not given.
+    fn options_or(&self, repeat: u32) -> matrix::Options {
         matrix::Options {
             jobs: self.jobs.max(1),
-            repeat: self.repeat,
+            repeat: self.repeat.unwrap_or(repeat),
             retry_errors: self.retry_errors,
         }
+    }
+
+    fn options(&self) -> matrix::Options {
+        self.options_or(3)
     }
 }
 
@@ -341,6 +384,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
             role,
             image_a,
             image_b,
+            calibrate,
             run,
             judge,
         } => {
@@ -349,7 +393,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
                 image_a,
                 image_b,
             };
-            validate_release(profile, candidates, run, judge).await
+            validate_release(profile, candidates, calibrate, run, judge).await
         }
         Command::Nightly {
             profile,
@@ -379,7 +423,8 @@ fn compare(args: CompareArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let settings = args.judge.settings()?;
     let base = harness::runs::Run::load(&args.base)?;
     let new = harness::runs::Run::load(&args.new)?;
-    let comparison = compare::compare(&[base], &[new], &settings);
+    let calibration = args.judge.calibration()?;
+    let comparison = compare::compare_calibrated(&[base], &[new], &settings, calibration.as_ref());
     out!("{}", render::terminal(&comparison));
     if let Some(path) = &args.markdown {
         compare::write(path, &render::markdown(&comparison))?;
@@ -393,48 +438,63 @@ fn compare(args: CompareArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 async fn validate_release(
     profile: ProfileArgs,
     candidates: harness::release::Candidates,
+    calibrate: bool,
     args: RunArgs,
     judge: JudgeArgs,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let settings = judge.settings()?;
     let root = session::repo_root();
     let selected = select(plans(&root.join("scenarios"))?, args.filter.as_deref())?;
+    let role_plans: Vec<&harness::plan::Plan> = selected
+        .iter()
+        .filter(|p| p.runs_role(&candidates.role))
+        .collect();
+    if role_plans.is_empty() {
+        return Err(format!("no plan runs the role `{}`", candidates.role).into());
+    }
+    let options = args.options_or(harness::release::recommended_repeat(&role_plans, &settings));
     let run_id = new_run_id();
     let _signals = stop::listen();
     let ctx = session::open(&profile.choice(), run_id.clone()).await?;
-    let count = selected
-        .iter()
-        .filter(|p| p.runs_role(&candidates.role))
-        .count();
-    if count == 0 {
-        return Err(format!("no plan runs the role `{}`", candidates.role).into());
-    }
     outln!(
-        "run {run_id}: {count} plan(s) of role `{}` × {} with A = {} and B = {}",
+        "run {run_id}: {} plan(s) of role `{}` × {} with A = {} and B = {}{}",
+        role_plans.len(),
         candidates.role,
-        args.repeat,
+        options.repeat,
         candidates.image_a,
-        candidates.image_b
+        candidates.image_b,
+        if calibrate {
+            ", and A again (calibration)"
+        } else {
+            ""
+        }
     );
     let work = harness::release::validate(
         &ctx,
         &selected,
         &candidates,
-        args.options(),
+        options,
         &settings,
+        calibrate,
         |r| outln!("{}", result_line(r)),
     );
-    let comparison = match stop::guarded(&ctx.docker, &ctx.run_id, work).await {
-        Ok(comparison) => comparison?,
+    let validation = match stop::guarded(&ctx.docker, &ctx.run_id, work).await {
+        Ok(validation) => validation?,
         Err(stopped) => return Ok(interrupted(stopped)),
     };
-    out!("{}", harness::compare::render::terminal(&comparison));
-    outln!("{}", harness::release::answer(&candidates, &comparison));
+    out!(
+        "{}",
+        harness::compare::render::terminal(&validation.comparison)
+    );
+    if let Some((where_, noise)) = validation.calibration.as_ref().and_then(|c| c.widest()) {
+        outln!("calibration: widest noise floor ×{noise:.2} ({where_})");
+    }
+    outln!("{}", validation.answer.line);
     outln!(
         "reports in {} (report.html, compare.html, compare.md; results in A/ and B/)",
         ctx.report_dir.display()
     );
-    Ok(ExitCode::from(comparison.exit_code()))
+    Ok(ExitCode::from(validation.answer.exit_code()))
 }
 
 async fn nightly(
@@ -453,9 +513,23 @@ async fn nightly(
     }
     let this = harness::runs::Run::load(&report_dir)?;
     let mut failed = code != ExitCode::SUCCESS;
+    // The baseline's own repetitions, odd against even, are its calibration (kept beside it).
+    let calibration_file = baseline.with_extension("calibration.json");
     if baseline.exists() {
         let base = harness::runs::Run::load(&baseline)?;
-        let comparison = harness::compare::compare(&[base], std::slice::from_ref(&this), &settings);
+        let calibration = match judge.calibration()? {
+            Some(c) => Some(c),
+            None if calibration_file.exists() => {
+                Some(harness::compare::Calibration::load(&calibration_file)?)
+            }
+            None => None,
+        };
+        let comparison = harness::compare::compare_calibrated(
+            &[base],
+            std::slice::from_ref(&this),
+            &settings,
+            calibration.as_ref(),
+        );
         out!("{}", harness::compare::render::terminal(&comparison));
         report::write_comparison(&report_dir, &comparison, None)?;
         failed |= comparison.verdict.fails;
@@ -467,7 +541,13 @@ async fn nightly(
     }
     if update_baseline {
         this.save(&baseline)?;
-        outln!("baseline {} now holds run {}", baseline.display(), this.id);
+        harness::compare::Calibration::of_repetitions(&this).save(&calibration_file)?;
+        outln!(
+            "baseline {} now holds run {} (its repetitions' noise floors: {})",
+            baseline.display(),
+            this.id,
+            calibration_file.display()
+        );
     }
     Ok(if failed {
         ExitCode::from(1)

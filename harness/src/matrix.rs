@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use crate::plan::Plan;
 use crate::report;
 use crate::result::{ScenarioResult, Status};
-use crate::runner::{run_repetition_deferred, PendingTeardown, RunContext};
+use crate::runner::{run_repetition, run_repetition_deferred, PendingTeardown, RunContext};
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -85,7 +85,7 @@ pub async fn run_jobs(
     let mut done: Vec<(usize, ScenarioResult, Vec<PendingTeardown>)> =
         futures_util::stream::iter(jobs.iter().enumerate())
             .map(|(i, job)| async move {
-                let (result, teardowns) = attempt(job, options.retry_errors, slots).await;
+                let (result, teardowns) = attempt(job, options.retry_errors, Some(slots)).await;
                 (i, result, teardowns)
             })
             .buffer_unordered(2 * options.jobs.max(1))
@@ -117,13 +117,45 @@ pub async fn run_jobs(
     done.into_iter().map(|(_, result, _)| result).collect()
 }
 
+/// Runs sequences of jobs, `options.jobs` sequences at a time. The jobs of one sequence run one
+/// after another in one lane, each torn down before the next starts: no job of a sequence
+/// shares a moment with another's bring-up or teardown, which is what a fair comparison of two
+/// images in the same plan needs (release validation). Errors are retried as the options say.
+/// `finished` hears of each result as it comes; the results are returned in the order of the
+/// sequences, each in its own order.
+pub async fn run_lanes(
+    sequences: Vec<Vec<Job<'_>>>,
+    options: Options,
+    finished: impl Fn(&ScenarioResult),
+) -> Vec<ScenarioResult> {
+    let finished = &finished;
+    let mut done: Vec<(usize, Vec<ScenarioResult>)> =
+        futures_util::stream::iter(sequences.into_iter().enumerate())
+            .map(|(i, sequence)| async move {
+                let mut results = Vec::with_capacity(sequence.len());
+                for job in &sequence {
+                    let (result, _) = attempt(job, options.retry_errors, None).await;
+                    finished(&result);
+                    results.push(result);
+                }
+                (i, results)
+            })
+            .buffer_unordered(options.jobs.max(1))
+            .collect()
+            .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().flat_map(|(_, results)| results).collect()
+}
+
 /// One repetition, run again while it ends in Error (at most `retries` more times). The result
 /// keeps why each earlier attempt errored: an Error is never retried into a Pass silently.
-/// Returns the result, written, and the teardowns of every attempt, still going on.
+/// With `slots`, each attempt's teardown is deferred and returned, still going on (see
+/// [`run_repetition_deferred`]); without, each attempt is torn down before the next starts.
+/// Returns the result, written.
 async fn attempt(
     job: &Job<'_>,
     retries: u32,
-    slots: &tokio::sync::Semaphore,
+    slots: Option<&tokio::sync::Semaphore>,
 ) -> (ScenarioResult, Vec<PendingTeardown>) {
     let Job {
         ctx,
@@ -133,9 +165,15 @@ async fn attempt(
     let mut errors = Vec::new();
     let mut teardowns = Vec::new();
     loop {
-        let (mut result, teardown) =
-            run_repetition_deferred(ctx, plan, repetition, Some(slots)).await;
-        teardowns.extend(teardown);
+        let mut result = match slots {
+            Some(slots) => {
+                let (result, teardown) =
+                    run_repetition_deferred(ctx, plan, repetition, Some(slots)).await;
+                teardowns.extend(teardown);
+                result
+            }
+            None => run_repetition(ctx, plan, repetition).await,
+        };
         result.retried_errors = errors.clone();
         let again = result.status == Status::Error && (errors.len() as u32) < retries;
         if !again {

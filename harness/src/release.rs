@@ -1,11 +1,22 @@
 //! Release validation: may image B replace image A in a role? The role's plans run with A and
-//! with B on the same profile (only the role's image changes; its run options stay), alternating
-//! A B A B plan by plan and repetition by repetition so that drift on the machine hits both
-//! alike; the two runs are then compared.
+//! with B on the same profile (only the role's image changes; its run options stay), then the
+//! two runs are compared with the one timing decision ([`crate::compare::decide`]).
+//!
+//! **Order.** The sides of one plan and repetition run as a sequence in one lane, one after the
+//! other, each torn down before the next starts, so that no side overlaps the other's bring-up
+//! or teardown. Which side goes first rotates with the repetition and the plan (A B, then B A,
+//! …; with calibration A A′ B, A′ B A, B A A′): every side holds every position equally often,
+//! so a bias of the position (the machine warming, the previous side's leftovers being
+//! reclaimed) falls on both alike instead of always on B. With several lanes, neighbouring
+//! sequences run in opposite orders.
+//!
+//! **Calibration** (`--calibrate`): A runs a second time (A′) in the same rotation; A against
+//! A′ measures the noise floor of each step on this machine, which the decision then never
+//! counts as a change, and which the comparison shows next to each timing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::compare::{self, Comparison, Settings};
+use crate::compare::{self, Calibration, Comparison, Settings, TimingVerdict};
 use crate::errors::{ProfileLoadError, ReleaseValidationError};
 use crate::matrix::{self, Job, Options};
 use crate::plan::Plan;
@@ -22,103 +33,314 @@ pub struct Candidates {
     pub image_b: String,
 }
 
-/// The run contexts for A and for B: the role played by each image, reports under `A/`, `B/`.
-pub fn contexts(
-    ctx: &RunContext,
-    candidates: &Candidates,
-) -> Result<[RunContext; 2], ProfileLoadError> {
-    let with = |side: &str, image: &str| ctx.with_image(&candidates.role, image, Path::new(side));
-    Ok([
-        with("A", &candidates.image_a)?,
-        with("B", &candidates.image_b)?,
-    ])
+/// The repetitions `validate-release` runs unless told: the fewest at which its timing
+/// comparisons (each step of each plan, and all steps) can be decided at all, plus one so that
+/// a pair of repetitions out of order does not make a real change inconclusive.
+pub fn recommended_repeat(plans: &[&Plan], settings: &Settings) -> u32 {
+    let comparisons = plans.iter().map(|p| p.scenario.steps.len() + 1).sum();
+    let family = compare::decide::Family {
+        false_alarm_rate: settings.false_alarm_rate,
+        comparisons,
+    };
+    compare::decide::minimum_repeat(family).map_or(compare::decide::MAX_REPEAT, |n| n + 1)
 }
 
-/// Runs the role's plans with A and with B, alternating, and returns the two runs.
+/// One side of a validation: a name (its report folder) and what it runs.
+pub struct Side {
+    /// `A`, `B`, or `A2` (A again, for calibration).
+    pub name: &'static str,
+    pub image: String,
+    pub ctx: RunContext,
+}
+
+/// The sides: A and B, then A again when calibrating. Reports go under `A/`, `B/`, `A2/`.
+pub fn sides(
+    ctx: &RunContext,
+    candidates: &Candidates,
+    calibrate: bool,
+) -> Result<Vec<Side>, ProfileLoadError> {
+    let mut named = vec![("A", &candidates.image_a), ("B", &candidates.image_b)];
+    if calibrate {
+        named.push(("A2", &candidates.image_a));
+    }
+    named
+        .into_iter()
+        .map(|(name, image)| {
+            Ok(Side {
+                name,
+                image: image.clone(),
+                ctx: ctx.with_image(&candidates.role, image, Path::new(name))?,
+            })
+        })
+        .collect()
+}
+
+/// The order the sides run in for a repetition (1-based) of the plan at `index`: the sides
+/// rotated by `repetition − 1 + index`, so each side holds each position equally often.
+pub fn order(sides: usize, repetition: u32, index: usize) -> Vec<usize> {
+    let shift = (repetition as usize - 1 + index) % sides.max(1);
+    (0..sides).map(|i| (i + shift) % sides).collect()
+}
+
+/// How [`run`] orders the sides, in words (written into the comparison).
+pub fn order_description(sides: &[Side]) -> String {
+    let names: Vec<&str> = sides.iter().map(|s| s.name).collect();
+    let rotations: Vec<String> = (0..names.len())
+        .map(|shift| {
+            order(names.len(), 1 + shift as u32, 0)
+                .iter()
+                .map(|i| names[*i])
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    format!(
+        "counterbalanced: the sides of each plan and repetition run one after the other in one \
+         lane, each torn down before the next starts, in rotating order ({}) by repetition and \
+         plan",
+        rotations.join(", ")
+    )
+}
+
+/// Runs the role's plans on every side, in the counterbalanced order, and returns each side's
+/// run (in the order of `sides`).
 pub async fn run(
-    sides: &[RunContext; 2],
+    sides: &[Side],
     plans: &[Plan],
     candidates: &Candidates,
     options: Options,
     finished: impl Fn(&ScenarioResult),
-) -> (Run, Run) {
+) -> Vec<Run> {
     let role_plans: Vec<&Plan> = plans
         .iter()
         .filter(|p| p.runs_role(&candidates.role))
         .collect();
-    let mut jobs = Vec::new();
+    let mut sequences = Vec::new();
+    let mut owners = Vec::new();
     for repetition in 1..=options.repeat.max(1) {
-        for plan in &role_plans {
-            for ctx in sides {
-                jobs.push(Job {
-                    ctx,
-                    plan,
-                    repetition,
-                });
-            }
+        for (index, plan) in role_plans.iter().enumerate() {
+            let turn = order(sides.len(), repetition, index);
+            owners.extend(turn.iter().copied());
+            sequences.push(
+                turn.iter()
+                    .map(|i| Job {
+                        ctx: &sides[*i].ctx,
+                        plan,
+                        repetition,
+                    })
+                    .collect(),
+            );
         }
     }
-    let results = matrix::run_jobs(jobs, options, |result| finished(result)).await;
-    // Results come back in the jobs' order: A, B, A, B, …
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    for (i, result) in results.into_iter().enumerate() {
-        if i % 2 == 0 {
-            a.push(result);
-        } else {
-            b.push(result);
-        }
+    let results = matrix::run_lanes(sequences, options, finished).await;
+    let mut by_side: Vec<Vec<ScenarioResult>> = sides.iter().map(|_| Vec::new()).collect();
+    for (owner, result) in owners.into_iter().zip(results) {
+        by_side[owner].push(result);
     }
-    let run = |side: &str, image: &str, dir: &PathBuf, results: Vec<ScenarioResult>| Run {
-        id: format!("{side}: {image}"),
-        source: dir.clone(),
-        results,
-    };
-    (
-        run("A", &candidates.image_a, &sides[0].report_dir, a),
-        run("B", &candidates.image_b, &sides[1].report_dir, b),
-    )
+    sides
+        .iter()
+        .zip(by_side)
+        .map(|(side, results)| Run {
+            id: format!("{}: {}", side.name, side.image),
+            source: side.ctx.report_dir.clone(),
+            results,
+        })
+        .collect()
 }
 
-/// Runs A and B, writes each side's summary and the comparison (`compare.md`, `compare.json`)
-/// under the run's report directory, and returns the comparison: it answers "may B replace A?"
-/// (no status regression, no timing regression).
+/// What a validation found.
+pub struct Validation {
+    pub comparison: Comparison,
+    pub calibration: Option<Calibration>,
+    pub answer: Answer,
+}
+
+/// The answer to "may B replace A?".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub kind: AnswerKind,
+    /// One line saying it, with what a release manager needs to act on it.
+    pub line: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerKind {
+    MayReplace,
+    MayNotReplace,
+    Inconclusive,
+}
+
+impl Answer {
+    /// The process exit code: 0 may replace, 1 may not, 3 inconclusive.
+    pub fn exit_code(&self) -> u8 {
+        match self.kind {
+            AnswerKind::MayReplace => 0,
+            AnswerKind::MayNotReplace => 1,
+            AnswerKind::Inconclusive => 3,
+        }
+    }
+}
+
+/// Runs A and B (and A again with `calibrate`), writes each side's summary, the calibration
+/// (`calibration.json`) and the comparison (`compare.md`, `compare.json`, `compare.html`) under
+/// the run's report directory, and answers "may B replace A?".
 pub async fn validate(
     ctx: &RunContext,
     plans: &[Plan],
     candidates: &Candidates,
     options: Options,
     settings: &Settings,
+    calibrate: bool,
     finished: impl Fn(&ScenarioResult),
-) -> Result<Comparison, ReleaseValidationError> {
-    let sides = contexts(ctx, candidates)?;
-    let (a, b) = run(&sides, plans, candidates, options, finished).await;
-    for (side, run) in sides.iter().zip([&a, &b]) {
-        report::write_summary(&side.report_dir, &run.id, &run.results)?;
+) -> Result<Validation, ReleaseValidationError> {
+    let sides = sides(ctx, candidates, calibrate)?;
+    let runs = run(&sides, plans, candidates, options, finished).await;
+    for (side, run) in sides.iter().zip(&runs) {
+        report::write_summary(&side.ctx.report_dir, &run.id, &run.results)?;
     }
-    let runs = [a, b];
-    let comparison = compare::compare(&runs[..1], &runs[1..], settings);
+    let calibration = runs.get(2).map(|again| {
+        Calibration::of_sides(
+            format!(
+                "A against A again ({}), {} repetition{}",
+                candidates.image_a,
+                options.repeat,
+                compare::plural(options.repeat as usize)
+            ),
+            &runs[0].results,
+            &again.results,
+        )
+    });
+    if let Some(calibration) = &calibration {
+        calibration.save(&ctx.report_dir.join("calibration.json"))?;
+    }
+    let mut comparison =
+        compare::compare_calibrated(&runs[..1], &runs[1..2], settings, calibration.as_ref());
+    comparison.method.order = Some(order_description(&sides));
     report::write_reports(&ctx.report_dir, &runs)?;
-    let answer = answer(candidates, &comparison);
-    report::write_comparison(&ctx.report_dir, &comparison, Some(&answer))?;
-    Ok(comparison)
+    let answer = answer(candidates, &comparison, options.repeat);
+    report::write_comparison(&ctx.report_dir, &comparison, Some(&answer.line))?;
+    Ok(Validation {
+        comparison,
+        calibration,
+        answer,
+    })
 }
 
-/// One line answering the question, from a comparison of A (base) and B (new).
-pub fn answer(candidates: &Candidates, comparison: &Comparison) -> String {
+/// The answer, from a comparison of A (base) and B (new) with `repeat` repetitions per side.
+pub fn answer(candidates: &Candidates, comparison: &Comparison, repeat: u32) -> Answer {
     let v = &comparison.verdict;
-    if v.status_regressions == 0 && v.timing_regressions == 0 {
+    let who = |verb: &str| {
         format!(
-            "{} may replace {} as `{}`: no status or timing regression in {} plan(s)",
-            candidates.image_b, candidates.image_a, candidates.role, v.plans
+            "{} {verb} {} as `{}`",
+            candidates.image_b, candidates.image_a, candidates.role
         )
-    } else {
-        format!(
-            "{} may NOT replace {} as `{}`: {} status regression(s), {} timing regression(s)",
-            candidates.image_b,
-            candidates.image_a,
-            candidates.role,
-            v.status_regressions,
-            v.timing_regressions
-        )
+    };
+    let timings = |verdict: TimingVerdict| -> Vec<String> {
+        comparison
+            .plans
+            .iter()
+            .flat_map(|p| p.timings.iter().map(move |t| (p, t)))
+            .filter(|(_, t)| t.verdict == verdict)
+            .map(|(p, t)| {
+                let ratio = t.ratio.unwrap_or(1.0);
+                match t.low {
+                    Some(low) => format!(
+                        "{} {} ×{ratio:.2} ({} → {} ms; at least ×{low:.2} with {:.1} % confidence)",
+                        p.test,
+                        t.subject,
+                        t.base.median_ms,
+                        t.new.median_ms,
+                        t.confidence * 100.0
+                    ),
+                    None => format!(
+                        "{} {} ×{ratio:.2} ({} → {} ms{})",
+                        p.test,
+                        t.subject,
+                        t.base.median_ms,
+                        t.new.median_ms,
+                        t.would_decide
+                            .map(|n| format!("; --repeat {n} would decide it"))
+                            .unwrap_or_default()
+                    ),
+                }
+            })
+            .collect()
+    };
+    let status: Vec<&str> = comparison
+        .plans
+        .iter()
+        .filter(|p| p.status_regression)
+        .map(|p| p.test.as_str())
+        .collect();
+    let slower = timings(TimingVerdict::Regression);
+    if !status.is_empty() || !slower.is_empty() {
+        let mut parts = Vec::new();
+        if !status.is_empty() {
+            parts.push(format!(
+                "{} status regression{} ({})",
+                status.len(),
+                compare::plural(status.len()),
+                status.join(", ")
+            ));
+        }
+        if !slower.is_empty() {
+            parts.push(format!(
+                "{} timing regression{}: {}",
+                slower.len(),
+                compare::plural(slower.len()),
+                slower.join("; ")
+            ));
+        }
+        return Answer {
+            kind: AnswerKind::MayNotReplace,
+            line: format!("{}: {}", who("may NOT replace"), parts.join("; ")),
+        };
+    }
+    let unsure = timings(TimingVerdict::Inconclusive);
+    if !unsure.is_empty() {
+        return Answer {
+            kind: AnswerKind::Inconclusive,
+            line: format!(
+                "{}: inconclusive — no status regression, but {} slowdown{} seen that {} \
+                 repetition{} cannot confirm: {}",
+                who("may or may not replace"),
+                unsure.len(),
+                compare::plural(unsure.len()),
+                repeat,
+                compare::plural(repeat as usize),
+                unsure.join("; ")
+            ),
+        };
+    }
+    let needed = comparison.method.minimum_repeat;
+    if needed.is_none_or(|n| repeat < n) {
+        return Answer {
+            kind: AnswerKind::Inconclusive,
+            line: format!(
+                "{}: inconclusive — no status regression, but {} repetition{} cannot decide any of \
+                 the {} timing comparisons at {} % false alarms{}",
+                who("may or may not replace"),
+                repeat,
+                compare::plural(repeat as usize),
+                comparison.method.comparisons,
+                comparison.settings.false_alarm_rate * 100.0,
+                needed
+                    .map(|n| format!("; --repeat {n} would"))
+                    .unwrap_or_default()
+            ),
+        };
+    }
+    Answer {
+        kind: AnswerKind::MayReplace,
+        line: format!(
+            "{}: no status regression and no timing regression in {} plan{} ({} timing \
+             comparison{}, at most {} % chance of a false alarm)",
+            who("may replace"),
+            v.plans,
+            compare::plural(v.plans),
+            comparison.method.comparisons,
+            compare::plural(comparison.method.comparisons),
+            comparison.settings.false_alarm_rate * 100.0
+        ),
     }
 }

@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use harness::accounting::{Holdings, Snapshot};
 use harness::compare::{
-    compare, render, Change, Comparison, ObservationKind, Presence, Settings, TimingVerdict,
+    compare, compare_calibrated, render, Calibration, Change, Comparison, ObservationKind,
+    Presence, Settings, TimingVerdict,
 };
 use harness::registry::ServedTag;
 use harness::result::{
@@ -239,49 +240,69 @@ fn a_status_regression_fails_only_while_failing_on_status() {
     );
 }
 
-/// Three repetitions of a two-step plan with these durations.
-fn timed(build: [u64; 3], push: [u64; 3]) -> Vec<ScenarioResult> {
-    (0..3)
-        .map(|i| {
+/// Repetitions of a two-step plan with these durations (as many as `build` has).
+fn timed(build: &[u64], push: &[u64]) -> Vec<ScenarioResult> {
+    build
+        .iter()
+        .zip(push)
+        .enumerate()
+        .map(|(i, (build, push))| {
             result(PUSH, Status::Pass)
                 .rep(i as u32 + 1)
-                .step("build", build[i])
-                .step("push", push[i])
+                .step("build", *build)
+                .step("push", *push)
                 .done()
         })
         .collect()
 }
 
+const BUILD_A: [u64; 7] = [1000, 1060, 980, 1020, 1040, 990, 1010];
+const PUSH_A: [u64; 7] = [5000, 5200, 4900, 5100, 5300, 4950, 5050];
+
+fn times(samples: &[u64], factor: f64) -> Vec<u64> {
+    samples
+        .iter()
+        .map(|ms| (*ms as f64 * factor) as u64)
+        .collect()
+}
+
 #[test]
 fn a_slowed_release_is_a_timing_regression_and_ten_percent_is_not() {
-    let a = timed([1000, 1060, 980], [5000, 5200, 4900]);
-    let b = timed([2000, 2120, 1960], [5500, 5720, 5390]);
-    let c = compared(a, b);
+    // Build twice as slow; push 10 % slower: every repetition above BASE's, but not by 5 %
+    // at the lower bound.
+    let a = timed(&BUILD_A, &PUSH_A);
+    let b = timed(&times(&BUILD_A, 2.0), &times(&PUSH_A, 1.1));
+    let c = compared(a.clone(), b.clone());
     let p = plan(&c, PUSH);
     assert_eq!(p.change, Change::Unchanged);
-    let verdict = |subject: &str| {
-        let t = p
-            .timings
+    let timing = |subject: &str| {
+        p.timings
             .iter()
             .find(|t| t.subject == subject)
-            .expect(subject);
-        (t.verdict, t.base.median_ms, t.new.median_ms, t.note.clone())
+            .expect(subject)
     };
-    assert_eq!(
-        verdict("step build"),
-        (TimingVerdict::Regression, 1000, 2000, None)
+    let build = timing("step build");
+    assert_eq!(build.verdict, TimingVerdict::Regression);
+    assert_eq!((build.base.median_ms, build.new.median_ms), (1010, 2020));
+    assert_eq!(build.ratio, Some(2.0));
+    assert!(
+        build.low.unwrap() > 1.8 && build.high.unwrap() < 2.2,
+        "{build:?}"
     );
-    assert_eq!(verdict("step push").0, TimingVerdict::WithinNoise);
+    assert_eq!(build.note, None);
+    assert_eq!(timing("step push").verdict, TimingVerdict::WithinNoise);
     assert!(p.timing_regression);
     assert_eq!(c.verdict.timing_regressions, 1);
     assert_eq!(c.exit_code(), 1);
+    // Two steps and all steps: three comparisons, each bound at 1 − 0.01/3.
+    assert_eq!(c.method.comparisons, 3);
+    assert!((c.method.confidence - (1.0 - 0.01 / 3.0)).abs() < 1e-12);
+    assert_eq!(c.method.minimum_repeat, Some(6));
 
     let lenient = Settings {
         fail_on_timing: false,
         ..Settings::default()
     };
-    let a = timed([1000, 1060, 980], [5000, 5200, 4900]);
-    let b = timed([2000, 2120, 1960], [5500, 5720, 5390]);
     assert_eq!(
         compare(&[run("A", a)], &[run("B", b)], &lenient).exit_code(),
         0
@@ -289,19 +310,40 @@ fn a_slowed_release_is_a_timing_regression_and_ten_percent_is_not() {
 }
 
 #[test]
-fn slower_within_base_spread_is_noise() {
-    // Median +40 %, but BASE itself once took that long.
+fn three_repetitions_are_inconclusive_never_a_regression() {
     let c = compared(
-        timed([1000, 1060, 1500], [100, 100, 100]),
-        timed([1400, 1450, 1420], [100, 100, 100]),
+        timed(&BUILD_A[..3], &PUSH_A[..3]),
+        timed(&times(&BUILD_A[..3], 2.0), &PUSH_A[..3]),
     );
     let t = &plan(&c, PUSH).timings[0];
-    assert_eq!(t.verdict, TimingVerdict::WithinNoise);
+    assert_eq!(t.verdict, TimingVerdict::Inconclusive);
+    assert_eq!((t.low, t.high), (None, None));
+    assert_eq!(t.would_decide, Some(6));
+    assert_eq!(
+        t.note.as_deref(),
+        Some("inconclusive: 3 samples; --repeat 6 would decide a +100 % change")
+    );
+    assert_eq!(c.verdict.timing_regressions, 0);
+    assert_eq!(c.verdict.timing_inconclusive, 1);
+    assert!(!c.verdict.fails);
+    assert_eq!(
+        c.verdict.summary,
+        "passes: no regression; 1 plan with an inconclusive timing"
+    );
+}
+
+#[test]
+fn a_spike_in_new_is_noise() {
+    let mut build = BUILD_A;
+    build[3] = 3000;
+    let c = compared(timed(&BUILD_A, &PUSH_A), timed(&build, &PUSH_A));
+    let t = &plan(&c, PUSH).timings[0];
+    assert_eq!(t.verdict, TimingVerdict::BelowFloor);
     assert_eq!(c.exit_code(), 0);
 }
 
 #[test]
-fn small_differences_stay_below_the_floor_and_one_run_has_no_spread() {
+fn small_differences_stay_below_the_floor_and_one_run_decides_nothing() {
     let single = |build: u64| vec![result(PUSH, Status::Pass).step("build", build).done()];
     let c = compared(single(30), single(40));
     let t = &plan(&c, PUSH).timings[0];
@@ -310,15 +352,19 @@ fn small_differences_stay_below_the_floor_and_one_run_has_no_spread() {
 
     let c = compared(single(30), single(300));
     let t = &plan(&c, PUSH).timings[0];
-    assert_eq!(t.verdict, TimingVerdict::Regression);
-    assert_eq!(t.note.as_deref(), Some("no spread (1 run)"));
+    assert_eq!(t.verdict, TimingVerdict::Inconclusive);
+    assert!(t
+        .note
+        .as_deref()
+        .is_some_and(|n| n.starts_with("inconclusive: 1 sample; --repeat ")));
+    assert_eq!(c.exit_code(), 0);
 }
 
 #[test]
 fn faster_is_an_improvement_and_never_fails() {
     let c = compared(
-        timed([2000, 2100, 1950], [100, 100, 100]),
-        timed([1000, 1050, 990], [100, 100, 100]),
+        timed(&times(&BUILD_A, 2.0), &PUSH_A),
+        timed(&BUILD_A, &PUSH_A),
     );
     let p = plan(&c, PUSH);
     assert_eq!(p.timings[0].verdict, TimingVerdict::Improvement);
@@ -328,8 +374,38 @@ fn faster_is_an_improvement_and_never_fails() {
 }
 
 #[test]
+fn a_calibrated_noise_floor_is_never_a_change() {
+    // 30 % slower in every repetition: a regression, unless A against A on this machine
+    // already differed by 40 %.
+    let a = timed(&BUILD_A, &PUSH_A);
+    let b = timed(&times(&BUILD_A, 1.3), &PUSH_A);
+    let regression = compared(a.clone(), b.clone());
+    assert_eq!(
+        plan(&regression, PUSH).timings[0].verdict,
+        TimingVerdict::Regression
+    );
+    let calibration = Calibration::of_sides(
+        "A against A".into(),
+        &a,
+        &timed(&times(&BUILD_A, 1.4), &PUSH_A),
+    );
+    assert!((calibration.noise(PUSH, "step build").unwrap() - 1.4).abs() < 0.01);
+    let c = compare_calibrated(
+        &[run("A", a)],
+        &[run("B", b)],
+        &Settings::default(),
+        Some(&calibration),
+    );
+    let t = &plan(&c, PUSH).timings[0];
+    assert_eq!(t.verdict, TimingVerdict::WithinNoise);
+    assert_eq!(t.noise, Some(1.4));
+    assert_eq!(c.method.calibration.as_deref(), Some("A against A"));
+    assert!(render::markdown(&c).contains("Noise floors calibrated from A against A."));
+}
+
+#[test]
 fn a_run_compared_with_itself_has_no_change() {
-    let a = [release_a(), timed([1000, 1060, 980], [5000, 5200, 4900])].concat();
+    let a = [release_a(), timed(&BUILD_A, &PUSH_A)].concat();
     let c = compared(a.clone(), a);
     assert!(c.plans.iter().all(|p| p.change == Change::Unchanged
         && p.observations_compared
@@ -530,8 +606,8 @@ fn several_runs_per_side_merge_into_repetitions() {
     );
     let t = &plan(&c, PUSH).timings[0];
     assert_eq!(t.base.samples_ms, vec![1000, 1100, 1050]);
-    assert_eq!(t.verdict, TimingVerdict::Regression);
-    assert_eq!(t.note, None);
+    assert_eq!(t.new.samples_ms, vec![2000, 2100, 2050]);
+    assert_eq!(t.verdict, TimingVerdict::Inconclusive);
     assert_eq!(c.base.len(), 3);
 }
 
@@ -548,7 +624,7 @@ fn the_json_names_what_the_html_report_reads() {
     assert_eq!(p["observation_changes"][0]["change"], "added");
     assert_eq!(p["timings"][0]["verdict"], "below_floor");
     assert_eq!(json["verdict"]["fails"], true);
-    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["schema_version"], 2);
     let back: Comparison = serde_json::from_value(json).unwrap();
     assert_eq!(back, c);
 }
@@ -556,14 +632,14 @@ fn the_json_names_what_the_html_report_reads() {
 #[test]
 fn markdown_of_a_broken_and_slowed_release() {
     let mut a = release_a();
-    a.extend([1000u64, 1060, 980].iter().enumerate().map(|(i, ms)| {
+    a.extend(BUILD_A.iter().enumerate().map(|(i, ms)| {
         result("build_only::no_push::buildx", Status::Pass)
             .rep(i as u32 + 1)
             .step("build", *ms)
             .done()
     }));
     let mut b = broken_release_b();
-    b.extend([2000u64, 2120, 1960].iter().enumerate().map(|(i, ms)| {
+    b.extend(times(&BUILD_A, 2.0).iter().enumerate().map(|(i, ms)| {
         result("build_only::no_push::buildx", Status::Pass)
             .rep(i as u32 + 1)
             .step("build", *ms)

@@ -7,11 +7,11 @@
 
 use std::collections::BTreeMap;
 
-use harness::compare::{render, Comparison, Settings};
+use harness::compare::{render, Settings};
 use harness::matrix;
 use harness::mutants::{self, Mutant, Verdict};
 use harness::plan::{plans, Plan};
-use harness::release;
+use harness::release::{self, AnswerKind, Validation};
 use harness::report;
 use harness::result::ScenarioResult;
 use harness::runner::{self, new_run_id};
@@ -124,54 +124,116 @@ fn run_mutant(plans: &[Plan], mutant: &Mutant) -> Result<(), Failed> {
     mutants::check_caught(mutant, &verdicts).map_err(|e| Failed::from(format!("{e}\n{explained}")))
 }
 
-/// A release-validation case: the reference buildx against image B, in one plan, three times.
+/// A release-validation case: the reference buildx against image B, in one plan, as many times
+/// as `validate-release` runs it unless told (the fewest repetitions that decide, plus one).
 struct ReleaseCase {
     name: &'static str,
-    /// Image B; `None`: the reference image itself (A against A).
+    /// Image B; `None`: the reference image itself under a second tag (A against A).
     image_b: Option<&'static str>,
-    check: fn(&Comparison) -> Result<(), String>,
+    /// Validations in a row, each checked.
+    times: u32,
+    /// Keep one core busy while validating (a machine that is not quiet).
+    busy_core: bool,
+    check: fn(&Validation) -> Result<(), String>,
 }
 
 const RELEASE_PLAN: &str = "build_and_push::push::buildx";
 
+/// The reference image under a tag of its own: the same image id, another name.
+const SAME_IMAGE_TAG: &str = "conformance-offline/plugin-buildx:same-image";
+
 const RELEASE_CASES: &[ReleaseCase] = &[
     ReleaseCase {
-        name: "same_image_is_no_change",
+        name: "same_image_may_replace_three_times_on_a_busy_machine",
         image_b: None,
-        check: |c| {
-            let v = &c.verdict;
-            let quiet = v.status_regressions == 0
-                && v.timing_regressions == 0
-                && v.observation_changes == 0
-                && !v.fails;
-            quiet
-                .then_some(())
-                .ok_or_else(|| "A against itself must show no change".into())
+        times: 3,
+        busy_core: true,
+        check: |v| {
+            let c = &v.comparison.verdict;
+            let quiet = v.answer.kind == AnswerKind::MayReplace
+                && c.status_regressions == 0
+                && c.timing_regressions == 0
+                && c.observation_changes == 0
+                && !c.fails;
+            quiet.then_some(()).ok_or_else(|| {
+                format!(
+                    "A against itself must be \"may replace\": {}",
+                    v.answer.line
+                )
+            })
         },
     },
     ReleaseCase {
-        name: "broken_release_is_a_regression",
+        name: "broken_release_is_a_status_regression",
         image_b: Some("conformance-offline/mutant-buildx-extra-tag:offline"),
-        check: |c| {
+        times: 1,
+        busy_core: false,
+        check: |v| {
+            let c = &v.comparison;
             let extra_tag_seen = c.to_json().contains("conformance/app:extra");
-            (c.verdict.status_regressions == 1 && c.verdict.fails && extra_tag_seen)
+            (v.answer.kind == AnswerKind::MayNotReplace
+                && c.verdict.status_regressions == 1
+                && c.verdict.fails
+                && extra_tag_seen
+                && v.answer.line.contains(RELEASE_PLAN))
+            .then_some(())
+            .ok_or_else(|| {
+                format!(
+                    "the extra-tag release must be a status regression naming the tag: {}",
+                    v.answer.line
+                )
+            })
+        },
+    },
+    ReleaseCase {
+        name: "slower_release_is_a_timing_regression_naming_the_step",
+        image_b: Some("conformance-offline/release-buildx-slower:offline"),
+        times: 1,
+        busy_core: false,
+        check: |v| {
+            let c = &v.comparison.verdict;
+            let step_named = v
+                .answer
+                .line
+                .contains(&format!("{RELEASE_PLAN} step build-and-push"));
+            (v.answer.kind == AnswerKind::MayNotReplace
+                && c.status_regressions == 0
+                && c.timing_regressions == 1
+                && c.fails
+                && step_named)
                 .then_some(())
                 .ok_or_else(|| {
-                    "the extra-tag release must be a status regression naming the tag".into()
+                    format!(
+                        "the 4 s slower release must be a timing regression of step build-and-push only: {}",
+                        v.answer.line
+                    )
                 })
         },
     },
-    ReleaseCase {
-        name: "slower_release_is_a_timing_regression",
-        image_b: Some("conformance-offline/release-buildx-slower:offline"),
-        check: |c| {
-            let v = &c.verdict;
-            (v.status_regressions == 0 && v.timing_regressions == 1 && v.fails)
-                .then_some(())
-                .ok_or_else(|| "the 4 s slower release must be a timing regression only".into())
-        },
-    },
 ];
+
+/// Spins one thread until dropped: one of the machine's cores kept busy.
+struct BusyCore(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl BusyCore {
+    fn start() -> BusyCore {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let mut x = 0u64;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        });
+        BusyCore(stop)
+    }
+}
+
+impl Drop for BusyCore {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 fn validate_release(case: &ReleaseCase) -> Result<(), Failed> {
     let root = session::repo_root();
@@ -184,35 +246,61 @@ fn validate_release(case: &ReleaseCase) -> Result<(), Failed> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let comparison = rt.block_on(async {
-        let _signals = stop::listen();
-        let run_id = format!("{}-release-{}", new_run_id(), case.name);
-        let ctx = session::open(&ProfileChoice::from_env(), run_id)
-            .await
-            .map_err(|e| Failed::from(format!("ERROR: {e}")))?;
-        let image_a = ctx.profile.roles["buildx"].image.clone();
-        let candidates = release::Candidates {
-            role: "buildx".into(),
-            image_b: case.image_b.map_or_else(|| image_a.clone(), str::to_owned),
-            image_a,
-        };
-        let options = matrix::Options {
-            jobs: 1,
-            repeat: 3,
-            retry_errors: 0,
-        };
-        // The machine is noisy: only a difference of a second or more counts as timing.
-        let settings = Settings {
-            min_delta_ms: 1000,
-            ..Settings::default()
-        };
-        let work = release::validate(&ctx, &plan, &candidates, options, &settings, |_| {});
-        stop::guarded(&ctx.docker, &ctx.run_id, work)
-            .await
-            .map_err(|stopped| Failed::from(format!("ERROR: {stopped}")))?
-            .map_err(|e| Failed::from(format!("ERROR: {e}")))
-    })?;
-    let table = render::terminal(&comparison);
-    print!("{table}");
-    (case.check)(&comparison).map_err(|e| Failed::from(format!("{e}\n{table}")))
+    let _busy = case.busy_core.then(BusyCore::start);
+    let mut out = String::new();
+    for time in 1..=case.times {
+        let validation = rt.block_on(async {
+            let _signals = stop::listen();
+            let run_id = format!("{}-release-{}", new_run_id(), case.name);
+            let ctx = session::open(&ProfileChoice::from_env(), run_id)
+                .await
+                .map_err(|e| Failed::from(format!("ERROR: {e}")))?;
+            let image_a = ctx.profile.roles["buildx"].image.clone();
+            let image_b = match case.image_b {
+                Some(image) => image.to_owned(),
+                None => {
+                    tag(&image_a, SAME_IMAGE_TAG)?;
+                    SAME_IMAGE_TAG.to_owned()
+                }
+            };
+            let candidates = release::Candidates {
+                role: "buildx".into(),
+                image_a,
+                image_b,
+            };
+            let settings = Settings::default();
+            let plans: Vec<&Plan> = plan.iter().collect();
+            let options = matrix::Options {
+                jobs: 2,
+                repeat: release::recommended_repeat(&plans, &settings),
+                retry_errors: 0,
+            };
+            let work =
+                release::validate(&ctx, &plan, &candidates, options, &settings, false, |_| {});
+            stop::guarded(&ctx.docker, &ctx.run_id, work)
+                .await
+                .map_err(|stopped| Failed::from(format!("ERROR: {stopped}")))?
+                .map_err(|e| Failed::from(format!("ERROR: {e}")))
+        })?;
+        let table = render::terminal(&validation.comparison);
+        out.push_str(&format!(
+            "validation {time} of {}:\n{table}{}\n",
+            case.times, validation.answer.line
+        ));
+        (case.check)(&validation).map_err(|e| Failed::from(format!("{e}\n{out}")))?;
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// `docker tag SOURCE TARGET`.
+fn tag(source: &str, target: &str) -> Result<(), Failed> {
+    let status = std::process::Command::new("docker")
+        .args(["tag", source, target])
+        .status()
+        .map_err(|e| Failed::from(format!("ERROR: docker tag: {e}")))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| Failed::from(format!("ERROR: docker tag {source} {target}: {status}")))
 }

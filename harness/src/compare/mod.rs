@@ -47,16 +47,20 @@
 //! the comparison.
 //!
 //! **Timing** ([`TimingComparison`]) compares each step (by name, where both sides ran it) and
-//! all steps together (`phases.steps_ms`) by medians over repetitions. NEW is a timing
-//! `regression` when its median is more than `min_delta_ms` slower than BASE's, more than
-//! `threshold_ratio` times BASE's, and above BASE's slowest repetition; with one BASE repetition
-//! there is no spread to judge against, so the ratio alone decides and the comparison says
-//! `no spread (1 run)`. Faster by the same measures is an `improvement` (reported, never
-//! fails).
+//! all steps together (`phases.steps_ms`) with one decision, [`decide`]: the estimated ratio
+//! NEW / BASE with distribution-free confidence bounds (Mann–Whitney), at a level corrected for
+//! the number of timing comparisons the whole comparison makes, so that an identical NEW shows
+//! a timing regression with probability at most `false_alarm_rate`. A `regression` needs the
+//! lower bound above the floor (`min_ratio`, the calibrated noise floor when a [`Calibration`]
+//! is given, and `min_delta_ms`); an `improvement` the same the other way (reported, never
+//! fails); a slowdown of at least `detect_ratio` that the samples cannot confirm is
+//! `inconclusive`, with the repetitions that would decide it — never a regression.
 //!
 //! **Verdict.** The comparison fails (exit 1) on a status regression (unless
 //! `fail_on_status` is off) or a timing regression (unless `fail_on_timing` is off).
 
+pub mod calibration;
+pub mod decide;
 mod observe;
 pub mod render;
 mod status;
@@ -71,19 +75,25 @@ use crate::errors::CompareWriteError;
 use crate::result::{ScenarioResult, Status};
 use crate::runs::Run;
 
+pub use calibration::Calibration;
 pub use observe::ObservationKind;
 pub use timing::{Spread, TimingComparison, TimingVerdict};
 
 /// The version of the [`Comparison`] JSON shape; raised when a field changes meaning or goes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How timings are judged and what fails the comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Settings {
-    /// A timing regression needs NEW's median above BASE's median times this (1.25: 25 % slower).
-    pub threshold_ratio: f64,
-    /// Differences between medians of at most this many ms are never a timing change.
+    /// The chance, over the whole comparison, that a NEW identical to BASE shows a timing
+    /// regression (0.01).
+    pub false_alarm_rate: f64,
+    /// Slowdowns smaller than this ratio never count, however sure (1.05).
+    pub min_ratio: f64,
+    /// Changes of at most this many ms never count, however sure (50).
     pub min_delta_ms: u64,
+    /// A slowdown of at least this ratio seen but not confirmed is inconclusive (1.20).
+    pub detect_ratio: f64,
     /// Whether a status regression fails the comparison.
     pub fail_on_status: bool,
     /// Whether a timing regression fails the comparison.
@@ -93,12 +103,29 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Settings {
         Settings {
-            threshold_ratio: 1.25,
-            min_delta_ms: 200,
+            false_alarm_rate: 0.01,
+            min_ratio: 1.05,
+            min_delta_ms: 50,
+            detect_ratio: 1.20,
             fail_on_status: true,
             fail_on_timing: true,
         }
     }
+}
+
+/// How the comparison was made: what a reader needs to trust its timing verdicts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Method {
+    /// Timing comparisons made (steps and all-steps, over every plan): the correction's `m`.
+    pub comparisons: usize,
+    /// The one-sided level of each confidence bound: `1 − false_alarm_rate / comparisons`.
+    pub confidence: f64,
+    /// The fewest repetitions per side at which any timing can be decided at that level.
+    pub minimum_repeat: Option<u32>,
+    /// The order the two sides ran in, when one run made both (release validation).
+    pub order: Option<String>,
+    /// Where the noise floors came from, when calibrated.
+    pub calibration: Option<String>,
 }
 
 /// A comparison of BASE with NEW: the `--json` document.
@@ -111,6 +138,7 @@ pub struct Comparison {
     /// The runs on the NEW side.
     pub new: Vec<RunInfo>,
     pub settings: Settings,
+    pub method: Method,
     pub verdict: Verdict,
     /// Every plan found on either side, by `test` name.
     pub plans: Vec<PlanComparison>,
@@ -144,6 +172,8 @@ pub struct Verdict {
     pub status_regressions: usize,
     /// Plans with at least one timing regression.
     pub timing_regressions: usize,
+    /// Plans with at least one inconclusive timing (a slowdown seen, too few samples).
+    pub timing_inconclusive: usize,
     /// Plans with at least one timing improvement.
     pub timing_improvements: usize,
     /// Plans with at least one observation change.
@@ -276,21 +306,47 @@ pub enum Presence {
 /// Compares BASE with NEW. Several runs per side merge: each plan's results across them are its
 /// repetitions.
 pub fn compare(base: &[Run], new: &[Run], settings: &Settings) -> Comparison {
+    compare_calibrated(base, new, settings, None)
+}
+
+/// [`compare`], with the noise floors a calibration measured.
+pub fn compare_calibrated(
+    base: &[Run],
+    new: &[Run],
+    settings: &Settings,
+    calibration: Option<&Calibration>,
+) -> Comparison {
     let base_plans = by_plan(base);
     let new_plans = by_plan(new);
     let mut tests: Vec<&str> = base_plans.keys().chain(new_plans.keys()).copied().collect();
     tests.sort_unstable();
     tests.dedup();
-    let plans: Vec<PlanComparison> = tests
+    let empty = Vec::new();
+    let sides: Vec<(&str, &[&ScenarioResult], &[&ScenarioResult])> = tests
         .into_iter()
         .map(|test| {
-            let empty = Vec::new();
-            plan(
+            (
                 test,
-                base_plans.get(test).unwrap_or(&empty),
-                new_plans.get(test).unwrap_or(&empty),
-                settings,
+                base_plans.get(test).unwrap_or(&empty).as_slice(),
+                new_plans.get(test).unwrap_or(&empty).as_slice(),
             )
+        })
+        .collect();
+    // Every timing comparison of the run first: the decision's level depends on how many.
+    let pending: Vec<_> = sides
+        .iter()
+        .map(|(_, base, new)| timing::pending(base, new))
+        .collect();
+    let family = decide::Family {
+        false_alarm_rate: settings.false_alarm_rate,
+        comparisons: timing::count(&pending).max(1),
+    };
+    let plans: Vec<PlanComparison> = sides
+        .into_iter()
+        .zip(pending)
+        .map(|((test, base, new), pending)| {
+            let timings = timing::judge(test, pending, settings, family, calibration);
+            plan(test, base, new, timings)
         })
         .collect();
     Comparison {
@@ -298,6 +354,13 @@ pub fn compare(base: &[Run], new: &[Run], settings: &Settings) -> Comparison {
         base: base.iter().map(RunInfo::of).collect(),
         new: new.iter().map(RunInfo::of).collect(),
         settings: *settings,
+        method: Method {
+            comparisons: family.comparisons,
+            confidence: 1.0 - family.per_comparison(),
+            minimum_repeat: decide::minimum_repeat(family),
+            order: None,
+            calibration: calibration.map(|c| c.source.clone()),
+        },
         verdict: Verdict::of(&plans, settings),
         plans,
     }
@@ -354,13 +417,12 @@ fn plan(
     test: &str,
     base: &[&ScenarioResult],
     new: &[&ScenarioResult],
-    settings: &Settings,
+    timings: Vec<TimingComparison>,
 ) -> PlanComparison {
     let base_side = status::side(base);
     let new_side = status::side(new);
     let (change, status_regression, note) = status::change(base_side.as_ref(), new_side.as_ref());
     let observations = observe::compare(base, new);
-    let timings = timing::compare(base, new, settings);
     PlanComparison {
         test: test.to_owned(),
         base_status: base_side.as_ref().map(|s| s.status),
@@ -397,9 +459,20 @@ impl Verdict {
         let count = |f: &dyn Fn(&PlanComparison) -> bool| plans.iter().filter(|p| f(p)).count();
         let status_regressions = count(&|p| p.status_regression);
         let timing_regressions = count(&|p| p.timing_regression);
+        let timing_inconclusive = count(&|p| {
+            p.timings
+                .iter()
+                .any(|t| t.verdict == TimingVerdict::Inconclusive)
+        });
         let fails = (settings.fail_on_status && status_regressions > 0)
             || (settings.fail_on_timing && timing_regressions > 0);
-        let summary = summary(fails, status_regressions, timing_regressions, settings);
+        let mut summary = summary(fails, status_regressions, timing_regressions, settings);
+        if timing_inconclusive > 0 {
+            summary.push_str(&format!(
+                "; {timing_inconclusive} plan{} with an inconclusive timing",
+                plural(timing_inconclusive)
+            ));
+        }
         Verdict {
             fails,
             summary,
@@ -407,6 +480,7 @@ impl Verdict {
             changes,
             status_regressions,
             timing_regressions,
+            timing_inconclusive,
             timing_improvements: count(&|p| {
                 p.timings
                     .iter()

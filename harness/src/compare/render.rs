@@ -202,7 +202,7 @@ pub fn markdown(c: &Comparison) -> String {
         out.push_str("No timing changed beyond the noise.\n");
     } else {
         out.push_str(
-            "| plan | what | BASE median (spread) | NEW median (spread) | ratio | verdict |\n\
+            "| plan | what | BASE median (spread) | NEW median (spread) | ratio (bounds), noise | verdict |\n\
              |---|---|---|---|---|---|\n",
         );
         for (p, t) in timed {
@@ -236,12 +236,40 @@ fn runs(runs: &[RunInfo]) -> String {
         .join(" + ")
 }
 
+/// How timings were decided, and how the sides ran: the paragraph that makes the timing
+/// verdicts trustworthy (or says why they are not).
 fn rule(c: &Comparison) -> String {
-    format!(
-        "Timing regression: NEW's median more than ×{} BASE's, above BASE's slowest repetition, \
-         and more than {} ms slower.",
-        c.settings.threshold_ratio, c.settings.min_delta_ms
-    )
+    let s = &c.settings;
+    let m = &c.method;
+    let mut out = format!(
+        "Timing regression: NEW slower than BASE by more than ×{} and {} ms at the lower \
+         confidence bound of the ratio (Mann–Whitney, distribution-free), each bound at {:.4} for \
+         {} comparison{}: at most {} % chance of any false alarm in this comparison.",
+        s.min_ratio,
+        s.min_delta_ms,
+        m.confidence,
+        m.comparisons,
+        plural(m.comparisons),
+        s.false_alarm_rate * 100.0
+    );
+    match m.minimum_repeat {
+        Some(n) => {
+            let _ = write!(
+                out,
+                " Decidable from {n} repetitions per side; a slowdown of ×{} or more seen \
+                 with fewer is inconclusive.",
+                s.detect_ratio
+            );
+        }
+        None => out.push_str(" No number of repetitions could decide at this level."),
+    }
+    if let Some(order) = &m.order {
+        let _ = write!(out, " Order: {order}.");
+    }
+    if let Some(calibration) = &m.calibration {
+        let _ = write!(out, " Noise floors calibrated from {calibration}.");
+    }
+    out
 }
 
 fn counts(c: &Comparison) -> String {
@@ -267,8 +295,9 @@ fn counts(c: &Comparison) -> String {
     }
     parts.push(format!("{}.", by_change.join(", ")));
     parts.push(format!(
-        "With observation changes: {}; with timing regressions: {}, improvements: {}.",
-        v.observation_changes, v.timing_regressions, v.timing_improvements
+        "With observation changes: {}; with timing regressions: {}, inconclusive timings: {}, \
+         improvements: {}.",
+        v.observation_changes, v.timing_regressions, v.timing_inconclusive, v.timing_improvements
     ));
     parts.join(" ")
 }
@@ -296,11 +325,11 @@ fn flaky(p: &PlanComparison) -> bool {
         .any(|s| s.as_ref().is_some_and(|s| s.flaky))
 }
 
-/// A timing worth a line: a regression or an improvement.
+/// A timing worth a line: a regression, an improvement or an inconclusive slowdown.
 fn judged(t: &TimingComparison) -> bool {
     matches!(
         t.verdict,
-        TimingVerdict::Regression | TimingVerdict::Improvement
+        TimingVerdict::Regression | TimingVerdict::Improvement | TimingVerdict::Inconclusive
     )
 }
 
@@ -391,8 +420,16 @@ fn spread(s: &Spread) -> String {
     }
 }
 
+/// `×1.35 (×1.21–×1.52), noise ×1.03`: the estimate, its bounds and the calibrated floor.
 fn ratio(t: &TimingComparison) -> String {
-    t.ratio.map_or("–".to_owned(), |r| format!("×{r:.2}"))
+    let mut out = t.ratio.map_or("–".to_owned(), |r| format!("×{r:.2}"));
+    if let (Some(low), Some(high)) = (t.low, t.high) {
+        let _ = write!(out, " (×{low:.2}–×{high:.2})");
+    }
+    if let Some(noise) = t.noise {
+        let _ = write!(out, ", noise ×{noise:.2}");
+    }
+    out
 }
 
 fn escape(text: &str) -> String {

@@ -1,9 +1,11 @@
-//! Step timings compared by medians, judged against BASE's spread.
+//! Step timings compared: each step's samples on both sides, decided by [`super::decide`].
 
 use serde::{Deserialize, Serialize};
 
 use crate::result::{ScenarioResult, Status};
 
+use super::calibration::Calibration;
+use super::decide::{self, Family, Floor, Outcome};
 use super::Settings;
 
 /// The `subject` of the comparison of all steps together.
@@ -18,12 +20,23 @@ pub struct TimingComparison {
     pub step: Option<String>,
     pub base: Spread,
     pub new: Spread,
-    /// NEW's median over BASE's (`null` when BASE's median is 0).
+    /// NEW over BASE: the median of every pairwise ratio (Hodges–Lehmann estimate).
     pub ratio: Option<f64>,
+    /// The ratio's lower confidence bound at `confidence` (`null`: too few samples).
+    pub low: Option<f64>,
+    /// The ratio's upper confidence bound at `confidence` (`null`: too few samples).
+    pub high: Option<f64>,
+    /// The one-sided level of each bound: `1 − false_alarm_rate / comparisons`.
+    pub confidence: f64,
+    /// The noise floor calibration measured for this step (A against A), as a ratio ≥ 1.
+    pub noise: Option<f64>,
     /// NEW's median minus BASE's, in ms (negative: faster).
     pub delta_ms: i64,
     pub verdict: TimingVerdict,
-    /// `no spread (1 run)` when BASE has a single repetition, so the ratio alone judged.
+    /// For an inconclusive comparison: repetitions per side that would decide a change of
+    /// the size seen.
+    pub would_decide: Option<u32>,
+    /// Why, in words, when the verdict needs it (inconclusive, a single sample).
     pub note: Option<String>,
 }
 
@@ -42,13 +55,15 @@ pub struct Spread {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TimingVerdict {
-    /// Slower beyond the floor, the threshold ratio and BASE's slowest repetition.
+    /// Slower beyond the floor, with confidence.
     Regression,
-    /// Faster by the same measures (never fails).
+    /// Faster beyond the floor, with confidence (never fails).
     Improvement,
-    /// Differs by more than the floor, but within the threshold or BASE's spread.
+    /// A slowdown of at least the detection ratio seen, too few samples to confirm it.
+    Inconclusive,
+    /// No change the samples can show beyond the floor.
     WithinNoise,
-    /// Differs by at most `min_delta_ms`.
+    /// The medians differ by at most `min_delta_ms`.
     BelowFloor,
 }
 
@@ -57,6 +72,7 @@ impl std::fmt::Display for TimingVerdict {
         f.write_str(match self {
             TimingVerdict::Regression => "regression",
             TimingVerdict::Improvement => "improvement",
+            TimingVerdict::Inconclusive => "inconclusive",
             TimingVerdict::WithinNoise => "within noise",
             TimingVerdict::BelowFloor => "below floor",
         })
@@ -82,51 +98,51 @@ impl Spread {
     }
 }
 
-/// Each step both sides ran (in BASE's order), then all steps together.
-pub(super) fn compare(
-    base: &[&ScenarioResult],
-    new: &[&ScenarioResult],
-    settings: &Settings,
-) -> Vec<TimingComparison> {
-    let base_steps = steps(base);
-    let new_steps = steps(new);
-    let mut out = Vec::new();
-    for (name, base_samples) in base_steps {
-        let Some((_, new_samples)) = new_steps.iter().find(|(n, _)| *n == name) else {
-            continue;
-        };
-        out.extend(judge(
-            format!("step {name}"),
-            Some(name.to_owned()),
-            base_samples,
-            new_samples.clone(),
-            settings,
-        ));
-    }
-    out.extend(judge(
-        ALL_STEPS.to_owned(),
-        None,
-        totals(base),
-        totals(new),
-        settings,
-    ));
-    out
+/// A comparison to make: a subject's samples on both sides, not judged yet (the decision
+/// needs to know how many comparisons the run makes).
+pub(super) struct Pending {
+    subject: String,
+    step: Option<String>,
+    base: Vec<u64>,
+    new: Vec<u64>,
 }
 
-/// Each step's durations over the repetitions that ran it (exited or timed out), by name in
-/// the order the steps first appear. Skipped results ran nothing.
-fn steps<'a>(results: &[&'a ScenarioResult]) -> Vec<(&'a str, Vec<u64>)> {
-    let mut out: Vec<(&str, Vec<u64>)> = Vec::new();
+/// Each step both sides ran (in BASE's order), then all steps together.
+pub(super) fn pending(base: &[&ScenarioResult], new: &[&ScenarioResult]) -> Vec<Pending> {
+    let new_steps = samples(new);
+    samples(base)
+        .into_iter()
+        .filter_map(|(subject, base)| {
+            let (_, new) = new_steps.iter().find(|(s, _)| *s == subject)?;
+            Some(Pending {
+                step: subject.strip_prefix("step ").map(str::to_owned),
+                subject,
+                base,
+                new: new.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Every subject's samples on one side: each step (`step NAME`, by name in the order the steps
+/// first appear) over the repetitions that ran it, then `all steps`.
+pub(super) fn samples(results: &[&ScenarioResult]) -> Vec<(String, Vec<u64>)> {
+    let mut out: Vec<(String, Vec<u64>)> = Vec::new();
     for result in results.iter().filter(|r| r.status != Status::Skip) {
         for step in &result.steps {
             if step.exit_code.is_none() && !step.timed_out {
                 continue;
             }
-            match out.iter_mut().find(|(n, _)| *n == step.name) {
+            let subject = format!("step {}", step.name);
+            match out.iter_mut().find(|(s, _)| *s == subject) {
                 Some((_, samples)) => samples.push(step.duration_ms),
-                None => out.push((&step.name, vec![step.duration_ms])),
+                None => out.push((subject, vec![step.duration_ms])),
             }
         }
+    }
+    let all = totals(results);
+    if !all.is_empty() {
+        out.push((ALL_STEPS.to_owned(), all));
     }
     out
 }
@@ -135,44 +151,95 @@ fn steps<'a>(results: &[&'a ScenarioResult]) -> Vec<(&'a str, Vec<u64>)> {
 fn totals(results: &[&ScenarioResult]) -> Vec<u64> {
     results
         .iter()
+        .filter(|r| r.status != Status::Skip)
         .map(|r| r.phases.steps_ms)
         .filter(|ms| *ms > 0)
         .collect()
 }
 
-fn judge(
-    subject: String,
-    step: Option<String>,
-    base: Vec<u64>,
-    new: Vec<u64>,
+/// Judges one plan's pending comparisons, as part of a run making `family.comparisons`.
+pub(super) fn judge(
+    test: &str,
+    pending: Vec<Pending>,
     settings: &Settings,
-) -> Option<TimingComparison> {
-    let base = Spread::of(base)?;
-    let new = Spread::of(new)?;
-    let spread_known = base.samples_ms.len() > 1;
-    let delta_ms = new.median_ms as i64 - base.median_ms as i64;
-    let ratio = (base.median_ms > 0).then(|| new.median_ms as f64 / base.median_ms as f64);
-    let slower = ratio.is_none_or(|r| r > settings.threshold_ratio)
-        && (!spread_known || new.median_ms > base.max_ms);
-    let faster = ratio.is_some_and(|r| r * settings.threshold_ratio < 1.0)
-        && (!spread_known || new.median_ms < base.min_ms);
-    let verdict = if delta_ms.unsigned_abs() <= settings.min_delta_ms {
-        TimingVerdict::BelowFloor
-    } else if delta_ms > 0 && slower {
-        TimingVerdict::Regression
-    } else if delta_ms < 0 && faster {
-        TimingVerdict::Improvement
+    family: Family,
+    calibration: Option<&Calibration>,
+) -> Vec<TimingComparison> {
+    pending
+        .into_iter()
+        .filter_map(|p| {
+            let noise = calibration.and_then(|c| c.noise(test, &p.subject));
+            let floor = Floor {
+                ratio: settings.min_ratio.max(noise.unwrap_or(1.0)),
+                delta_ms: settings.min_delta_ms,
+            };
+            let decision = decide::decide(&p.base, &p.new, family, floor, settings.detect_ratio);
+            let base = Spread::of(p.base)?;
+            let new = Spread::of(p.new)?;
+            let delta_ms = new.median_ms as i64 - base.median_ms as i64;
+            let verdict = match decision.outcome {
+                Outcome::Regression => TimingVerdict::Regression,
+                Outcome::Improvement => TimingVerdict::Improvement,
+                Outcome::Inconclusive => TimingVerdict::Inconclusive,
+                Outcome::WithinNoise if delta_ms.unsigned_abs() <= settings.min_delta_ms => {
+                    TimingVerdict::BelowFloor
+                }
+                Outcome::WithinNoise => TimingVerdict::WithinNoise,
+            };
+            let round = |r: f64| (r * 1000.0).round() / 1000.0;
+            let samples = base.samples_ms.len().min(new.samples_ms.len());
+            let note = match verdict {
+                TimingVerdict::Inconclusive => Some(format!(
+                    "inconclusive: {samples} sample{}; {}",
+                    super::plural(samples),
+                    match decision.would_decide {
+                        Some(n) => format!(
+                            "--repeat {n} would decide a {} change",
+                            percent(decision.ratio)
+                        ),
+                        None => format!(
+                            "more than {} repetitions would be needed for a {} change",
+                            decide::MAX_REPEAT,
+                            percent(decision.ratio)
+                        ),
+                    }
+                )),
+                _ if decision.bounds.is_none() => Some(format!(
+                    "{samples} sample{} cannot decide at this confidence",
+                    super::plural(samples)
+                )),
+                _ => None,
+            };
+            Some(TimingComparison {
+                subject: p.subject,
+                step: p.step,
+                base,
+                new,
+                ratio: Some(round(decision.ratio)),
+                low: decision.bounds.map(|(low, _)| round(low)),
+                high: decision.bounds.map(|(_, high)| round(high)),
+                confidence: 1.0 - family.per_comparison(),
+                noise: noise.map(round),
+                delta_ms,
+                verdict,
+                would_decide: decision.would_decide,
+                note,
+            })
+        })
+        .collect()
+}
+
+/// `+35 %` for a ratio of 1.35, `−20 %` for 0.8.
+pub(crate) fn percent(ratio: f64) -> String {
+    let p = (ratio - 1.0) * 100.0;
+    if p >= 0.0 {
+        format!("+{p:.0} %")
     } else {
-        TimingVerdict::WithinNoise
-    };
-    Some(TimingComparison {
-        subject,
-        step,
-        base,
-        new,
-        ratio: ratio.map(|r| (r * 1000.0).round() / 1000.0),
-        delta_ms,
-        verdict,
-        note: (!spread_known).then(|| "no spread (1 run)".to_owned()),
-    })
+        format!("−{:.0} %", -p)
+    }
+}
+
+/// How many comparisons the pending ones make.
+pub(super) fn count(pending: &[Vec<Pending>]) -> usize {
+    pending.iter().map(Vec::len).sum()
 }

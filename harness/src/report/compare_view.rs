@@ -44,6 +44,8 @@ pub struct CompareView {
     pub new: Vec<String>,
     /// Whether the comparison fails, in one line.
     pub summary: Option<String>,
+    /// How timings were decided and the sides ordered (`method` of the comparison), in words.
+    pub method: Option<String>,
     pub plans: Vec<PlanChange>,
 }
 
@@ -122,6 +124,7 @@ impl CompareView {
                 .or_else(|| value.get("summary"))
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            method: method(value),
             plans,
         }
     }
@@ -137,6 +140,27 @@ impl CompareView {
     pub fn changed(&self) -> usize {
         self.plans.iter().filter(|p| p.changed()).count()
     }
+}
+
+/// `comparisons: 3 at 0.9967 each · order: … · calibration: …`, from the comparison's `method`.
+fn method(value: &Value) -> Option<String> {
+    let m = value.get("method")?.as_object()?;
+    let mut parts = Vec::new();
+    if let (Some(n), Some(level)) = (
+        m.get("comparisons").and_then(Value::as_u64),
+        m.get("confidence").and_then(Value::as_f64),
+    ) {
+        parts.push(format!(
+            "{n} timing comparison{}, each bound at {level:.4}",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    for key in ["order", "calibration"] {
+        if let Some(text) = m.get(key).and_then(Value::as_str) {
+            parts.push(format!("{key}: {text}"));
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join(" · "))
 }
 
 fn run_ids(value: &Value) -> Vec<String> {
@@ -320,6 +344,22 @@ fn timing(what: String, o: &Map<String, Value>) -> Change {
     change.regression = change.regression || verdict.as_deref() == Some("regression");
     change.verdict = verdict.map(|v| v.replace('_', " "));
     change.ratio = o.get("ratio").and_then(Value::as_f64);
+    // The confidence bounds and the calibrated noise floor, when the comparison has them.
+    let number = |key: &str| o.get(key).and_then(Value::as_f64);
+    let mut extra = Vec::new();
+    if let (Some(low), Some(high)) = (number("low"), number("high")) {
+        extra.push(match number("confidence") {
+            Some(level) => format!("bounds ×{low:.2}–×{high:.2} at {level:.4}"),
+            None => format!("bounds ×{low:.2}–×{high:.2}"),
+        });
+    }
+    if let Some(noise) = number("noise") {
+        extra.push(format!("noise ×{noise:.2}"));
+    }
+    if !extra.is_empty() {
+        extra.extend(change.note.take());
+        change.note = Some(extra.join("; "));
+    }
     change
 }
 

@@ -979,6 +979,9 @@ pub fn render_compare(view: &CompareView, redact: Redact) -> String {
             esc(&redact.text(summary))
         );
     }
+    if let Some(method) = &view.method {
+        let _ = writeln!(body, "<p class=\"meta\">{}</p>", esc(&redact.text(method)));
+    }
     let _ = writeln!(
         body,
         "<ul class=\"counts\"><li class=\"fail\">regressions<b>{}</b></li><li class=\"known\">changed<b>{}</b></li><li class=\"pass\">unchanged<b>{}</b></li></ul>\n</header>\n<main>",
