@@ -37,6 +37,10 @@ report *RUNS:
 validate-release ROLE IMAGE_A IMAGE_B *ARGS: docker
     cargo run --bin harness -- validate-release --profile {{profile}} {{ROLE}} {{IMAGE_A}} {{IMAGE_B}} {{ARGS}}
 
+# False alarms of validate-release on this machine: N validations of an image against itself (A/A).
+false-alarms N="20" FILTER="build_scan_push::clean::buildx": docker
+    scripts/false-alarms.sh {{N}} {{FILTER}}
+
 # Nightly regression: the matrix with repeats, compared with reports/baseline.json (or --baseline).
 nightly *ARGS: docker
     cargo run --bin harness -- nightly --profile {{profile}} {{ARGS}}

@@ -33,16 +33,14 @@ pub struct Candidates {
     pub image_b: String,
 }
 
-/// The repetitions `validate-release` runs unless told: the fewest at which its timing
-/// comparisons (each step of each plan, and all steps) can be decided at all, plus one so that
-/// a pair of repetitions out of order does not make a real change inconclusive.
+/// The repetitions `validate-release` runs unless told, for its timing comparisons (each step
+/// of each plan, and all steps): [`compare::decide::recommended_repeat`].
 pub fn recommended_repeat(plans: &[&Plan], settings: &Settings) -> u32 {
     let comparisons = plans.iter().map(|p| p.scenario.steps.len() + 1).sum();
-    let family = compare::decide::Family {
+    compare::decide::recommended_repeat(compare::decide::Family {
         false_alarm_rate: settings.false_alarm_rate,
         comparisons,
-    };
-    compare::decide::minimum_repeat(family).map_or(compare::decide::MAX_REPEAT, |n| n + 1)
+    })
 }
 
 /// One side of a validation: a name (its report folder) and what it runs.
@@ -330,17 +328,38 @@ pub fn answer(candidates: &Candidates, comparison: &Comparison, repeat: u32) -> 
             ),
         };
     }
+    // Slowdowns seen but within what the samples can tell from noise: worth a second look.
+    let unconfirmed: Vec<String> = comparison
+        .plans
+        .iter()
+        .flat_map(|p| p.timings.iter().map(move |t| (p, t)))
+        .filter(|(_, t)| t.verdict == TimingVerdict::WithinNoise && t.would_decide.is_some())
+        .map(|(p, t)| {
+            format!(
+                "{} {} ×{:.2}, --repeat {} would decide",
+                p.test,
+                t.subject,
+                t.ratio.unwrap_or(1.0),
+                t.would_decide.unwrap_or_default()
+            )
+        })
+        .collect();
     Answer {
         kind: AnswerKind::MayReplace,
         line: format!(
             "{}: no status regression and no timing regression in {} plan{} ({} timing \
-             comparison{}, at most {} % chance of a false alarm)",
+             comparison{}, at most {} % chance of a false alarm){}",
             who("may replace"),
             v.plans,
             compare::plural(v.plans),
             comparison.method.comparisons,
             compare::plural(comparison.method.comparisons),
-            comparison.settings.false_alarm_rate * 100.0
+            comparison.settings.false_alarm_rate * 100.0,
+            if unconfirmed.is_empty() {
+                String::new()
+            } else {
+                format!("; slower but not confirmed: {}", unconfirmed.join("; "))
+            }
         ),
     }
 }

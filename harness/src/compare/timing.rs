@@ -33,8 +33,8 @@ pub struct TimingComparison {
     /// NEW's median minus BASE's, in ms (negative: faster).
     pub delta_ms: i64,
     pub verdict: TimingVerdict,
-    /// For an inconclusive comparison: repetitions per side that would decide a change of
-    /// the size seen.
+    /// For a slowdown of at least `detect_ratio` seen and not confirmed: repetitions per side
+    /// that would decide a change of that size.
     pub would_decide: Option<u32>,
     /// Why, in words, when the verdict needs it (inconclusive, a single sample).
     pub note: Option<String>,
@@ -208,6 +208,12 @@ pub(super) fn judge(
                     "{samples} sample{} cannot decide at this confidence",
                     super::plural(samples)
                 )),
+                TimingVerdict::WithinNoise => decision.would_decide.map(|n| {
+                    format!(
+                        "not confirmed: {} seen; --repeat {n} would decide a change of that size",
+                        percent(decision.ratio)
+                    )
+                }),
                 _ => None,
             };
             Some(TimingComparison {
