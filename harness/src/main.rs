@@ -258,8 +258,9 @@ struct RunArgs {
     /// Plans run at once (each a registry, a DinD daemon and plugin containers).
     #[arg(long, env = "CONFORMANCE_JOBS", default_value_t = 2)]
     jobs: usize,
-    /// Run each plan N times, interleaved; results keep every repetition [default: 3; for
-    /// validate-release, the fewest that can decide its timing comparisons, plus one].
+    /// Run each plan N times; results keep every repetition [default: enough for the timing
+    /// comparison to decide: the fewest repetitions at which the plans' timing comparisons can
+    /// be decided at the false-alarm rate, plus 3].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     repeat: Option<u32>,
     /// Run a plan that ended in Error (infrastructure) again, at most N times; a Fail is never
@@ -276,10 +277,6 @@ impl RunArgs {
             repeat: self.repeat.unwrap_or(repeat),
             retry_errors: self.retry_errors,
         }
-    }
-
-    fn options(&self) -> matrix::Options {
-        self.options_or(3)
     }
 }
 
@@ -452,7 +449,7 @@ async fn validate_release(
     if role_plans.is_empty() {
         return Err(format!("no plan runs the role `{}`", candidates.role).into());
     }
-    let options = args.options_or(harness::release::recommended_repeat(&role_plans, &settings));
+    let options = args.options_or(matrix::recommended_repeat(&role_plans, &settings));
     let run_id = new_run_id();
     let _signals = stop::listen();
     let ctx = session::open(&profile.choice(), run_id.clone()).await?;
@@ -505,9 +502,18 @@ async fn nightly(
     judge: JudgeArgs,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let settings = judge.settings()?;
+    // Enough repetitions for the comparison with the baseline to decide timings.
+    let root = session::repo_root();
+    let selected = select(plans(&root.join("scenarios"))?, args.filter.as_deref())?;
+    let repeat = matrix::recommended_repeat(&selected.iter().collect::<Vec<_>>(), &settings);
     let _signals = stop::listen();
-    let (code, report_dir) =
-        run_matrix(profile, args.filter.clone(), args.options(), new_run_id()).await?;
+    let (code, report_dir) = run_matrix(
+        profile,
+        args.filter.clone(),
+        args.options_or(repeat),
+        new_run_id(),
+    )
+    .await?;
     if code == ExitCode::from(130) {
         return Ok(code);
     }

@@ -32,6 +32,21 @@ impl Default for Options {
     }
 }
 
+/// The repetitions to run unless told, when the runs' timings are to be compared (release
+/// validation, a nightly against its baseline): [`crate::compare::decide::recommended_repeat`]
+/// for the timing comparisons the plans make (each step of each plan that runs, and all steps).
+pub fn recommended_repeat(plans: &[&Plan], settings: &crate::compare::Settings) -> u32 {
+    let comparisons = plans
+        .iter()
+        .filter(|p| p.skip.is_none())
+        .map(|p| p.scenario.steps.len() + 1)
+        .sum();
+    crate::compare::decide::recommended_repeat(crate::compare::decide::Family {
+        false_alarm_rate: settings.false_alarm_rate,
+        comparisons,
+    })
+}
+
 /// One plan repetition to run, in a context (a profile, a report directory).
 #[derive(Clone, Copy)]
 pub struct Job<'a> {

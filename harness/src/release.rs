@@ -33,16 +33,6 @@ pub struct Candidates {
     pub image_b: String,
 }
 
-/// The repetitions `validate-release` runs unless told, for its timing comparisons (each step
-/// of each plan, and all steps): [`compare::decide::recommended_repeat`].
-pub fn recommended_repeat(plans: &[&Plan], settings: &Settings) -> u32 {
-    let comparisons = plans.iter().map(|p| p.scenario.steps.len() + 1).sum();
-    compare::decide::recommended_repeat(compare::decide::Family {
-        false_alarm_rate: settings.false_alarm_rate,
-        comparisons,
-    })
-}
-
 /// One side of a validation: a name (its report folder) and what it runs.
 pub struct Side {
     /// `A`, `B`, or `A2` (A again, for calibration).
@@ -282,10 +272,11 @@ pub fn answer(candidates: &Candidates, comparison: &Comparison, repeat: u32) -> 
             ));
         }
         if !slower.is_empty() {
+            let plans = comparison.verdict.timing_regressions;
             parts.push(format!(
-                "{} timing regression{}: {}",
-                slower.len(),
+                "timing regression{} in {plans} plan{}: {}",
                 compare::plural(slower.len()),
+                compare::plural(plans),
                 slower.join("; ")
             ));
         }

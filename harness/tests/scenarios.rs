@@ -272,7 +272,7 @@ fn validate_release(case: &ReleaseCase) -> Result<(), Failed> {
             let plans: Vec<&Plan> = plan.iter().collect();
             let options = matrix::Options {
                 jobs: 2,
-                repeat: release::recommended_repeat(&plans, &settings),
+                repeat: matrix::recommended_repeat(&plans, &settings),
                 retry_errors: 0,
             };
             let work =

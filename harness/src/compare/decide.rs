@@ -523,11 +523,14 @@ mod tests {
         let mut rng = Noise(42);
         (0..rounds)
             .filter(|_| {
-                [400.0, 1000.0, 5000.0].iter().zip(slowdown).any(|(ms, factor)| {
-                    let a = rng.side(n, *ms, noise_sd);
-                    let b = rng.side(n, ms * factor, noise_sd);
-                    decide(&a, &b, family, FLOOR, 1.2).outcome == Outcome::Regression
-                })
+                [400.0, 1000.0, 5000.0]
+                    .iter()
+                    .zip(slowdown)
+                    .any(|(ms, factor)| {
+                        let a = rng.side(n, *ms, noise_sd);
+                        let b = rng.side(n, ms * factor, noise_sd);
+                        decide(&a, &b, family, FLOOR, 1.2).outcome == Outcome::Regression
+                    })
             })
             .count()
     }
