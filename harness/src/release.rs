@@ -354,3 +354,29 @@ pub fn answer(candidates: &Candidates, comparison: &Comparison, repeat: u32) -> 
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::order;
+
+    #[test]
+    fn every_side_holds_every_position_equally_often() {
+        for sides in [2, 3] {
+            // Over `sides` repetitions of one plan, and over `sides` plans of one repetition.
+            for (repetitions, plans) in [(sides as u32, 1), (1, sides)] {
+                let mut seen = vec![vec![0; sides]; sides];
+                for repetition in 1..=repetitions {
+                    for index in 0..plans {
+                        for (position, side) in order(sides, repetition, index).iter().enumerate() {
+                            seen[*side][position] += 1;
+                        }
+                    }
+                }
+                assert!(seen.iter().flatten().all(|n| *n == 1), "{seen:?}");
+            }
+        }
+        assert_eq!(order(2, 1, 0), vec![0, 1]);
+        assert_eq!(order(2, 2, 0), vec![1, 0]);
+        assert_eq!(order(2, 1, 1), vec![1, 0]);
+    }
+}

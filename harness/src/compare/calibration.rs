@@ -15,7 +15,7 @@ use crate::result::ScenarioResult;
 use crate::runs::Run;
 
 use super::decide;
-use super::timing;
+use super::samples::samples;
 
 /// Noise floors per plan and subject (`step NAME`, `all steps`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,8 +52,8 @@ impl Calibration {
             let Some(second) = second.get(&test) else {
                 continue;
             };
-            let other = timing::samples(second);
-            for (subject, a) in timing::samples(&first) {
+            let other = samples(second);
+            for (subject, a) in samples(&first) {
                 let Some((_, b)) = other.iter().find(|(s, _)| *s == subject) else {
                     continue;
                 };

@@ -63,6 +63,7 @@ pub mod calibration;
 pub mod decide;
 mod observe;
 pub mod render;
+mod samples;
 mod status;
 mod timing;
 
@@ -77,6 +78,7 @@ use crate::runs::Run;
 
 pub use calibration::Calibration;
 pub use observe::ObservationKind;
+pub use samples::ALL_STEPS;
 pub use timing::{Spread, TimingComparison, TimingVerdict};
 
 /// The version of the [`Comparison`] JSON shape; raised when a field changes meaning or goes.
