@@ -15,7 +15,7 @@ use std::io::Write;
 use std::os::fd::FromRawFd;
 use std::path::Path;
 
-use harness::archive::{scan_layer, Compression, ImageArchive, Limits, Want};
+use oci::archive::{scan_layer, Compression, ImageArchive, Limits, Want};
 use libfuzzer_sys::fuzz_target;
 
 const KIB: u64 = 1024;

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use harness::scenario::Scenario;
+use scenario::Scenario;
 use libfuzzer_sys::fuzz_target;
 use miette::{GraphicalReportHandler, GraphicalTheme, NarratableReportHandler};
 

@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::time::Instant;
 
-use harness::archive::ImageArchive;
+use oci::archive::ImageArchive;
 use sha2::{Digest, Sha256};
 
 const MIB: u64 = 1 << 20;

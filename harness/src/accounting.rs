@@ -14,46 +14,17 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::{Deserialize, Serialize};
+use model::inventory::{Holdings, Snapshot};
 
 use crate::assertions::outcome;
-use crate::registry::{RegistryContents, MAX_READ_TAGS};
-use crate::result::{AssertionOutcome, Status};
-use crate::runtime::{Environment, REGISTRY_PORT};
-use crate::scenario::{substitute, Assertion, Leftover, Scenario};
-
-/// What the registries and the shared daemon held at one moment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Holdings {
-    /// Each registry's contents, by registry name.
-    pub registries: BTreeMap<String, RegistryContents>,
-    /// The shared daemon's tagged images: reference → image id.
-    pub daemon: BTreeMap<String, String>,
-    /// The registries that held more than a reading lists ([`MAX_READ_TAGS`]): their contents
-    /// above are the first ones only.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub truncated: BTreeSet<String>,
-    /// The plan has no shared daemon (no step could use one): `daemon` is empty because there
-    /// was nothing to read.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub no_shared_daemon: bool,
-}
+use model::result::{AssertionOutcome, Status};
+use oci::registry::MAX_READ_TAGS;
+use runtime::{Environment, REGISTRY_PORT};
+use scenario::{substitute, Assertion, Leftover, Scenario};
 
 /// The most unexpected items of each kind (registry, daemon) the accounting names one by one;
 /// the rest are counted.
 pub const MAX_LISTED: usize = 20;
-
-/// A reading, taken when the environment came up or when a step (or parallel group) ended.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Snapshot {
-    /// `environment up` (the baseline), `step NAME` or `parallel group NAME`.
-    pub after: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub holdings: Option<Holdings>,
-    /// Why the reading could not be taken (the harness's problem: an Error).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-}
 
 /// Reads every registry of the environment and the shared daemon.
 pub async fn read(env: &Environment, after: impl Into<String>) -> Snapshot {

@@ -6,11 +6,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::archive::{Archives, ImageArchive};
 use crate::errors::ArchiveReadError;
-use crate::registry::{self, Registry};
-use crate::result::{AssertionOutcome, Status, StepRecord};
-use crate::scenario::{substitute, Assertion, TarballAssertion};
+use model::result::{AssertionOutcome, Status, StepRecord};
+use oci::archive::{Archives, ImageArchive};
+use oci::registry::{self, Registry};
+use scenario::{substitute, Assertion, TarballAssertion};
 
 /// Why a capture has no value.
 #[derive(Debug, Clone)]

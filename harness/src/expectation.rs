@@ -3,8 +3,8 @@
 //! plugin did break the promise); this decides whether it broke it exactly as expected, so that
 //! a fix in the plugin, or a new way of failing, is noticed.
 
-use crate::result::{AssertionOutcome, KnownDiscrepancy, Status};
-use crate::scenario::{Assertion, ExpectedFailure};
+use model::result::{AssertionOutcome, KnownDiscrepancy, Status};
+use scenario::{Assertion, ExpectedFailure};
 
 /// Compares a run with the expected failure. `by_assertion` holds the outcomes of each of the
 /// scenario's `assertions`, in order, then any checks of the harness's own (the full

@@ -8,8 +8,8 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use crate::errors::ImageBuildError;
-use crate::profile::{Profile, PullPolicy};
-use crate::result::ImageRecord;
+use model::result::ImageRecord;
+use runtime::profile::{Profile, PullPolicy};
 
 /// Runs the profile's build script, if it has one (the offline profile builds from Debian
 /// packages; hot in ~0.1 s when the images are current).

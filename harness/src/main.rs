@@ -7,14 +7,14 @@ use clap::{Parser, Subcommand};
 use harness::matrix;
 use harness::plan::{plans, Plan};
 use harness::progress::{self, Progress};
-use harness::result::ScenarioResult;
-use harness::result::Tally;
 use harness::runner::new_run_id;
-use harness::runs::Run;
-use harness::scenario::Scenario;
 use harness::session::{self, ProfileChoice, SessionError};
-use harness::stop::{self, Interrupted};
-use harness::{errln, out, outln, report, runtime};
+use harness::{errln, out, outln};
+use model::result::ScenarioResult;
+use model::result::Tally;
+use report::runs::Run;
+use runtime::stop::{self, Interrupted};
+use scenario::Scenario;
 
 #[derive(Parser)]
 #[command(
@@ -182,7 +182,7 @@ struct CompareArgs {
     json: Option<PathBuf>,
 }
 
-/// How two runs are judged against each other (the decision: `harness::compare::decide`).
+/// How two runs are judged against each other (the decision: `report::compare::decide`).
 #[derive(clap::Args)]
 struct JudgeArgs {
     /// The chance, over the whole comparison, that an unchanged NEW is called a timing
@@ -211,7 +211,7 @@ struct JudgeArgs {
 }
 
 impl JudgeArgs {
-    fn settings(&self) -> Result<harness::compare::Settings, String> {
+    fn settings(&self) -> Result<report::compare::Settings, String> {
         let rate = self.false_alarm_rate;
         if !(rate > 0.0 && rate < 1.0) {
             return Err(format!(
@@ -228,7 +228,7 @@ impl JudgeArgs {
                 ));
             }
         }
-        Ok(harness::compare::Settings {
+        Ok(report::compare::Settings {
             false_alarm_rate: rate,
             min_ratio: self.min_ratio,
             min_delta_ms: self.min_delta_ms,
@@ -241,9 +241,9 @@ impl JudgeArgs {
     /// The calibration file given, read.
     fn calibration(
         &self,
-    ) -> Result<Option<harness::compare::Calibration>, Box<dyn std::error::Error>> {
+    ) -> Result<Option<report::compare::Calibration>, Box<dyn std::error::Error>> {
         Ok(match &self.calibration {
-            Some(path) => Some(harness::compare::Calibration::load(path)?),
+            Some(path) => Some(report::compare::Calibration::load(path)?),
             None => None,
         })
     }
@@ -320,7 +320,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
         }
         Command::Validate { files } => {
             let files = if files.is_empty() {
-                harness::scenario::discover(&root.join("scenarios"))?
+                scenario::discover(&root.join("scenarios"))?
                     .into_iter()
                     .map(|f| f.path)
                     .collect()
@@ -345,7 +345,7 @@ async fn dispatch(command: Command) -> Result<ExitCode, Box<dyn std::error::Erro
             })
         }
         Command::Schema => {
-            out!("{}", harness::scenario::json_schema());
+            out!("{}", scenario::json_schema());
             Ok(ExitCode::SUCCESS)
         }
         Command::Sweep { run, all, labels } => sweep(run, all, labels).await,
@@ -411,15 +411,15 @@ fn timings(runs: Vec<PathBuf>, title: String) -> Result<ExitCode, Box<dyn std::e
         .map(|path| Run::load(path))
         .collect::<Result<Vec<_>, _>>()?;
     let results = runs.iter().flat_map(|run| &run.results);
-    out!("{}", harness::timings::Timings::of(results).table(&title));
+    out!("{}", report::timings::Timings::of(results).table(&title));
     Ok(ExitCode::SUCCESS)
 }
 
 fn compare(args: CompareArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    use harness::compare::{self, render};
+    use report::compare::{self, render};
     let settings = args.judge.settings()?;
-    let base = harness::runs::Run::load(&args.base)?;
-    let new = harness::runs::Run::load(&args.new)?;
+    let base = report::runs::Run::load(&args.base)?;
+    let new = report::runs::Run::load(&args.new)?;
     let calibration = args.judge.calibration()?;
     let comparison = compare::compare_calibrated(&[base], &[new], &settings, calibration.as_ref());
     out!("{}", render::terminal(&comparison));
@@ -481,7 +481,7 @@ async fn validate_release(
     };
     out!(
         "{}",
-        harness::compare::render::terminal(&validation.comparison)
+        report::compare::render::terminal(&validation.comparison)
     );
     if let Some((where_, noise)) = validation.calibration.as_ref().and_then(|c| c.widest()) {
         outln!("calibration: widest noise floor ×{noise:.2} ({where_})");
@@ -517,26 +517,26 @@ async fn nightly(
     if code == ExitCode::from(130) {
         return Ok(code);
     }
-    let this = harness::runs::Run::load(&report_dir)?;
+    let this = report::runs::Run::load(&report_dir)?;
     let mut failed = code != ExitCode::SUCCESS;
     // The baseline's own repetitions, odd against even, are its calibration (kept beside it).
     let calibration_file = baseline.with_extension("calibration.json");
     if baseline.exists() {
-        let base = harness::runs::Run::load(&baseline)?;
+        let base = report::runs::Run::load(&baseline)?;
         let calibration = match judge.calibration()? {
             Some(c) => Some(c),
             None if calibration_file.exists() => {
-                Some(harness::compare::Calibration::load(&calibration_file)?)
+                Some(report::compare::Calibration::load(&calibration_file)?)
             }
             None => None,
         };
-        let comparison = harness::compare::compare_calibrated(
+        let comparison = report::compare::compare_calibrated(
             &[base],
             std::slice::from_ref(&this),
             &settings,
             calibration.as_ref(),
         );
-        out!("{}", harness::compare::render::terminal(&comparison));
+        out!("{}", report::compare::render::terminal(&comparison));
         report::write_comparison(&report_dir, &comparison, None)?;
         failed |= comparison.verdict.fails;
     } else {
@@ -547,7 +547,7 @@ async fn nightly(
     }
     if update_baseline {
         this.save(&baseline)?;
-        harness::compare::Calibration::of_repetitions(&this).save(&calibration_file)?;
+        report::compare::Calibration::of_repetitions(&this).save(&calibration_file)?;
         outln!(
             "baseline {} now holds run {} (its repetitions' noise floors: {})",
             baseline.display(),
@@ -653,7 +653,7 @@ async fn mutants(
         Ok(matrix) => matrix?,
         Err(stopped) => return Ok(interrupted(stopped)),
     };
-    outln!("\n{}", matrix.render(&chosen));
+    outln!("\n{}", matrix.render(harness::mutants::breaks(&chosen)));
     let misplaced: Vec<String> = chosen
         .iter()
         .filter_map(|m| {
@@ -696,7 +696,7 @@ async fn run_matrix(
     ctx.notify = Some(progress.notifier());
     let work = matrix::run(&ctx, &selected, options, |result| {
         progress.finished(result, &result_line(result));
-        if result.status != harness::result::Status::Skip {
+        if result.status != model::result::Status::Skip {
             stop::fault_point("result");
         }
     });
@@ -729,7 +729,7 @@ async fn run_matrix(
         flaky.len(),
         ctx.report_dir.display()
     );
-    let (steps_ms, wall_ms) = harness::result::step_time(&run.results);
+    let (steps_ms, wall_ms) = model::result::step_time(&run.results);
     if wall_ms > 0 {
         outln!(
             "time: plugin steps {:.1} s of {:.1} s plan wall time (harness overhead {:.0} %)",

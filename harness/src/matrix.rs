@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use futures_util::StreamExt;
 
 use crate::plan::Plan;
-use crate::report;
-use crate::result::{ScenarioResult, Status};
 use crate::runner::{run_repetition, run_repetition_deferred, PendingTeardown, RunContext};
+use model::result::{ScenarioResult, Status};
+use report;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
@@ -33,15 +33,15 @@ impl Default for Options {
 }
 
 /// The repetitions to run unless told, when the runs' timings are to be compared (release
-/// validation, a nightly against its baseline): [`crate::compare::decide::recommended_repeat`]
+/// validation, a nightly against its baseline): [`report::compare::decide::recommended_repeat`]
 /// for the timing comparisons the plans make (each step of each plan that runs, and all steps).
-pub fn recommended_repeat(plans: &[&Plan], settings: &crate::compare::Settings) -> u32 {
+pub fn recommended_repeat(plans: &[&Plan], settings: &report::compare::Settings) -> u32 {
     let comparisons = plans
         .iter()
         .filter(|p| p.skip.is_none())
         .map(|p| p.scenario.steps.len() + 1)
         .sum();
-    crate::compare::decide::recommended_repeat(crate::compare::decide::Family {
+    report::compare::decide::recommended_repeat(report::compare::decide::Family {
         false_alarm_rate: settings.false_alarm_rate,
         comparisons,
     })

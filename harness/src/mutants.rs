@@ -11,11 +11,13 @@ use std::path::{Path, PathBuf};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+pub use report::kill_matrix::{KillMatrix, Verdict};
+
 use crate::errors::{MutantLoadError, ProfileLoadError};
 use crate::plan::Plan;
-use crate::report;
-use crate::result::{ScenarioResult, Status};
 use crate::runner::{run_plan, RunContext};
+use model::result::ScenarioResult;
+use report;
 
 /// `fixtures/mutants/<name>/mutant.yaml`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -105,46 +107,6 @@ pub fn discover(root: &Path) -> Result<Vec<Mutant>, MutantLoadError> {
     Ok(mutants)
 }
 
-/// How one plan went with a mutant in its role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "verdict")]
-pub enum Verdict {
-    /// The plan failed where the scenario did not expect it to: these assertions caught it.
-    Killed { by: Vec<String> },
-    /// The plan went as the scenario expects: the mutant was not noticed here.
-    Escaped,
-    /// The harness could not find out.
-    Error { reason: String },
-}
-
-impl Verdict {
-    pub fn of(result: &ScenarioResult) -> Verdict {
-        match result.status {
-            Status::Error => Verdict::Error {
-                reason: result.reason.clone().unwrap_or_default(),
-            },
-            _ if result.as_expected().is_ok() => Verdict::Escaped,
-            _ => Verdict::Killed {
-                by: result
-                    .assertions
-                    .iter()
-                    .filter(|a| a.status == Status::Fail)
-                    .map(|a| a.assertion.clone())
-                    .collect(),
-            },
-        }
-    }
-
-    /// A short cell for the kill matrix.
-    pub fn cell(&self) -> String {
-        match self {
-            Verdict::Killed { by } => format!("KILLED by {}", by.join("; ")),
-            Verdict::Escaped => "escaped".to_owned(),
-            Verdict::Error { reason } => format!("ERROR: {reason}"),
-        }
-    }
-}
-
 /// Whether a mutant is caught where its description says: each `caught_by` plan was run and
 /// killed it with an assertion containing the text. The error says what was found instead.
 pub fn check_caught(mutant: &Mutant, verdicts: &BTreeMap<String, Verdict>) -> Result<(), String> {
@@ -173,47 +135,6 @@ pub fn check_caught(mutant: &Mutant, verdicts: &BTreeMap<String, Verdict>) -> Re
             mutant.spec.breaks,
             problems.join("; ")
         ))
-    }
-}
-
-/// The kill matrix of a mutants run: mutant → plan → verdict.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct KillMatrix {
-    pub mutants: BTreeMap<String, BTreeMap<String, Verdict>>,
-}
-
-impl KillMatrix {
-    /// Mutants killed by at least one plan, out of all.
-    pub fn score(&self) -> (usize, usize) {
-        let caught = self
-            .mutants
-            .values()
-            .filter(|plans| plans.values().any(|v| matches!(v, Verdict::Killed { .. })))
-            .count();
-        (caught, self.mutants.len())
-    }
-
-    /// Human-readable matrix: one block per mutant, one line per plan.
-    pub fn render(&self, mutants: &[Mutant]) -> String {
-        let mut out = String::new();
-        for (name, plans) in &self.mutants {
-            let breaks = mutants
-                .iter()
-                .find(|m| &m.name == name)
-                .map(|m| m.spec.breaks.as_str())
-                .unwrap_or_default();
-            let caught = plans.values().any(|v| matches!(v, Verdict::Killed { .. }));
-            out.push_str(&format!(
-                "{} {name}: breaks {breaks}\n",
-                if caught { "CAUGHT " } else { "ESCAPED" }
-            ));
-            for (plan, verdict) in plans {
-                out.push_str(&format!("    {plan:<48} {}\n", verdict.cell()));
-            }
-        }
-        let (caught, all) = self.score();
-        out.push_str(&format!("sensitivity: {caught}/{all} mutants caught\n"));
-        out
     }
 }
 
@@ -265,4 +186,15 @@ pub async fn run_matrix(
 pub fn context_for(ctx: &RunContext, mutant: &Mutant) -> Result<RunContext, ProfileLoadError> {
     let subdir = Path::new("mutants").join(&mutant.name);
     ctx.with_image(&mutant.spec.role, &mutant.image(), &subdir)
+}
+
+/// What each mutant breaks, by name: the kill matrix's rendering names it.
+pub fn breaks(mutants: &[Mutant]) -> impl Fn(&str) -> String + '_ {
+    |name| {
+        mutants
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.spec.breaks.clone())
+            .unwrap_or_default()
+    }
 }

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::errors::ScenarioParseError;
-use crate::profile::Profile;
-use crate::scenario::{self, Assertion, Capture, DaemonMode, Scenario, ScenarioFile};
+use runtime::profile::Profile;
+use scenario::{self, Assertion, Capture, DaemonMode, Scenario, ScenarioFile};
 
 #[derive(Debug, Clone)]
 pub struct Plan {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::result::ScenarioResult;
+use model::result::ScenarioResult;
 
 static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
 static STDERR_CLOSED: AtomicBool = AtomicBool::new(false);
@@ -34,7 +34,7 @@ fn write_to(out: &mut impl Write, closed: &AtomicBool, text: &str) {
     if closed.load(Ordering::Relaxed) {
         return;
     }
-    let text = crate::redact::text(text);
+    let text = report::redact::text(text);
     if out
         .write_all(text.as_bytes())
         .and_then(|()| out.flush())

@@ -1,6 +1,6 @@
 //! Release validation: may image B replace image A in a role? The role's plans run with A and
 //! with B on the same profile (only the role's image changes; its run options stay), then the
-//! two runs are compared with the one timing decision ([`crate::compare::decide`]).
+//! two runs are compared with the one timing decision ([`report::compare::decide`]).
 //!
 //! **Order.** The sides of one plan and repetition run as a sequence in one lane, one after the
 //! other, each torn down before the next starts, so that no side overlaps the other's bring-up
@@ -16,14 +16,14 @@
 
 use std::path::Path;
 
-use crate::compare::{self, Calibration, Comparison, Settings, TimingVerdict};
 use crate::errors::{ProfileLoadError, ReleaseValidationError};
 use crate::matrix::{self, Job, Options};
 use crate::plan::Plan;
-use crate::report;
-use crate::result::ScenarioResult;
 use crate::runner::RunContext;
-use crate::runs::Run;
+use model::result::ScenarioResult;
+use report;
+use report::compare::{self, Calibration, Comparison, Settings, TimingVerdict};
+use report::runs::Run;
 
 /// A role and the two images to weigh against each other.
 #[derive(Debug, Clone)]

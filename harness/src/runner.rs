@@ -10,19 +10,19 @@ use bollard::Docker;
 use futures_util::FutureExt;
 
 use crate::accounting;
-use crate::archive::Archives;
 use crate::assertions::{self, Evidence, MissingCapture};
 use crate::errors::RuntimeError;
 use crate::expectation;
 use crate::images;
 use crate::plan::Plan;
-use crate::profile::Profile;
 use crate::progress::{self, Notify};
-use crate::redact;
-use crate::registry;
-use crate::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
-use crate::runtime::{self, Environment, Services, REGISTRY_PORT};
-use crate::scenario::{substitute, Capture, Scenario, When};
+use model::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
+use oci::archive::Archives;
+use oci::registry;
+use report::redact;
+use runtime::profile::Profile;
+use runtime::{self, Environment, Services, REGISTRY_PORT};
+use scenario::{substitute, Capture, Scenario, When};
 
 /// Everything a plan runs with.
 pub struct RunContext {
@@ -631,9 +631,9 @@ fn prepare_workspace(
 }
 
 /// Copies without following symlinks: one that leaves `from` is refused (see
-/// [`crate::workspace::copy_tree`]).
+/// [`oci::workspace::copy_tree`]).
 fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
-    crate::workspace::copy_tree(from, to)
+    oci::workspace::copy_tree(from, to)
 }
 
 /// The largest JSON file a capture reads (16 MiB).
@@ -647,7 +647,7 @@ pub fn json_capture(workspace: &Path, file: &str, pointer: &str) -> Result<Strin
         status: Status::Fail,
         reason,
     };
-    let bytes = crate::workspace::read_file(workspace, file, JSON_CAPTURE_LIMIT).map_err(|e| {
+    let bytes = oci::workspace::read_file(workspace, file, JSON_CAPTURE_LIMIT).map_err(|e| {
         MissingCapture {
             status: if e.is_harness_error() {
                 Status::Error
@@ -660,7 +660,7 @@ pub fn json_capture(workspace: &Path, file: &str, pointer: &str) -> Result<Strin
     let json: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
         fail(format!(
             "{file} is not valid json: {}",
-            crate::archive::json_error(&e)
+            oci::archive::json_error(&e)
         ))
     })?;
     match json.pointer(pointer) {

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use crate::errors::{DockerConnectError, ImageBuildError, ProfileLoadError};
 use crate::images;
-use crate::profile::Profile;
 use crate::runner::RunContext;
-use crate::runtime;
+use runtime;
+use runtime::profile::Profile;
 
 /// The repository root: `CONFORMANCE_ROOT`, else the workspace this crate was built in.
 pub fn repo_root() -> PathBuf {
@@ -66,7 +66,7 @@ impl ProfileChoice {
 /// [`SessionError::Stopped`] as soon as the process is asked to stop (nothing labelled exists
 /// yet then).
 pub async fn open(choice: &ProfileChoice, run_id: String) -> Result<RunContext, SessionError> {
-    let stop = crate::stop::stop();
+    let stop = runtime::stop::stop();
     if let Some(signal) = stop.requested() {
         return Err(SessionError::Stopped(signal));
     }

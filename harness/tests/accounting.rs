@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use harness::accounting::{account, Holdings, Snapshot, MAX_LISTED};
-use harness::registry::{RegistryContents, ServedTag, MAX_READ_TAGS};
-use harness::result::Status;
-use harness::scenario::Scenario;
+use harness::accounting::{account, MAX_LISTED};
+use model::inventory::{Holdings, Snapshot};
+use model::result::Status;
+use oci::registry::{RegistryContents, ServedTag, MAX_READ_TAGS};
+use scenario::Scenario;
 
 /// A scenario with these assertions (and optional extra top-level keys).
 fn scenario(extra: &str) -> Scenario {
@@ -73,7 +74,7 @@ fn snapshot(after: &str, tags: &[(&str, &str, &str, &str)], daemon: &[&str]) -> 
 
 const BASE: (&str, &str, &str, &str) = ("registry", "harness/busybox", "1.37", "sha256:base");
 
-fn failures(outcomes: &[harness::result::AssertionOutcome]) -> Vec<&str> {
+fn failures(outcomes: &[model::result::AssertionOutcome]) -> Vec<&str> {
     outcomes
         .iter()
         .filter(|o| o.status != Status::Pass)

@@ -3,9 +3,9 @@
 mod common;
 
 use common::{layer, write_tar, Image};
-use harness::archive::ImageArchive;
-use harness::errors::ArchiveReadError;
-use harness::scenario::ArchiveFormat;
+use oci::archive::ImageArchive;
+use oci::errors::ArchiveReadError;
+use scenario::ArchiveFormat;
 
 fn app_image() -> Image {
     Image::new(vec![
@@ -30,7 +30,7 @@ fn a_docker_save_archive_is_read_with_its_tags_labels_and_files() {
     assert_eq!(archive.repo_tags, vec!["registry:5000/conformance/app:1.0"]);
     assert_eq!(
         archive.config_digest,
-        harness::archive::sha256_digest(&image.config())
+        oci::archive::sha256_digest(&image.config())
     );
     assert_eq!(
         archive
@@ -96,10 +96,7 @@ fn a_layer_that_does_not_match_its_diff_id_is_reported() {
     let mut entries = image.docker_save();
     // Swap the manifest's first layer for a different, self-consistent blob.
     let other = layer(&[("other", b"x")]);
-    let other_name = format!(
-        "blobs/sha256/{}",
-        &harness::archive::sha256_digest(&other)[7..]
-    );
+    let other_name = format!("blobs/sha256/{}", &oci::archive::sha256_digest(&other)[7..]);
     let manifest = entries
         .iter_mut()
         .find(|(n, _)| n == "manifest.json")

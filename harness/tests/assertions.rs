@@ -6,11 +6,11 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{layer, write_tar, Image};
-use harness::archive::Archives;
 use harness::assertions::{evaluate, Evidence};
-use harness::registry::Registry;
-use harness::result::{AssertionOutcome, Status, StepRecord};
-use harness::scenario::{ArchiveFormat, Assertion, TarballAssertion};
+use model::result::{AssertionOutcome, Status, StepRecord};
+use oci::archive::Archives;
+use oci::registry::Registry;
+use scenario::{ArchiveFormat, Assertion, TarballAssertion};
 
 fn step(name: &str, exit_code: Option<i64>) -> StepRecord {
     StepRecord {
@@ -418,7 +418,7 @@ async fn a_tarball_config_digest_is_compared_with_the_expected_one() {
     let wrong = format!("sha256:{}", "0".repeat(64));
     let outcomes = check(
         vec![
-            expecting(&harness::archive::sha256_digest(&image.config())),
+            expecting(&oci::archive::sha256_digest(&image.config())),
             expecting(&wrong),
         ],
         &[],

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::runtime::{self, Swept};
+use runtime::{self, Swept};
 
 mod common;
 

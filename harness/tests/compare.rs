@@ -4,16 +4,16 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use harness::accounting::{Holdings, Snapshot};
-use harness::compare::{
+use model::inventory::{Holdings, Snapshot};
+use model::result::{
+    AssertionOutcome, KnownDiscrepancy, Phases, ScenarioResult, Status, StepRecord,
+};
+use oci::registry::ServedTag;
+use report::compare::{
     compare, compare_calibrated, render, Calibration, Change, Comparison, ObservationKind,
     Presence, Settings, TimingVerdict,
 };
-use harness::registry::ServedTag;
-use harness::result::{
-    AssertionOutcome, KnownDiscrepancy, Phases, ScenarioResult, Status, StepRecord,
-};
-use harness::runs::Run;
+use report::runs::Run;
 
 /// A result under construction: one plan's repetition.
 struct Result(ScenarioResult);
@@ -151,7 +151,7 @@ fn compared(base: Vec<ScenarioResult>, new: Vec<ScenarioResult>) -> Comparison {
     compare(&[run("A", base)], &[run("B", new)], &Settings::default())
 }
 
-fn plan<'a>(c: &'a Comparison, test: &str) -> &'a harness::compare::PlanComparison {
+fn plan<'a>(c: &'a Comparison, test: &str) -> &'a report::compare::PlanComparison {
     c.plans
         .iter()
         .find(|p| p.test == test)

@@ -9,11 +9,11 @@ use std::path::Path;
 
 use common::hostile::SECRET;
 use common::{check_tarballs, layer, render_outcomes, tar_bytes, tarball_assertion, Image};
-use harness::archive::Archives;
-use harness::errors::{ArchiveReadError, WorkspaceReadError};
-use harness::result::Status;
 use harness::runner::json_capture;
-use harness::workspace;
+use model::result::Status;
+use oci::archive::Archives;
+use oci::errors::{ArchiveReadError, WorkspaceReadError};
+use oci::workspace;
 
 /// A workspace, and next to it (outside) a directory holding a secret host file.
 struct Setup {

@@ -9,9 +9,9 @@
 mod common;
 
 use harness::plan::plans;
-use harness::result::{ScenarioResult, Status};
 use harness::runner;
-use harness::runtime::Swept;
+use model::result::{ScenarioResult, Status};
+use runtime::Swept;
 
 /// Runs the fixture's one plan with the busybox role daemonless or not.
 fn run(daemonless: bool) -> ScenarioResult {

@@ -2,8 +2,8 @@
 //! exactly on the assertions the scenario lists; the result's status stays Fail.
 
 use harness::expectation::judge;
-use harness::result::{AssertionOutcome, Status};
-use harness::scenario::{Assertion, ExpectedFailure};
+use model::result::{AssertionOutcome, Status};
+use scenario::{Assertion, ExpectedFailure};
 
 fn outcome(what: &str, status: Status) -> AssertionOutcome {
     AssertionOutcome {
@@ -32,7 +32,7 @@ fn expecting_the_log_to_fail() -> ExpectedFailure {
 }
 
 /// Judges a run whose two assertions ended with these statuses.
-fn judge_run(step: Status, log: Status, run: Status) -> harness::result::KnownDiscrepancy {
+fn judge_run(step: Status, log: Status, run: Status) -> model::result::KnownDiscrepancy {
     let by_assertion = vec![
         vec![outcome("step second-build succeeded", step)],
         vec![outcome("output of step second-build contains", log)],

@@ -22,10 +22,10 @@ use bollard::Docker;
 use futures_util::StreamExt;
 use harness::matrix::{self, Job};
 use harness::plan::{plans, Plan};
-use harness::result::{ScenarioResult, Status};
 use harness::runner::{self, RunContext};
-use harness::runtime::{self, Swept};
-use harness::stop;
+use model::result::{ScenarioResult, Status};
+use runtime::stop;
+use runtime::{self, Swept};
 
 mod common;
 

@@ -9,9 +9,9 @@ use std::path::Path;
 
 use common::hostile::{self, SECRET};
 use common::{check_tarballs, render_outcomes, tarball_assertion};
-use harness::archive::{ImageArchive, Limits};
-use harness::errors::ArchiveReadError;
-use harness::result::Status;
+use model::result::Status;
+use oci::archive::{ImageArchive, Limits};
+use oci::errors::ArchiveReadError;
 
 fn corpus_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile-tarballs")

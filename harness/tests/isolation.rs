@@ -33,13 +33,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use harness::accounting::Holdings;
 use harness::matrix::{self, Job, Options};
 use harness::plan::plans;
-use harness::result::{ScenarioResult, Status};
-use harness::runtime::{self, Swept};
 use harness::session::{self, ProfileChoice};
-use harness::stop;
+use model::inventory::Holdings;
+use model::result::{ScenarioResult, Status};
+use runtime::stop;
+use runtime::{self, Swept};
 
 mod common;
 
@@ -379,7 +379,7 @@ fn concurrent_plans_see_only_their_own_tags_images_and_files() {
 /// pass, and every way of sharing a registry, daemon or workspace is caught.
 #[test]
 fn the_check_catches_shared_registries_daemons_and_workspaces() {
-    use harness::registry::{RegistryContents, ServedTag};
+    use oci::registry::{RegistryContents, ServedTag};
 
     fn instance(name: &str, marker: &str, config: &str, id: &str) -> Observed {
         let served = |manifest: &str| ServedTag {

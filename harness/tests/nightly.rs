@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use harness::compare::{Calibration, Comparison};
+use report::compare::{Calibration, Comparison};
 
 const PLAN: &str = "build_and_push::push::buildx";
 

@@ -1,6 +1,6 @@
 //! Image profiles: both shipped profiles load, overrides retarget a role, bad overrides are named.
 
-use harness::profile::{Profile, PullPolicy};
+use runtime::profile::{Profile, PullPolicy};
 
 fn root() -> std::path::PathBuf {
     harness::session::repo_root()
@@ -10,7 +10,7 @@ fn root() -> std::path::PathBuf {
 fn load_with_dind(
     dir: &tempfile::TempDir,
     line: &str,
-) -> Result<Profile, harness::errors::ProfileLoadError> {
+) -> Result<Profile, runtime::errors::ProfileLoadError> {
     let path = dir.path().join("p.yaml");
     std::fs::write(
         &path,

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use harness::redact::{self, Secrets, REDACTED};
-use harness::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
-use harness::scenario::Scenario;
+use model::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
+use report::redact::{self, Secrets, REDACTED};
+use scenario::Scenario;
 
 fn scenario() -> Scenario {
     let text = r#"
@@ -114,14 +114,14 @@ fn writers_redact_every_secret_the_process_has_seen() {
     redact::remember(&Secrets::of(&scenario()));
     let dir = tempfile::tempdir().unwrap();
     let results = vec![leaky_result()];
-    harness::report::write_result(dir.path(), &results[0]).unwrap();
-    harness::report::write_summary(dir.path(), "run", &results).unwrap();
-    let run = harness::runs::Run {
+    report::write_result(dir.path(), &results[0]).unwrap();
+    report::write_summary(dir.path(), "run", &results).unwrap();
+    let run = report::runs::Run {
         id: "run".into(),
         source: dir.path().to_owned(),
         results,
     };
-    harness::report::write_reports(dir.path(), &[run]).unwrap();
+    report::write_reports(dir.path(), &[run]).unwrap();
     let mut files = 0;
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();

@@ -6,7 +6,7 @@
 //!
 //! Needs the Docker daemon and the offline images; nextest runs it in the `docker` test group.
 
-use harness::registry::MAX_CONFIG_BYTES;
+use oci::registry::MAX_CONFIG_BYTES;
 use oci_client::client::ImageLayer;
 use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol, Config};
 use oci_client::manifest::OciImageManifest;
@@ -63,7 +63,7 @@ async fn a_flooded_registry_is_read_in_part_and_an_oversized_config_is_refused()
         async |env, _| {
             let registry = &env.registries()[0].1;
             let host = registry.host().to_owned();
-            let ca = harness::tls::run_ca().unwrap();
+            let ca = runtime::tls::run_ca().unwrap();
             let client = Client::new(ClientConfig {
                 protocol: ClientProtocol::Https,
                 tls_certs_only: vec![Certificate {

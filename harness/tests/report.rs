@@ -7,15 +7,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use harness::accounting::{Holdings, Snapshot};
-use harness::registry::ServedTag;
-use harness::report::compare_view::CompareView;
-use harness::report::{html, markdown, write_compare, write_reports, Redact};
-use harness::result::{
+use model::inventory::{Holdings, Snapshot};
+use model::result::{
     AssertionOutcome, ImageRecord, KnownDiscrepancy, Phases, ScenarioResult, Status, StepRecord,
 };
-use harness::runs::Run;
-use harness::runtime::EnvironmentPhases;
+use oci::registry::ServedTag;
+use report::compare_view::CompareView;
+use report::runs::Run;
+use report::{html, markdown, write_compare, write_reports, Redact};
+use runtime::EnvironmentPhases;
 use serde_json::json;
 
 const BASE_MANIFEST: &str =
@@ -510,7 +510,7 @@ fn write_reports_writes_the_page_and_the_summary_next_to_the_results() {
     let dir = tempfile::tempdir().unwrap();
     let run = first_run();
     for r in &run.results {
-        harness::report::write_result(dir.path(), r).unwrap();
+        report::write_result(dir.path(), r).unwrap();
     }
     let loaded = Run::load(dir.path()).unwrap();
     write_reports(dir.path(), std::slice::from_ref(&loaded)).unwrap();

@@ -7,9 +7,9 @@
 
 use std::path::Path;
 
-use harness::errors::ScenarioParseError;
-use harness::scenario::{Assertion, Scenario};
 use miette::{GraphicalReportHandler, GraphicalTheme, NarratableReportHandler};
+use scenario::errors::ScenarioParseError;
+use scenario::{Assertion, Scenario};
 
 fn render(error: &ScenarioParseError) -> String {
     let mut out = String::new();
@@ -210,7 +210,7 @@ fn the_committed_json_schema_is_current() {
     let path = harness::session::repo_root().join("scenarios/scenario.schema.json");
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
-        committed == harness::scenario::json_schema(),
+        committed == scenario::json_schema(),
         "{} is out of date with the scenario types: run `just schema`",
         path.display()
     );
@@ -218,8 +218,7 @@ fn the_committed_json_schema_is_current() {
 
 #[test]
 fn the_json_schema_describes_the_language() {
-    let schema: serde_json::Value =
-        serde_json::from_str(&harness::scenario::json_schema()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(&scenario::json_schema()).unwrap();
     assert_eq!(
         schema["additionalProperties"], false,
         "unknown keys are rejected"

@@ -7,17 +7,17 @@
 
 use std::collections::BTreeMap;
 
-use harness::compare::{render, Settings};
 use harness::matrix;
 use harness::mutants::{self, Mutant, Verdict};
 use harness::plan::{plans, Plan};
 use harness::release::{self, AnswerKind, Validation};
-use harness::report;
-use harness::result::ScenarioResult;
 use harness::runner::{self, new_run_id};
 use harness::session::{self, ProfileChoice};
-use harness::stop;
 use libtest_mimic::{Arguments, Failed, Trial};
+use model::result::ScenarioResult;
+use report;
+use report::compare::{render, Settings};
+use runtime::stop;
 
 fn main() {
     let args = Arguments::from_args();

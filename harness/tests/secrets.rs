@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use harness::runtime::Swept;
+use runtime::Swept;
 
 mod common;
 

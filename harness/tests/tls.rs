@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use harness::profile::{RoleSpec, Trust};
-use harness::registry::Registry;
-use harness::scenario::DaemonMode;
+use oci::registry::Registry;
+use runtime::profile::{RoleSpec, Trust};
+use scenario::DaemonMode;
 
 mod common;
 
@@ -29,7 +29,7 @@ async fn registries_serve_https_with_the_run_ca_and_steps_trust_only_what_their_
                 .iter()
                 .map(|(name, registry)| (name.clone(), registry.host().to_owned()))
                 .collect();
-            let ca = harness::tls::run_ca().unwrap();
+            let ca = runtime::tls::run_ca().unwrap();
 
             // The harness's own clients (the run's CA, or plain HTTP where the scenario says so).
             for (name, registry) in env.registries() {

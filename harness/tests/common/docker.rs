@@ -7,9 +7,9 @@ use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use harness::runner::RunContext;
-use harness::runtime::{self, Swept};
 use harness::session::{self, ProfileChoice};
-use harness::stop;
+use runtime::stop;
+use runtime::{self, Swept};
 
 /// The `harness` binary cargo built for this test, or `CONFORMANCE_HARNESS_BIN` (for a target
 /// directory shared between checkouts, where another build may replace it meanwhile).
@@ -113,9 +113,9 @@ pub async fn in_environment(
     names: &[&str],
     plain: &[&str],
     dind: bool,
-    body: impl AsyncFnOnce(&harness::runtime::Environment, &RunContext),
+    body: impl AsyncFnOnce(&runtime::Environment, &RunContext),
 ) {
-    use harness::runtime::{Environment, Services};
+    use runtime::{Environment, Services};
     let run = run_id(group, "env");
     let ctx = session::open(&ProfileChoice::from_env(), run.clone())
         .await

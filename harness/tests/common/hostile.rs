@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use harness::archive::sha256_digest;
+use oci::archive::sha256_digest;
 use serde_json::json;
 
 use super::{blob_path, gzip, layer, sha512_digest, tar_bytes, Image};

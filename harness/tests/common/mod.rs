@@ -8,7 +8,7 @@ pub mod hostile;
 
 use std::io::Write;
 
-use harness::archive::sha256_digest;
+use oci::archive::sha256_digest;
 use serde_json::json;
 use sha2::Digest;
 
@@ -216,8 +216,8 @@ pub fn write_tar(
 }
 
 /// A `tarball:` assertion on `path` checking only that the image holds `/hello`.
-pub fn tarball_assertion(path: &str) -> harness::scenario::TarballAssertion {
-    harness::scenario::TarballAssertion {
+pub fn tarball_assertion(path: &str) -> scenario::TarballAssertion {
+    scenario::TarballAssertion {
         path: path.into(),
         format: None,
         tags: vec![],
@@ -231,12 +231,12 @@ pub fn tarball_assertion(path: &str) -> harness::scenario::TarballAssertion {
 /// steps (no registry, no daemon).
 pub async fn check_tarballs(
     workspace: &std::path::Path,
-    assertions: Vec<harness::scenario::TarballAssertion>,
-) -> Vec<harness::result::AssertionOutcome> {
+    assertions: Vec<scenario::TarballAssertion>,
+) -> Vec<model::result::AssertionOutcome> {
     use std::collections::BTreeMap;
     let registries = [(
         "registry".to_owned(),
-        harness::registry::Registry::new("127.0.0.1:9"),
+        oci::registry::Registry::new("127.0.0.1:9"),
     )];
     let vars = BTreeMap::from([("registry".to_owned(), "registry:5000".to_owned())]);
     let (missing, daemon_images, registry_logs) =
@@ -249,20 +249,20 @@ pub async fn check_tarballs(
         vars: &vars,
         missing_captures: &missing,
     };
-    let assertions: Vec<harness::scenario::Assertion> = assertions
+    let assertions: Vec<scenario::Assertion> = assertions
         .into_iter()
-        .map(harness::scenario::Assertion::Tarball)
+        .map(scenario::Assertion::Tarball)
         .collect();
     harness::assertions::evaluate(
         &assertions,
         &evidence,
-        &mut harness::archive::Archives::new(workspace),
+        &mut oci::archive::Archives::new(workspace),
     )
     .await
 }
 
 /// Outcomes as pinned text: one line per check, with what was expected and found.
-pub fn render_outcomes(outcomes: &[harness::result::AssertionOutcome]) -> String {
+pub fn render_outcomes(outcomes: &[model::result::AssertionOutcome]) -> String {
     outcomes
         .iter()
         .map(|o| {

@@ -1,0 +1,448 @@
+//! Asking a registry what it really holds, over HTTPS (trusting the run's CA) or plain HTTP,
+//! with oci-client.
+//!
+//! "Not there" (unknown repository, unknown tag) is an answer; anything else that goes wrong
+//! (connection refused, a 500, a malformed manifest) is a [`RegistryQueryError`].
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use oci_client::client::{Certificate, CertificateEncoding, ClientConfig, ClientProtocol};
+use oci_client::errors::{OciDistributionError, OciErrorCode};
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+
+use crate::archive::{apply_layers, config_labels, scan_layer, Compression, Limits, Want};
+use crate::errors::RegistryQueryError;
+pub use model::inventory::{RegistryContents, ServedTag};
+
+/// The largest image config the harness reads into memory. Real ones are a few KiB; a plugin
+/// may push any size.
+pub const MAX_CONFIG_BYTES: usize = 4 * 1024 * 1024;
+
+/// The most tags (and repositories without tags) one reading of a registry lists: a scenario's
+/// steps push a handful; a plugin pushing thousands makes the reading stop here (and the
+/// accounting a Fail) instead of taking minutes.
+pub const MAX_READ_TAGS: usize = 1000;
+
+fn config_declared_too_big(size: i64) -> String {
+    format!(
+        "the image config's descriptor declares {size} bytes, not 0 to the {MAX_CONFIG_BYTES} \
+         the harness reads"
+    )
+}
+
+fn config_sent_too_big(size: i64) -> String {
+    format!(
+        "the registry sent more than the {MAX_CONFIG_BYTES} bytes of image config the harness \
+         reads (its descriptor declares {size})"
+    )
+}
+
+/// An in-memory sink that refuses to grow past its limit.
+struct Capped {
+    data: Vec<u8>,
+    limit: usize,
+    overflowed: bool,
+}
+
+impl Capped {
+    fn new(limit: usize) -> Capped {
+        Capped {
+            data: Vec::new(),
+            limit,
+            overflowed: false,
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Capped {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.data.len() + buf.len() > this.limit {
+            this.overflowed = true;
+            return std::task::Poll::Ready(Err(std::io::Error::other("over the limit")));
+        }
+        this.data.extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// A registry reached from the host, e.g. `127.0.0.1:32768`.
+pub struct Registry {
+    client: Client,
+    host: String,
+    auth: RegistryAuth,
+}
+
+/// What the registry serves for a tag.
+#[derive(Debug, Clone)]
+pub struct RegistryImage {
+    /// The digest the tag names (an index's, when the tag points to one).
+    pub manifest_digest: String,
+    /// Media type, config and layers are those of the platform manifest for this machine.
+    pub media_type: Option<String>,
+    pub config_digest: String,
+    pub layer_count: usize,
+    /// The image config's labels, or why the config could not be read.
+    pub labels: Result<BTreeMap<String, String>, String>,
+    reference: Reference,
+    layers: Vec<OciDescriptor>,
+}
+
+impl Registry {
+    /// A registry served over plain HTTP, asked anonymously.
+    pub fn new(host: impl Into<String>) -> Registry {
+        Registry::connect(host, None, None)
+    }
+
+    /// A registry over HTTPS trusting only `ca_pem` (the run's CA), or over plain HTTP without
+    /// one; with basic auth when credentials are given.
+    pub fn connect(
+        host: impl Into<String>,
+        ca_pem: Option<&str>,
+        basic_auth: Option<(&str, &str)>,
+    ) -> Registry {
+        let config = match ca_pem {
+            Some(pem) => ClientConfig {
+                protocol: ClientProtocol::Https,
+                tls_certs_only: vec![Certificate {
+                    encoding: CertificateEncoding::Pem,
+                    data: pem.as_bytes().to_vec(),
+                }],
+                ..Default::default()
+            },
+            None => ClientConfig {
+                protocol: ClientProtocol::Http,
+                ..Default::default()
+            },
+        };
+        Registry {
+            client: Client::new(config),
+            host: host.into(),
+            auth: match basic_auth {
+                Some((user, password)) => RegistryAuth::Basic(user.to_owned(), password.to_owned()),
+                None => RegistryAuth::Anonymous,
+            },
+        }
+    }
+
+    /// Whether the registry answers the distribution API (a tag listing of a repository that
+    /// does not exist: "unknown" is an answer); the error says why not.
+    pub async fn answers(&self) -> Result<(), RegistryQueryError> {
+        self.tags("conformance/readiness-probe").await.map(|_| ())
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn reference(&self, repository: &str, tag: &str) -> Reference {
+        Reference::with_tag(self.host.clone(), repository.to_owned(), tag.to_owned())
+    }
+
+    /// Tags of a repository; empty when the registry does not know the repository.
+    pub async fn tags(&self, repository: &str) -> Result<Vec<String>, RegistryQueryError> {
+        self.list_tags(repository, None).await
+    }
+
+    /// At most `n` tags of a repository (the registry's first page of that size), or all.
+    async fn list_tags(
+        &self,
+        repository: &str,
+        n: Option<usize>,
+    ) -> Result<Vec<String>, RegistryQueryError> {
+        match self
+            .client
+            .list_tags(&self.reference(repository, "latest"), &self.auth, n, None)
+            .await
+        {
+            Ok(response) => Ok(response.tags),
+            Err(e) if is_not_found(&e) => Ok(Vec::new()),
+            Err(e) => Err(RegistryQueryError {
+                what: format!("tags of {}/{repository}", self.host),
+                message: e.to_string(),
+            }),
+        }
+    }
+
+    /// The manifest a reference names (the platform manifest for this machine when it is an
+    /// index), its digest and the index's; `None` when the tag or repository is unknown.
+    async fn platform_manifest(
+        &self,
+        reference: &Reference,
+    ) -> Result<Option<(OciImageManifest, String, Option<String>)>, OciDistributionError> {
+        match self
+            .client
+            .pull_image_manifest_and_list_digest(reference, &self.auth)
+            .await
+        {
+            Ok(found) => Ok(Some(found)),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The image a tag points to (the platform manifest for this machine when it is an index);
+    /// `None` when the tag or repository is unknown.
+    pub async fn image(
+        &self,
+        repository: &str,
+        tag: &str,
+    ) -> Result<Option<RegistryImage>, RegistryQueryError> {
+        let reference = self.reference(repository, tag);
+        let query_error = |what: &str| {
+            let what = format!("{what} of {reference}");
+            move |e: OciDistributionError| RegistryQueryError {
+                what,
+                message: e.to_string(),
+            }
+        };
+        let Some((manifest, digest, list_digest)) = self
+            .platform_manifest(&reference)
+            .await
+            .map_err(query_error("manifest"))?
+        else {
+            return Ok(None);
+        };
+        // The config as the plugin pushed it, read into memory only up to the limit (the
+        // descriptor's size first, then what the registry actually sends). Whatever it is, the
+        // plugin put it there: a Fail of the label checks, never more memory.
+        let labels = if !(0..=MAX_CONFIG_BYTES as i64).contains(&manifest.config.size) {
+            Err(config_declared_too_big(manifest.config.size))
+        } else {
+            let mut config = Capped::new(MAX_CONFIG_BYTES);
+            match self
+                .client
+                .pull_blob(&reference, &manifest.config, &mut config)
+                .await
+            {
+                Ok(()) => serde_json::from_slice::<serde_json::Value>(&config.data)
+                    .map(|config| config_labels(&config))
+                    .map_err(|e| format!("the image config is not json: {e}")),
+                Err(_) if config.overflowed => Err(config_sent_too_big(manifest.config.size)),
+                Err(e) => return Err(query_error("image config")(e)),
+            }
+        };
+        Ok(Some(RegistryImage {
+            // The digest the tag names: the index's when it is one.
+            manifest_digest: list_digest.unwrap_or(digest),
+            media_type: manifest.media_type.clone(),
+            config_digest: manifest.config.digest.clone(),
+            layer_count: manifest.layers.len(),
+            labels,
+            reference: reference.clone(),
+            layers: manifest.layers,
+        }))
+    }
+}
+
+/// A registry as one reading found it.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryReading {
+    pub contents: RegistryContents,
+    /// The registry held more than the reading's limit: `contents` has the first ones only.
+    pub truncated: bool,
+}
+
+impl Registry {
+    /// Reads the registry: the catalog, every tag of every repository, and what each tag
+    /// names (manifest digest; the platform manifest's media type, config digest and layer
+    /// count), up to `max_items` tags and tagless repositories in all (see [`MAX_READ_TAGS`]).
+    pub async fn contents(&self, max_items: usize) -> Result<RegistryReading, RegistryQueryError> {
+        let err = |what: String| {
+            move |e: OciDistributionError| RegistryQueryError {
+                what,
+                message: e.to_string(),
+            }
+        };
+        let anchor = self.reference("catalog", "latest");
+        let page_size = max_items.saturating_add(1).min(1000);
+        let mut repositories = Vec::new();
+        // One repository more than the limit shows that there is more.
+        while repositories.len() <= max_items {
+            let page = self
+                .client
+                .catalog(
+                    &anchor,
+                    &self.auth,
+                    Some(page_size),
+                    repositories.last().map(String::as_str),
+                )
+                .await
+                .map_err(err(format!("catalog of {}", self.host)))?;
+            let done = page.repositories.len() < page_size;
+            repositories.extend(page.repositories);
+            if done {
+                break;
+            }
+        }
+        let mut reading = RegistryReading::default();
+        let mut left = max_items;
+        for repository in repositories {
+            if left == 0 {
+                // Another repository is more than the reading lists.
+                reading.truncated = true;
+                break;
+            }
+            // One tag more than is left shows that there is more.
+            let mut listed = self
+                .list_tags(&repository, Some(left.saturating_add(1)))
+                .await?;
+            if listed.len() > left {
+                listed.truncate(left);
+                reading.truncated = true;
+            }
+            // A repository without tags counts as one item.
+            left -= listed.len().max(1);
+            let mut tags = BTreeMap::new();
+            for tag in listed {
+                let reference = self.reference(&repository, &tag);
+                let served = match self.platform_manifest(&reference).await {
+                    Ok(Some((manifest, digest, list_digest))) => ServedTag {
+                        manifest_digest: list_digest.unwrap_or(digest),
+                        config_digest: Some(manifest.config.digest),
+                        media_type: manifest.media_type,
+                        layers: Some(manifest.layers.len()),
+                    },
+                    // Gone between the listing and now, or not an image this client reads:
+                    // the manifest digest alone still says what the tag names.
+                    Ok(None) | Err(_) => ServedTag {
+                        manifest_digest: self
+                            .client
+                            .fetch_manifest_digest(&reference, &self.auth)
+                            .await
+                            .map_err(err(format!(
+                                "manifest of {}/{repository}:{tag}",
+                                self.host
+                            )))?,
+                        config_digest: None,
+                        media_type: None,
+                        layers: None,
+                    },
+                };
+                tags.insert(tag, served);
+            }
+            reading.contents.insert(repository, tags);
+            if reading.truncated {
+                break;
+            }
+        }
+        Ok(reading)
+    }
+
+    /// The files of a served image: every layer pulled (its digest verified by the client)
+    /// into a temporary file, then streamed through the bounded decompressor and listed (names
+    /// only), applied in order; nothing is held in memory but the names. The inner error says
+    /// the layers are not readable tars or break the archive limits (what was pushed is
+    /// broken); the outer one that the registry could not be asked or the harness could not
+    /// keep the blob.
+    pub async fn files(
+        &self,
+        image: &RegistryImage,
+    ) -> Result<Result<BTreeSet<String>, String>, RegistryQueryError> {
+        let limits = Limits::default();
+        let mut names_left = limits.name_bytes;
+        let mut layers = Vec::with_capacity(image.layers.len());
+        for layer in &image.layers {
+            let what = || format!("layer {} of {}", layer.digest, image.reference);
+            let local = |e: std::io::Error| RegistryQueryError {
+                what: what(),
+                message: format!("cannot keep the blob in a temporary file: {e}"),
+            };
+            let file = tempfile::tempfile().map_err(local)?;
+            let mut blob = tokio::fs::File::from_std(file.try_clone().map_err(local)?);
+            self.client
+                .pull_blob(&image.reference, layer, &mut blob)
+                .await
+                .map_err(|e| RegistryQueryError {
+                    what: what(),
+                    message: e.to_string(),
+                })?;
+            tokio::io::AsyncWriteExt::flush(&mut blob)
+                .await
+                .map_err(local)?;
+            drop(blob);
+            let digest = layer.digest.clone();
+            let limits = limits.clone();
+            let scanned = tokio::task::spawn_blocking(move || {
+                let mut file = file;
+                std::io::Seek::rewind(&mut file)?;
+                let size = file.metadata()?.len();
+                let mut head = [0u8; 4];
+                let got = std::io::Read::read(&mut file, &mut head)?;
+                std::io::Seek::rewind(&mut file)?;
+                let compression = Compression::sniff(&head[..got]);
+                let reader = std::io::BufReader::with_capacity(256 * 1024, file);
+                let scan = scan_layer(
+                    reader,
+                    compression,
+                    size,
+                    &limits,
+                    Want::default(),
+                    &mut names_left,
+                )
+                .map_err(|problem| problem.describe(&digest));
+                Ok::<_, std::io::Error>((scan, names_left))
+            })
+            .await
+            .map_err(|e| RegistryQueryError {
+                what: what(),
+                message: format!("the layer reader stopped: {e}"),
+            })?
+            .map_err(local)?;
+            let (scan, left) = scanned;
+            names_left = left;
+            match scan.and_then(|s| s.paths.map_err(|e| format!("layer {}: {e}", layer.digest))) {
+                Ok(paths) => layers.push(paths),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        Ok(Ok(apply_layers(
+            layers.iter().map(|paths| paths.as_slice()),
+        )))
+    }
+}
+
+/// The registry called `name` among a scenario's registries, or the first (the default) when
+/// no name is given; validation made sure a given name exists.
+pub fn named<'a>(
+    registries: &'a [(String, Registry)],
+    name: Option<&str>,
+) -> (&'a str, &'a Registry) {
+    let found = name.and_then(|n| registries.iter().find(|(r, _)| r == n));
+    let (name, registry) = found.unwrap_or(&registries[0]);
+    (name, registry)
+}
+
+fn is_not_found(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RegistryError { envelope, .. } => envelope.errors.iter().any(|e| {
+            matches!(
+                e.code,
+                OciErrorCode::NameUnknown | OciErrorCode::ManifestUnknown
+            )
+        }),
+        OciDistributionError::ImageManifestNotFoundError(_) => true,
+        OciDistributionError::ServerError { code, .. } => *code == 404,
+        _ => false,
+    }
+}

@@ -1,0 +1,230 @@
+//! `summary.md`: a run (or several merged) in Markdown, for a CI job summary: the counts, the
+//! builder × scenario matrix, the non-passing plans with their failed assertions, and the slowest
+//! plans with the harness's share of their time.
+
+use std::fmt::Write;
+
+use super::view::{overhead, steps_ms, CellVerdict, Entry, Matrix, Verdict};
+use super::Redact;
+use crate::runs::Run;
+use model::result::Status;
+
+/// How many of the slowest plans the summary lists.
+const SLOWEST: usize = 5;
+
+/// The Markdown summary of `runs`.
+pub fn render(runs: &[Run], redact: Redact) -> String {
+    let matrix = Matrix::of(runs);
+    let mut out = String::new();
+    header(&mut out, &matrix, redact);
+    table(&mut out, &matrix);
+    not_passing(&mut out, &matrix, redact);
+    slowest(&mut out, &matrix, redact);
+    out.push_str(
+        "\nEvery step's timing, log and the registries' contents after each step: `report.html` \
+         next to this file.\n",
+    );
+    out
+}
+
+fn header(out: &mut String, matrix: &Matrix<'_>, redact: Redact) {
+    let runs: Vec<String> = matrix
+        .run_ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| format!("`{}`", redact.run_id(i, id)))
+        .collect();
+    let results: usize = matrix.plans.iter().map(|p| p.entries.len()).sum();
+    let t = matrix.tally;
+    let _ = writeln!(out, "# Conformance report\n");
+    let _ = writeln!(
+        out,
+        "{} {} · {} · {}\n",
+        if runs.len() == 1 { "Run" } else { "Runs" },
+        runs.join(", "),
+        super::view::count(matrix.plans.len(), "plan"),
+        super::view::count(results, "result")
+    );
+    let _ = writeln!(
+        out,
+        "| ✅ pass | ❌ fail | 🟧 of which known discrepancies | 🟣 error | ⏭️ skip | 🔀 flaky | not as expected |"
+    );
+    let _ = writeln!(out, "|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(
+        out,
+        "| {} | {} | {} | {} | {} | {} | {} |\n",
+        t.pass,
+        t.fail,
+        t.known_discrepancies,
+        t.error,
+        t.skip,
+        matrix.flaky(),
+        t.not_as_expected
+    );
+    let _ = writeln!(
+        out,
+        "Results are counted one per repetition; a plan is flaky when its repetitions ended \
+         differently. Not as expected: every Fail and Error except a known discrepancy that \
+         showed exactly as documented; ⚠️ marks a known discrepancy that did not.\n"
+    );
+}
+
+fn table(out: &mut String, matrix: &Matrix<'_>) {
+    let _ = writeln!(out, "## Matrix\n");
+    let _ = writeln!(out, "| scenario | {} |", matrix.builders.join(" | "));
+    let _ = writeln!(out, "|---|{}", ":-:|".repeat(matrix.builders.len()));
+    for row in &matrix.rows {
+        let _ = write!(out, "| `{row}` |");
+        for builder in &matrix.builders {
+            let cell = match matrix.cell(row, builder) {
+                None => "–".to_owned(),
+                Some(plan) => {
+                    let verdict = plan.verdict();
+                    let mut cell = format!("{} {}", verdict.emoji(), verdict.word());
+                    if verdict == CellVerdict::Flaky {
+                        let parts: Vec<String> = plan
+                            .breakdown()
+                            .iter()
+                            .map(|(v, n)| format!("{}{n}", v.emoji()))
+                            .collect();
+                        let _ = write!(cell, " ({})", parts.join(" "));
+                    } else if plan.entries.len() > 1 {
+                        let _ = write!(cell, " ×{}", plan.entries.len());
+                    }
+                    if plan.surprise() {
+                        cell.push_str(" ⚠️");
+                    }
+                    cell
+                }
+            };
+            let _ = write!(out, " {cell} |");
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+}
+
+/// `test`, with the repetition and the run when they tell results apart.
+fn entry_name(entry: &Entry<'_>, repeated: bool, redact: Redact) -> String {
+    let mut name = format!("`{}`", entry.result.test);
+    if repeated {
+        let _ = write!(name, " repetition {}", entry.result.repetition);
+    }
+    if entry.labelled {
+        let _ = write!(name, " (run `{}`)", redact.run_id(entry.run, entry.run_id));
+    }
+    name
+}
+
+fn not_passing(out: &mut String, matrix: &Matrix<'_>, redact: Redact) {
+    let entries: Vec<(&Entry<'_>, bool)> = matrix
+        .plans
+        .iter()
+        .flat_map(|p| p.entries.iter().map(move |e| (e, p.entries.len() > 1)))
+        .filter(|(e, _)| !matches!(e.verdict(), Verdict::Pass | Verdict::Skip) || e.surprise())
+        .collect();
+    let _ = writeln!(out, "## Not passing\n");
+    if entries.is_empty() {
+        let _ = writeln!(out, "Every plan that ran passed.\n");
+        return;
+    }
+    for (entry, repeated) in entries {
+        let r = entry.result;
+        let verdict = entry.verdict();
+        let _ = writeln!(
+            out,
+            "### {} {} — {}{}\n",
+            verdict.emoji(),
+            entry_name(entry, repeated, redact),
+            verdict.word(),
+            if entry.surprise() {
+                " ⚠️ not as documented"
+            } else {
+                ""
+            }
+        );
+        if let Some(reason) = &r.reason {
+            let _ = writeln!(out, "{}\n", inline(&redact.text(reason)));
+        }
+        if let Some(known) = &r.known_discrepancy {
+            let verdict = match (&known.difference, known.met) {
+                (_, true) => "fails exactly as expected".to_owned(),
+                (Some(d), false) => format!("not as expected: {}", inline(&redact.text(d))),
+                (None, false) => "not as expected".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "Known discrepancy ({verdict}): {}\n",
+                inline(&redact.text(&known.because))
+            );
+        }
+        let failed: Vec<_> = r
+            .assertions
+            .iter()
+            .filter(|a| a.status != Status::Pass)
+            .collect();
+        if !failed.is_empty() {
+            let _ = writeln!(out, "| assertion | expected | found |");
+            let _ = writeln!(out, "|---|---|---|");
+            for a in failed {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} |",
+                    inline(&redact.text(&a.assertion)),
+                    inline(&redact.text(&a.expected)),
+                    inline(&redact.text(&a.found))
+                );
+            }
+            out.push('\n');
+        }
+    }
+}
+
+fn slowest(out: &mut String, matrix: &Matrix<'_>, redact: Redact) {
+    let mut entries: Vec<(&Entry<'_>, bool)> = matrix
+        .plans
+        .iter()
+        .flat_map(|p| p.entries.iter().map(move |e| (e, p.entries.len() > 1)))
+        .filter(|(e, _)| e.result.status != Status::Skip)
+        .collect();
+    if entries.is_empty() {
+        return;
+    }
+    entries.sort_by_key(|(e, _)| std::cmp::Reverse(e.result.duration_ms));
+    let _ = writeln!(out, "## Slowest plans\n");
+    let _ = writeln!(
+        out,
+        "Harness overhead: the share of a plan's time that is not its steps (environment up, \
+         registry readings, checks, teardown): 1 − steps / duration.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| plan | result | duration | steps | harness overhead |"
+    );
+    let _ = writeln!(out, "|---|---|---:|---:|---:|");
+    for (entry, repeated) in entries.into_iter().take(SLOWEST) {
+        let r = entry.result;
+        let verdict = entry.verdict();
+        let _ = writeln!(
+            out,
+            "| {} | {} {} | {} | {} | {} |",
+            entry_name(entry, repeated, redact),
+            verdict.emoji(),
+            verdict.word(),
+            inline(&redact.ms(r.duration_ms)),
+            inline(&redact.ms(steps_ms(r))),
+            overhead(r).map_or("–".to_owned(), |s| inline(&redact.share(s)))
+        );
+    }
+}
+
+/// Text for one Markdown line or table cell: pipes escaped, angle brackets as entities (so
+/// `<ms>` is not read as an HTML tag), line breaks as `<br>`.
+fn inline(text: &str) -> String {
+    text.trim_end()
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
+        .replace('\n', "<br>")
+}

@@ -1,0 +1,332 @@
+//! Secrets kept out of everything the harness stores or prints. A plan's secrets are every
+//! `registry_auth` password (and the `user:password` pair in base64, as a Basic auth header or a
+//! Docker config carries it), every step variable whose name contains `PASSWORD`, `TOKEN` or
+//! `SECRET`, and every variable the scenario lists under `secrets:`. They are replaced with
+//! `[redacted]` in the plan's result before it leaves the runner (step logs, assertions'
+//! expected and found texts, reasons, captures, inventory: every string in it), and masked in
+//! the workspace kept for inspection; the result, summary, JUnit and report writers and the
+//! CLI's printing redact again with every secret the process has seen.
+//!
+//! Values shorter than [`MIN_LEN`] characters and `true`/`false` are not treated as secrets:
+//! redacting them would blank out ordinary text everywhere.
+
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{LazyLock, Mutex};
+
+use model::result::ScenarioResult;
+use scenario::Scenario;
+
+/// What a secret is replaced with.
+pub const REDACTED: &str = "[redacted]";
+/// Shorter values are never redacted.
+pub const MIN_LEN: usize = 4;
+/// A variable whose name contains one of these (any case) holds a secret.
+pub const SECRET_NAME_PARTS: [&str; 3] = ["PASSWORD", "TOKEN", "SECRET"];
+/// Workspace files larger than this are not scanned (plugins' image tarballs are not text).
+const SCRUB_FILE_LIMIT: u64 = 64 * 1024 * 1024;
+
+/// A set of secret values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Secrets {
+    /// Longest first, so that a secret containing another is replaced whole.
+    values: Vec<String>,
+}
+
+/// Whether a variable of this name holds a secret by its name alone.
+pub fn is_secret_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    SECRET_NAME_PARTS.iter().any(|part| upper.contains(part))
+}
+
+impl Secrets {
+    pub fn new(values: impl IntoIterator<Item = String>) -> Secrets {
+        let set: BTreeSet<String> = values
+            .into_iter()
+            .filter(|v| v.chars().count() >= MIN_LEN && v != "true" && v != "false")
+            .collect();
+        let mut values: Vec<String> = set.into_iter().collect();
+        values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        Secrets { values }
+    }
+
+    /// The secrets of a scenario (see the module's documentation).
+    pub fn of(scenario: &Scenario) -> Secrets {
+        let mut values = Vec::new();
+        for credentials in scenario.registry_auth.values() {
+            values.push(credentials.password.clone());
+            let pair = format!("{}:{}", credentials.username, credentials.password);
+            values.push(base64(pair.as_bytes()));
+        }
+        for step in &scenario.steps {
+            for (name, value) in step.environment() {
+                if is_secret_name(&name) || scenario.secrets.contains(&name) {
+                    values.push(value);
+                }
+            }
+        }
+        Secrets::new(values)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Every secret in `self` and in `other`.
+    pub fn merged(&self, other: &Secrets) -> Secrets {
+        Secrets::new(self.values.iter().chain(&other.values).cloned())
+    }
+
+    /// `text` with every secret replaced by `[redacted]` (one pass: a replacement is never
+    /// searched again).
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.values.is_empty() || !self.values.iter().any(|v| text.contains(v.as_str())) {
+            return Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        'scan: while !rest.is_empty() {
+            for secret in &self.values {
+                if rest.starts_with(secret.as_str()) {
+                    out.push_str(REDACTED);
+                    rest = &rest[secret.len()..];
+                    continue 'scan;
+                }
+            }
+            let step = rest.chars().next().map_or(1, char::len_utf8);
+            out.push_str(&rest[..step]);
+            rest = &rest[step..];
+        }
+        Cow::Owned(out)
+    }
+
+    /// Every string in a JSON value (object keys included), redacted in place.
+    pub fn scrub_json(&self, value: &mut serde_json::Value) {
+        use serde_json::Value;
+        match value {
+            Value::String(s) => {
+                if let Cow::Owned(clean) = self.redact(s) {
+                    *s = clean;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.scrub_json(v)),
+            Value::Object(map) => {
+                let entries = std::mem::take(map);
+                for (key, mut v) in entries {
+                    self.scrub_json(&mut v);
+                    map.insert(self.redact(&key).into_owned(), v);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Every string in a result redacted in place: step logs, reasons, assertions' texts,
+    /// captures, inventory and the rest.
+    pub fn scrub_result(&self, result: &mut ScenarioResult) {
+        if self.values.is_empty() {
+            return;
+        }
+        let scrubbed = serde_json::to_value(&*result).ok().and_then(|mut value| {
+            self.scrub_json(&mut value);
+            serde_json::from_value::<ScenarioResult>(value).ok()
+        });
+        match scrubbed {
+            Some(clean) => *result = clean,
+            // Cannot happen for a result the harness made; still, never keep a secret.
+            None => self.scrub_fields(result),
+        }
+    }
+
+    fn scrub_fields(&self, result: &mut ScenarioResult) {
+        let clean = |s: &mut String| *s = self.redact(s).into_owned();
+        if let Some(reason) = result.reason.as_mut() {
+            clean(reason);
+        }
+        for step in &mut result.steps {
+            clean(&mut step.log);
+        }
+        for a in &mut result.assertions {
+            clean(&mut a.assertion);
+            clean(&mut a.expected);
+            clean(&mut a.found);
+        }
+        for value in result.captures.values_mut() {
+            clean(value);
+        }
+        result.retried_errors.iter_mut().for_each(clean);
+        result.inventory.clear();
+    }
+
+    /// Masks every secret in the regular files under `dir` (a workspace kept for inspection),
+    /// byte for byte with `*` so that archives keep their layout. Symbolic links are neither
+    /// followed nor touched. Returns the files changed.
+    pub fn scrub_dir(&self, dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut changed = Vec::new();
+        if !self.values.is_empty() {
+            self.scrub_dir_into(dir, &mut changed);
+        }
+        changed
+    }
+
+    fn scrub_dir_into(&self, dir: &Path, changed: &mut Vec<std::path::PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() {
+                self.scrub_dir_into(&path, changed);
+            } else if kind.is_file()
+                && entry.metadata().is_ok_and(|m| m.len() <= SCRUB_FILE_LIMIT)
+                && self.mask_file(&path).unwrap_or(false)
+            {
+                changed.push(path);
+            }
+        }
+    }
+
+    /// Masks the secrets in one regular file, in place. The file is opened without following
+    /// a symlink (a plugin may have swapped one in: never read or write outside the workspace).
+    fn mask_file(&self, path: &Path) -> std::io::Result<bool> {
+        use std::io::{Read, Seek, Write};
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)?;
+        if !file.metadata()?.is_file() {
+            return Ok(false);
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        let mut hit = false;
+        for secret in &self.values {
+            let needle = secret.as_bytes();
+            let mut at = 0;
+            while let Some(found) = find(&bytes[at..], needle) {
+                let start = at + found;
+                bytes[start..start + needle.len()].fill(b'*');
+                at = start + needle.len();
+                hit = true;
+            }
+        }
+        if hit {
+            // Same length: overwrite in place.
+            file.rewind()?;
+            file.write_all(&bytes)?;
+        }
+        Ok(hit)
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || haystack.len() < needle.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Standard base64 with padding (how Basic auth and Docker's config.json carry `user:pass`).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+static KNOWN: LazyLock<Mutex<Secrets>> = LazyLock::new(|| Mutex::new(Secrets::default()));
+
+/// Adds a plan's secrets to those of the process, which every writer and printer redacts.
+pub fn remember(secrets: &Secrets) {
+    if secrets.is_empty() {
+        return;
+    }
+    let mut known = KNOWN.lock().expect("secrets lock");
+    *known = known.merged(secrets);
+}
+
+/// Every secret the process has seen so far.
+pub fn known() -> Secrets {
+    KNOWN.lock().expect("secrets lock").clone()
+}
+
+/// `text` with every secret the process has seen redacted.
+pub fn text(text: &str) -> Cow<'_, str> {
+    let known = KNOWN.lock().expect("secrets lock");
+    if known.is_empty() {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(known.redact(text).into_owned())
+}
+
+/// A result with every secret the process has seen redacted (what the writers store).
+pub fn result(result: &ScenarioResult) -> Cow<'_, ScenarioResult> {
+    let known = known();
+    if known.is_empty() {
+        return Cow::Borrowed(result);
+    }
+    let mut clean = result.clone();
+    known.scrub_result(&mut clean);
+    Cow::Owned(clean)
+}
+
+/// The same for several results.
+pub fn results(results: &[ScenarioResult]) -> Cow<'_, [ScenarioResult]> {
+    let known = known();
+    if known.is_empty() {
+        return Cow::Borrowed(results);
+    }
+    let mut clean = results.to_vec();
+    clean.iter_mut().for_each(|r| known.scrub_result(r));
+    Cow::Owned(clean)
+}
+
+/// The same for runs read back or about to be reported.
+pub fn runs(runs: &[crate::runs::Run]) -> Cow<'_, [crate::runs::Run]> {
+    let known = known();
+    if known.is_empty() {
+        return Cow::Borrowed(runs);
+    }
+    let mut clean = runs.to_vec();
+    for run in &mut clean {
+        run.results.iter_mut().for_each(|r| known.scrub_result(r));
+    }
+    Cow::Owned(clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(
+            base64(b"conformance:right-password"),
+            "Y29uZm9ybWFuY2U6cmlnaHQtcGFzc3dvcmQ="
+        );
+    }
+}
