@@ -9,7 +9,6 @@ use futures_util::StreamExt;
 use crate::plan::Plan;
 use crate::runner::{run_repetition, run_repetition_deferred, PendingTeardown, RunContext};
 use model::result::{ScenarioResult, Status};
-use report;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {

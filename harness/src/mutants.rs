@@ -17,7 +17,6 @@ use crate::errors::{MutantLoadError, ProfileLoadError};
 use crate::plan::Plan;
 use crate::runner::{run_plan, RunContext};
 use model::result::ScenarioResult;
-use report;
 
 /// `fixtures/mutants/<name>/mutant.yaml`.
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -21,7 +21,6 @@ use crate::matrix::{self, Job, Options};
 use crate::plan::Plan;
 use crate::runner::RunContext;
 use model::result::ScenarioResult;
-use report;
 use report::compare::{self, Calibration, Comparison, Settings, TimingVerdict};
 use report::runs::Run;
 

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use crate::errors::{DockerConnectError, ImageBuildError, ProfileLoadError};
 use crate::images;
 use crate::runner::RunContext;
-use runtime;
 use runtime::profile::Profile;
 
 /// The repository root: `CONFORMANCE_ROOT`, else the workspace this crate was built in.

@@ -15,7 +15,6 @@ use harness::runner::{self, new_run_id};
 use harness::session::{self, ProfileChoice};
 use libtest_mimic::{Arguments, Failed, Trial};
 use model::result::ScenarioResult;
-use report;
 use report::compare::{render, Settings};
 use runtime::stop;
 
