@@ -1,0 +1,44 @@
+//! `harness sweep`: what processes that are gone left behind.
+
+use std::process::ExitCode;
+
+use harness::runner::new_run_id;
+use harness::session;
+use harness::{errln, outln};
+
+use super::args::ProfileArgs;
+use super::Outcome;
+
+/// `harness sweep`: leftovers of processes that are gone, one run's, or (`--all`) everything.
+pub async fn sweep(run: Option<String>, all: bool, labels: Vec<String>) -> Outcome {
+    let docker = runtime::connect().await?;
+    if run.is_some() || all {
+        if all {
+            errln!("warning: --all removes every labelled resource on this daemon, including those of runs still going on");
+        }
+        let swept = runtime::sweep(&docker, run.as_deref()).await?;
+        outln!("removed {swept}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let report = runtime::sweep_gone(&docker, &labels).await?;
+    for (owner, swept) in &report.removed {
+        outln!("removed {swept} of {owner}: its process is gone");
+    }
+    for (owner, why) in &report.kept {
+        outln!(
+            "left {owner} alone: {why} (`--run {}` removes it)",
+            owner.run
+        );
+    }
+    if report.removed.is_empty() {
+        outln!("nothing to remove");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `harness images`: the profile's images, built or loaded when missing.
+pub async fn images(profile: ProfileArgs) -> Outcome {
+    session::open(&profile.choice(), new_run_id()).await?;
+    outln!("images for profile `{}` are present", profile.profile);
+    Ok(ExitCode::SUCCESS)
+}
