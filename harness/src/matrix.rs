@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use futures_util::StreamExt;
 
 use crate::plan::Plan;
-use crate::runner::{run_repetition, run_repetition_deferred, PendingTeardown, RunContext};
+use crate::runner::{run_repetition, PendingTeardown, RunContext, Teardown};
 use model::result::{ScenarioResult, Status};
 
 #[derive(Debug, Clone, Copy)]
@@ -164,7 +164,7 @@ pub async fn run_lanes(
 /// One repetition, run again while it ends in Error (at most `retries` more times). The result
 /// keeps why each earlier attempt errored: an Error is never retried into a Pass silently.
 /// With `slots`, each attempt's teardown is deferred and returned, still going on (see
-/// [`run_repetition_deferred`]); without, each attempt is torn down before the next starts.
+/// [`Teardown::Deferred`]); without, each attempt is torn down before the next starts.
 /// Returns the result, written.
 async fn attempt(
     job: &Job<'_>,
@@ -179,15 +179,12 @@ async fn attempt(
     let mut errors = Vec::new();
     let mut teardowns = Vec::new();
     loop {
-        let mut result = match slots {
-            Some(slots) => {
-                let (result, teardown) =
-                    run_repetition_deferred(ctx, plan, repetition, Some(slots)).await;
-                teardowns.extend(teardown);
-                result
-            }
-            None => run_repetition(ctx, plan, repetition).await,
+        let policy = match slots {
+            Some(slots) => Teardown::Deferred(Some(slots)),
+            None => Teardown::Inline,
         };
+        let (mut result, teardown) = run_repetition(ctx, plan, repetition, policy).await;
+        teardowns.extend(teardown);
         result.retried_errors = errors.clone();
         let again = result.status == Status::Error && (errors.len() as u32) < retries;
         if !again {
@@ -200,24 +197,19 @@ async fn attempt(
     }
 }
 
-/// Plans whose repetitions did not all end the same way (Skip aside): flaky, never hidden.
+/// Flaky plans ([`model::result::flaky`]), each with its repetitions' statuses in order:
+/// never hidden.
 pub fn flaky(results: &[ScenarioResult]) -> BTreeMap<String, Vec<Status>> {
-    let mut by_plan: BTreeMap<String, Vec<(u32, Status)>> = BTreeMap::new();
+    let mut by_plan: BTreeMap<&str, Vec<&ScenarioResult>> = BTreeMap::new();
     for r in results.iter().filter(|r| r.status != Status::Skip) {
-        by_plan
-            .entry(r.test.clone())
-            .or_default()
-            .push((r.repetition, r.status));
+        by_plan.entry(&r.test).or_default().push(r);
     }
     by_plan
         .into_iter()
-        .filter_map(|(test, mut statuses)| {
-            statuses.sort();
-            let statuses: Vec<Status> = statuses.into_iter().map(|(_, s)| s).collect();
-            statuses
-                .iter()
-                .any(|s| *s != statuses[0])
-                .then_some((test, statuses))
+        .filter(|(_, reps)| model::result::flaky(reps.iter().copied()))
+        .map(|(test, mut reps)| {
+            reps.sort_by_key(|r| r.repetition);
+            (test.to_owned(), reps.iter().map(|r| r.status).collect())
         })
         .collect()
 }

@@ -91,44 +91,53 @@ fn roles(plan: &Plan, profile: &Profile) -> Vec<String> {
 }
 
 pub async fn run_plan(ctx: &RunContext, plan: &Plan) -> ScenarioResult {
-    run_repetition(ctx, plan, 1).await
+    run_repetition(ctx, plan, 1, Teardown::Inline).await.0
 }
 
-/// Runs one repetition of a plan (1-based) and tears its environment down before returning.
-/// Each repetition has its own workspace and result file.
-pub async fn run_repetition(ctx: &RunContext, plan: &Plan, repetition: u32) -> ScenarioResult {
-    let (mut result, teardown) = run_repetition_deferred(ctx, plan, repetition, None).await;
-    if let Some(teardown) = teardown {
-        teardown.settle(&mut result, true).await;
-    }
-    result
+/// When a repetition's environment is torn down.
+#[derive(Clone, Copy)]
+pub enum Teardown<'a> {
+    /// Before the result is returned: its time counts in the plan's wall time (nextest, one
+    /// plan at a time, and the sides of a release validation, which must not overlap).
+    Inline,
+    /// After the result, in a task of its own, off the plan's critical path (`harness run`).
+    /// With slots, the plan prepares its workspace and brings its environment up at once, but
+    /// runs its steps only once it holds one of the slots (taken in the order asked for), so
+    /// that environments come up while other plans run theirs; its wall time then counts from
+    /// when it got its slot, and what it did before is `phases.ahead_ms`.
+    Deferred(Option<&'a tokio::sync::Semaphore>),
 }
 
-/// Runs one repetition of a plan and returns its result at once, with its environment's
-/// teardown still going on in a task of its own (off the plan's critical path). The caller
-/// must [`PendingTeardown::settle`] it before the run ends; if it never does, the environment
-/// still goes: a teardown task dropped with the runtime drops the environment, which removes
-/// itself. The plan's secrets are redacted in the result and masked in the workspace kept for
-/// inspection before anyone else sees them.
-///
-/// With `slots`, the plan prepares its workspace and brings its environment up at once, but
-/// runs its steps only once it holds one of the slots (taken in the order asked for), so that
-/// environments come up while other plans run theirs. Its wall time then counts from when it
-/// got its slot: what it did before is `phases.ahead_ms`.
-pub async fn run_repetition_deferred(
+/// Runs one repetition of a plan (1-based), in a workspace and with a result file of its own,
+/// and tears its environment down as `teardown` says. A deferred teardown is returned still
+/// going on: the caller must [`PendingTeardown::settle`] it before the run ends; if it never
+/// does, the environment still goes (a teardown task dropped with the runtime drops the
+/// environment, which removes itself). The plan's secrets are redacted in the result and
+/// masked in the workspace kept for inspection before anyone else sees them.
+pub async fn run_repetition(
     ctx: &RunContext,
     plan: &Plan,
     repetition: u32,
-    slots: Option<&tokio::sync::Semaphore>,
+    teardown: Teardown<'_>,
 ) -> (ScenarioResult, Option<PendingTeardown>) {
+    let slots = match teardown {
+        Teardown::Inline => None,
+        Teardown::Deferred(slots) => slots,
+    };
     let secrets = redact::Secrets::of(&plan.scenario);
     redact::remember(&secrets);
-    let (mut result, teardown) = run_unredacted(ctx, plan, repetition, slots).await;
+    let (mut result, handle) = run_unredacted(ctx, plan, repetition, slots).await;
     secrets.scrub_result(&mut result);
     let workspace = ctx.report_dir.join(result.file_stem()).join("workspace");
     secrets.scrub_dir(&workspace);
-    let teardown = teardown.map(|handle| PendingTeardown { secrets, handle });
-    (result, teardown)
+    let pending = handle.map(|handle| PendingTeardown { secrets, handle });
+    match (teardown, pending) {
+        (Teardown::Inline, Some(pending)) => {
+            pending.settle(&mut result, true).await;
+            (result, None)
+        }
+        (_, pending) => (result, pending),
+    }
 }
 
 /// An environment being torn down in a task of its own: how it ended, and how long it took (ms).

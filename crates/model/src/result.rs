@@ -295,3 +295,17 @@ pub struct EnvironmentPhases {
     /// The base image for test Dockerfiles pushed into the first registry.
     pub base_image_ms: u64,
 }
+
+/// Whether a plan's repetitions are flaky: they did not all end the same way — in status, or
+/// in being as the scenario expects — skipped ones aside (they ran nothing). The one definition
+/// of flaky: the run's summary, the reports and the comparison of runs all ask it.
+pub fn flaky<'a>(repetitions: impl IntoIterator<Item = &'a ScenarioResult>) -> bool {
+    let mut ends = repetitions
+        .into_iter()
+        .filter(|r| r.status != Status::Skip)
+        .map(|r| (r.status, r.as_expected().is_ok()));
+    match ends.next() {
+        Some(first) => ends.any(|end| end != first),
+        None => false,
+    }
+}

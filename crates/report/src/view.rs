@@ -144,13 +144,17 @@ impl Plan<'_> {
         plan_anchor(self.test)
     }
 
+    /// One verdict for the plan's cell, or flaky ([`model::result::flaky`]).
     pub fn verdict(&self) -> CellVerdict {
-        let first = self.entries[0].verdict();
-        if self.entries.iter().all(|e| e.verdict() == first) {
-            CellVerdict::One(first)
-        } else {
-            CellVerdict::Flaky
+        if model::result::flaky(self.entries.iter().map(|e| e.result)) {
+            return CellVerdict::Flaky;
         }
+        // Skipped repetitions aside, they all ended alike: the first that ran speaks for them.
+        let ran = self
+            .entries
+            .iter()
+            .find(|e| e.result.status != Status::Skip);
+        CellVerdict::One(ran.unwrap_or(&self.entries[0]).verdict())
     }
 
     pub fn flaky(&self) -> bool {

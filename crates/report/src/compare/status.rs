@@ -11,10 +11,7 @@ pub(super) fn side(results: &[&ScenarioResult]) -> Option<PlanSide> {
         .map(|r| &r.status)
         .max_by_key(|s| telling(**s))?;
     let expected: Vec<bool> = results.iter().map(|r| r.as_expected().is_ok()).collect();
-    let flaky = results
-        .iter()
-        .zip(&expected)
-        .any(|(r, e)| (r.status, *e) != (results[0].status, expected[0]));
+    let flaky = model::result::flaky(results.iter().copied());
     let known: Vec<bool> = results
         .iter()
         .filter_map(|r| r.known_discrepancy.as_ref().map(|k| k.met))
