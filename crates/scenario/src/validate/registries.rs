@@ -1,0 +1,106 @@
+//! The registries a scenario names (host names, credentials, TLS) and its workspace.
+
+use crate::grammar::{self, shown};
+
+use super::*;
+
+impl Scenario {
+    /// Registries: host names on the scenario's network, listed once; credentials fit htpasswd.
+    pub(super) fn validate_registries(&self) -> Result<(), Problem> {
+        if self.registries.is_empty() {
+            return Err(Problem::at(
+                "`registries` is empty: a scenario needs at least one registry",
+                "registries",
+                None,
+            ));
+        }
+        for (i, name) in self.registries.iter().enumerate() {
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !valid || name == "dind" || name.starts_with("capture") {
+                let message = format!(
+                    "registry name `{}` must be lowercase letters, digits and `-`, and not `dind`",
+                    shown(name)
+                );
+                return Err(Problem::at(message, name, Some("registries")));
+            }
+            if name.len() > MAX_REGISTRY_NAME || name.starts_with('-') || name.ends_with('-') {
+                let message = format!(
+                    "registry name `{}` is a host name: at most {MAX_REGISTRY_NAME} characters, \
+                     not starting or ending with `-`",
+                    shown(name)
+                );
+                return Err(Problem::at(message, name, Some("registries")));
+            }
+            if self.registries[..i].contains(name) {
+                return Err(Problem::at(
+                    format!("registry `{name}` is listed twice"),
+                    name,
+                    Some("registries"),
+                ));
+            }
+        }
+        for name in self.registry_tls.keys() {
+            if !self.registries.contains(name) {
+                let message = format!(
+                    "registry_tls names registry `{}`, which is not under `registries`",
+                    shown(name)
+                );
+                return Err(Problem::at(message, name, Some("registry_tls:")));
+            }
+        }
+        for (name, credentials) in &self.registry_auth {
+            if !self.registries.contains(name) {
+                let message = format!(
+                    "registry_auth names registry `{}`, which is not under `registries`",
+                    shown(name)
+                );
+                return Err(Problem::at(message, name, Some("registry_auth:")));
+            }
+            if self.registries.first() == Some(name) {
+                let message = format!(
+                    "the first registry (`{name}`) holds the base image and cannot require auth"
+                );
+                return Err(Problem::at(message, name, Some("registry_auth:")));
+            }
+            let Credentials { username, password } = credentials;
+            let problem = if username.is_empty() {
+                "the username is empty"
+            } else if username.contains(':') {
+                "the username contains `:`, which ends a name in the htpasswd file"
+            } else if username.chars().any(char::is_control) {
+                "the username contains a control character (newline, NUL, …)"
+            } else if password.is_empty() {
+                "the password is empty"
+            } else if password.chars().any(char::is_control) {
+                "the password contains a control character (newline, NUL, …)"
+            } else if password.len() > 72 {
+                "the password is longer than 72 bytes, and bcrypt (htpasswd) reads only the \
+                 first 72: a wrong password sharing them would be let in"
+            } else {
+                continue;
+            };
+            let message = format!("registry_auth for `{name}`: {problem}");
+            return Err(Problem::at(message, "username", Some("registry_auth:"))
+                .after(&format!("{name}:"))
+                .or(name));
+        }
+        Ok(())
+    }
+
+    /// The workspace is a directory inside the repository: relative, no `..`.
+    pub(super) fn validate_workspace(&self) -> Result<(), Problem> {
+        let Some(workspace) = &self.workspace else {
+            return Ok(());
+        };
+        grammar::check_relative_path(workspace).map_err(|e| {
+            let message = format!(
+                "workspace: {e}; it names a directory inside the repository (relative, \
+                 without `..`), copied into the plugins' working directory"
+            );
+            Problem::at(message, workspace, Some("workspace:")).or("workspace")
+        })
+    }
+}
