@@ -133,6 +133,8 @@ struct ReleaseCase {
     times: u32,
     /// Keep one core busy while validating (a machine that is not quiet).
     busy_core: bool,
+    /// Run A a second time to calibrate the noise floors (`--calibrate`).
+    calibrate: bool,
     check: fn(&Validation) -> Result<(), String>,
 }
 
@@ -147,6 +149,7 @@ const RELEASE_CASES: &[ReleaseCase] = &[
         image_b: None,
         times: 3,
         busy_core: true,
+        calibrate: false,
         check: |v| {
             let c = &v.comparison.verdict;
             let quiet = v.answer.kind == AnswerKind::MayReplace
@@ -163,14 +166,23 @@ const RELEASE_CASES: &[ReleaseCase] = &[
         },
     },
     ReleaseCase {
-        name: "broken_release_is_a_status_regression",
+        name: "broken_release_is_a_status_regression_with_calibrated_noise",
         image_b: Some("conformance-offline/mutant-buildx-extra-tag:offline"),
         times: 1,
         busy_core: false,
+        calibrate: true,
         check: |v| {
             let c = &v.comparison;
             let extra_tag_seen = c.to_json().contains("conformance/app:extra");
+            // A against A again: a noise floor for every timing, shown next to it.
+            let calibrated = v.calibration.is_some()
+                && c.method.calibration.is_some()
+                && c.plans
+                    .iter()
+                    .flat_map(|p| &p.timings)
+                    .all(|t| t.noise.is_some());
             (v.answer.kind == AnswerKind::MayNotReplace
+                && calibrated
                 && c.verdict.status_regressions == 1
                 && c.verdict.fails
                 && extra_tag_seen
@@ -178,7 +190,7 @@ const RELEASE_CASES: &[ReleaseCase] = &[
             .then_some(())
             .ok_or_else(|| {
                 format!(
-                    "the extra-tag release must be a status regression naming the tag: {}",
+                    "the extra-tag release must be a status regression naming the tag, with noise floors: {}",
                     v.answer.line
                 )
             })
@@ -189,6 +201,7 @@ const RELEASE_CASES: &[ReleaseCase] = &[
         image_b: Some("conformance-offline/release-buildx-slower:offline"),
         times: 1,
         busy_core: false,
+        calibrate: false,
         check: |v| {
             let c = &v.comparison.verdict;
             let step_named = v
@@ -274,8 +287,15 @@ fn validate_release(case: &ReleaseCase) -> Result<(), Failed> {
                 repeat: matrix::recommended_repeat(&plans, &settings),
                 retry_errors: 0,
             };
-            let work =
-                release::validate(&ctx, &plan, &candidates, options, &settings, false, |_| {});
+            let work = release::validate(
+                &ctx,
+                &plan,
+                &candidates,
+                options,
+                &settings,
+                case.calibrate,
+                |_| {},
+            );
             stop::guarded(&ctx.docker, &ctx.run_id, work)
                 .await
                 .map_err(|stopped| Failed::from(format!("ERROR: {stopped}")))?

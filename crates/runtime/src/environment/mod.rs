@@ -1,0 +1,190 @@
+//! One scenario's environment: bringing it up, asking its daemon and registries, tearing it down.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bollard::Docker;
+
+use model::result::EnvironmentPhases;
+
+use crate::errors::RuntimeError;
+use crate::profile::RoleSpec;
+use crate::stop::InFlight;
+use crate::tls::TrustFiles;
+use oci::registry::Registry;
+
+use crate::*;
+
+mod bring_up;
+mod containers;
+mod daemon;
+
+pub(crate) use containers::ContainerSpec;
+
+/// The images that run the services of an environment.
+pub struct Services<'a> {
+    pub registry: &'a RoleSpec,
+    /// The shared daemon, when some step of the plan may use it.
+    pub dind: Option<&'a RoleSpec>,
+    pub base_image: &'a RoleSpec,
+}
+
+/// One scenario's isolated set of containers, networks and volumes.
+pub struct Environment {
+    pub(crate) docker: Docker,
+    pub(crate) instance: String,
+    pub(crate) labels: HashMap<String, String>,
+    pub(crate) network: String,
+    pub(crate) run_volume: String,
+    pub(crate) workspace: PathBuf,
+    pub(crate) registries: Vec<(String, Registry)>,
+    /// Registry container ids by registry name.
+    pub(crate) registry_containers: Vec<(String, String)>,
+    /// How long bringing the environment up took, part by part.
+    pub(crate) phases: EnvironmentPhases,
+    pub(crate) dind: Option<String>,
+    /// This environment's creates in flight (each runs to its end in a task of its own).
+    pub(crate) in_flight: Arc<InFlight>,
+    /// Whether a create was ever attempted: only then can there be anything to remove.
+    pub(crate) touched: AtomicBool,
+    /// Whether [`Environment::teardown`] removed everything.
+    pub(crate) torn_down: bool,
+    /// The registries' htpasswd files and TLS files: a private directory (0700, secrets 0600)
+    /// outside the report folder, removed at teardown (distribution reads the htpasswd file at
+    /// every request, so it must stay while the registry runs).
+    pub(crate) auth_dir: Option<tempfile::TempDir>,
+    /// The run's CA and this environment's registry certificate, once `up` wrote them.
+    pub(crate) trust: Option<TrustFiles>,
+}
+
+impl Environment {
+    /// Names a new environment; nothing is created until [`Environment::up`].
+    pub fn new(docker: Docker, run_id: &str, scenario: &str, workspace: PathBuf) -> Environment {
+        let instance = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+        let mut labels = HashMap::from([
+            (LABEL_MANAGED.to_owned(), "true".to_owned()),
+            (LABEL_RUN.to_owned(), run_id.to_owned()),
+            (LABEL_SCENARIO.to_owned(), scenario.to_owned()),
+            (LABEL_INSTANCE.to_owned(), instance.clone()),
+        ]);
+        labels.extend(owner_labels());
+        Environment {
+            docker,
+            network: format!("conformance-{instance}"),
+            run_volume: format!("conformance-{instance}-run"),
+            instance,
+            labels,
+            workspace,
+            registries: Vec::new(),
+            registry_containers: Vec::new(),
+            phases: EnvironmentPhases::default(),
+            dind: None,
+            in_flight: Arc::new(InFlight::default()),
+            touched: AtomicBool::new(false),
+            torn_down: false,
+            auth_dir: None,
+            trust: None,
+        }
+    }
+
+    /// The label every resource of this environment carries (`key=value`).
+    pub fn instance_label(&self) -> String {
+        format!("{LABEL_INSTANCE}={}", self.instance)
+    }
+
+    /// How long [`Environment::up`] took, part by part (zeros for parts it did not reach).
+    pub fn phases(&self) -> EnvironmentPhases {
+        self.phases
+    }
+
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    /// The registries by name, as seen from the host. Empty before [`Environment::up`].
+    pub fn registries(&self) -> &[(String, Registry)] {
+        &self.registries
+    }
+
+    /// Removes every container, network and volume of this environment, and its private auth
+    /// directory. Safe to call whatever state `up` reached: waits for the creates in flight,
+    /// then removes until nothing carrying the instance label remains.
+    pub async fn teardown(mut self) -> Result<(), RuntimeError> {
+        let removed = if self.touched.load(Ordering::SeqCst) {
+            remove_until_gone(
+                &self.docker,
+                vec![self.instance_label()],
+                Some(&self.in_flight),
+                TEARDOWN_DEADLINE,
+            )
+            .await
+            .map(|_| ())
+        } else {
+            Ok(())
+        };
+        let auth = self.auth_dir.take().map(|dir| {
+            let path = dir.path().to_owned();
+            dir.close()
+                .map_err(|source| RuntimeError::Workspace { path, source })
+        });
+        // Removed or not, the drop guard would only try the same again.
+        self.torn_down = true;
+        removed?;
+        auth.transpose().map(|_| ())
+    }
+}
+
+/// A role's tmpfs directories and Docker's storage directory, for a container running dockerd
+/// (overlay2 works on a tmpfs, and the daemon's images go with the container).
+pub(crate) fn with_docker_storage(tmpfs: &[String]) -> Vec<String> {
+    let mut paths = tmpfs.to_vec();
+    if !paths.iter().any(|p| p == "/var/lib/docker") {
+        paths.push("/var/lib/docker".into());
+    }
+    paths
+}
+
+impl Drop for Environment {
+    /// The teardown that cannot be skipped: an environment dropped before its teardown (a panic
+    /// unwinding through the plan, a plan future dropped on a deadline) removes itself here,
+    /// blocking, on a thread of its own with its own runtime (this may run inside the runtime
+    /// or while unwinding).
+    fn drop(&mut self) {
+        if self.torn_down || !self.touched.load(Ordering::SeqCst) {
+            return;
+        }
+        let label = self.instance_label();
+        let in_flight = Arc::clone(&self.in_flight);
+        let cleanup = std::thread::spawn(move || {
+            // Creates in flight run on the plan's runtime: let them return first.
+            in_flight.settled_blocking(DROP_SWEEP_DEADLINE);
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let docker = Docker::connect_with_defaults().map_err(|e| e.to_string())?;
+                remove_until_gone(&docker, vec![label], None, DROP_SWEEP_DEADLINE)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        });
+        let note = match cleanup.join() {
+            Ok(Ok(swept)) => format!("removed {swept}"),
+            Ok(Err(e)) => format!("error: could not remove everything: {e}"),
+            Err(_) => "error: the cleanup thread panicked".to_owned(),
+        };
+        crate::eprint(&format!(
+            "environment {} was dropped before its teardown: {note}\n",
+            self.instance
+        ));
+        // The private auth directory goes with the TempDir's own drop.
+    }
+}
+
+/// Writes `name` into `dir` (created with mode 0700) with mode 0600.
+pub(crate) fn write_private(dir: &Path, name: &str, contents: &[u8]) -> std::io::Result<()> {
+    write_new_file(dir, name, contents, 0o600)
+}
