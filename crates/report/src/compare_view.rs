@@ -26,14 +26,7 @@ use crate::errors::RunReadError;
 /// Reads a comparison file as JSON (any JSON document: [`CompareView::from_value`] takes what it
 /// understands).
 pub fn read(path: &Path) -> Result<Value, RunReadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| RunReadError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    serde_json::from_str(&text).map_err(|e| RunReadError::Parse {
-        path: path.to_owned(),
-        message: e.to_string(),
-    })
+    crate::runs::read_json(path)
 }
 
 /// A comparison of two runs, as `compare.html` shows it.

@@ -19,20 +19,25 @@ pub struct Run {
     pub results: Vec<ScenarioResult>,
 }
 
+/// Reads a JSON file into `T`; the error names the file (and where the JSON is wrong).
+pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunReadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RunReadError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|e| RunReadError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
 impl Run {
     /// Reads a run directory or a baseline file.
     pub fn load(path: &Path) -> Result<Run, RunReadError> {
         if path.is_dir() {
             Run::load_dir(path)
         } else {
-            let text = std::fs::read_to_string(path).map_err(|source| RunReadError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
-            let mut run: Run = serde_json::from_str(&text).map_err(|e| RunReadError::Parse {
-                path: path.to_owned(),
-                message: e.to_string(),
-            })?;
+            let mut run: Run = read_json(path)?;
             run.source = path.to_owned();
             Ok(run)
         }

@@ -29,6 +29,15 @@ pub fn interrupted(stopped: Interrupted) -> ExitCode {
 }
 
 /// The plans whose name contains `filter` (all without one); none is an error.
+/// The plans of the repository's scenarios whose name contains `filter` (all without one).
+pub fn selected(filter: Option<&str>) -> Result<Vec<Plan>, Box<dyn std::error::Error>> {
+    let root = harness::session::repo_root();
+    Ok(select(
+        harness::plan::plans(&root.join("scenarios"))?,
+        filter,
+    )?)
+}
+
 pub fn select(all: Vec<Plan>, filter: Option<&str>) -> Result<Vec<Plan>, String> {
     let selected: Vec<Plan> = all
         .into_iter()

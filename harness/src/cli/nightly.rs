@@ -5,15 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use harness::matrix;
-use harness::plan::plans;
 use harness::runner::new_run_id;
-use harness::session::{self};
 use harness::{out, outln};
 use runtime::stop::{self};
 
 use super::args::{JudgeArgs, ProfileArgs, RunArgs};
 use super::run::run_matrix;
-use super::select;
+use super::selected;
 use super::Outcome;
 
 pub async fn nightly(
@@ -25,8 +23,7 @@ pub async fn nightly(
 ) -> Outcome {
     let settings = judge.settings()?;
     // Enough repetitions for the comparison with the baseline to decide timings.
-    let root = session::repo_root();
-    let selected = select(plans(&root.join("scenarios"))?, args.filter.as_deref())?;
+    let selected = selected(args.filter.as_deref())?;
     let repeat = matrix::recommended_repeat(&selected.iter().collect::<Vec<_>>(), &settings);
     let _signals = stop::listen();
     let (code, report_dir) = run_matrix(

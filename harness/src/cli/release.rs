@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 
 use harness::matrix;
-use harness::plan::plans;
 use harness::runner::new_run_id;
 use harness::session::{self};
 use harness::{out, outln};
@@ -11,7 +10,7 @@ use runtime::stop::{self};
 
 use super::args::{JudgeArgs, ProfileArgs, RunArgs};
 use super::Outcome;
-use super::{interrupted, result_line, select};
+use super::{interrupted, result_line, selected};
 
 pub async fn validate_release(
     profile: ProfileArgs,
@@ -21,8 +20,7 @@ pub async fn validate_release(
     judge: JudgeArgs,
 ) -> Outcome {
     let settings = judge.settings()?;
-    let root = session::repo_root();
-    let selected = select(plans(&root.join("scenarios"))?, args.filter.as_deref())?;
+    let selected = selected(args.filter.as_deref())?;
     let role_plans: Vec<&harness::plan::Plan> = selected
         .iter()
         .filter(|p| p.runs_role(&candidates.role))

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 
 use harness::matrix;
 use harness::outln;
-use harness::plan::plans;
 use harness::progress::Progress;
 use harness::runner::new_run_id;
 use harness::session;
@@ -14,7 +13,7 @@ use report::runs::Run;
 use runtime::stop;
 
 use super::args::ProfileArgs;
-use super::{interrupted, result_line, select, Outcome};
+use super::{interrupted, result_line, selected, Outcome};
 
 /// `harness run`: the matrix, `jobs` plans at once, each `repeat` times.
 pub async fn run(
@@ -43,8 +42,7 @@ pub async fn run_matrix(
     options: matrix::Options,
     run_id: String,
 ) -> Result<(ExitCode, PathBuf), Box<dyn std::error::Error>> {
-    let root = session::repo_root();
-    let selected = select(plans(&root.join("scenarios"))?, filter.as_deref())?;
+    let selected = selected(filter.as_deref())?;
     let mut ctx = session::open(&profile.choice(), run_id.clone()).await?;
     outln!(
         "run {run_id}: {} plan(s) × {} on profile `{}`",

@@ -104,14 +104,7 @@ impl Calibration {
     }
 
     pub fn load(path: &Path) -> Result<Calibration, RunReadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RunReadError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        serde_json::from_str(&text).map_err(|e| RunReadError::Parse {
-            path: path.to_owned(),
-            message: e.to_string(),
-        })
+        crate::runs::read_json(path)
     }
 
     pub fn save(&self, path: &Path) -> Result<(), CompareWriteError> {
