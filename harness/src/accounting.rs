@@ -141,45 +141,52 @@ impl<'a> Named<'a> {
             repositories: BTreeSet::new(),
             daemon: BTreeSet::new(),
         };
-        for assertion in &scenario.assertions {
-            match assertion {
-                Assertion::TagInRegistry {
-                    repository,
-                    tag,
-                    registry: r,
-                    ..
-                } => {
-                    named
-                        .tags
-                        .insert((registry(r), repository.clone(), tag.clone()));
-                    named.repositories.insert((registry(r), repository.clone()));
-                }
-                // The assertion itself judges whatever is there.
-                Assertion::NoTagsInRegistry {
-                    repository,
-                    registry: r,
-                } => {
-                    named.repositories.insert((registry(r), repository.clone()));
-                }
-                Assertion::ImageInDaemon(reference) | Assertion::NoImageInDaemon(reference) => {
-                    named.daemon.insert(with_tag(&substitute(reference, vars)));
-                }
-                _ => {}
-            }
+        // What names a tag (and, for an assertion, its repository), a repository, an image.
+        enum Names<'s> {
+            Tag(&'s Option<String>, &'s String, &'s String, bool),
+            Repository(&'s Option<String>, &'s String),
+            Image(&'s String),
         }
-        for leftover in &scenario.leftovers {
-            match leftover {
-                Leftover::RegistryTag {
-                    repository,
-                    tag,
-                    registry: r,
-                    ..
-                } => {
+        let by_assertions = scenario.assertions.iter().filter_map(|a| match a {
+            Assertion::TagInRegistry {
+                repository,
+                tag,
+                registry,
+                ..
+            } => Some(Names::Tag(registry, repository, tag, true)),
+            // The assertion itself judges whatever is there.
+            Assertion::NoTagsInRegistry {
+                repository,
+                registry,
+            } => Some(Names::Repository(registry, repository)),
+            Assertion::ImageInDaemon(reference) | Assertion::NoImageInDaemon(reference) => {
+                Some(Names::Image(reference))
+            }
+            _ => None,
+        });
+        let by_leftovers = scenario.leftovers.iter().map(|l| match l {
+            Leftover::RegistryTag {
+                repository,
+                tag,
+                registry,
+                ..
+            } => Names::Tag(registry, repository, tag, false),
+            Leftover::DaemonImage { reference, .. } => Names::Image(reference),
+        });
+        for names in by_assertions.chain(by_leftovers) {
+            match names {
+                Names::Tag(r, repository, tag, with_repository) => {
                     named
                         .tags
                         .insert((registry(r), repository.clone(), tag.clone()));
+                    if with_repository {
+                        named.repositories.insert((registry(r), repository.clone()));
+                    }
                 }
-                Leftover::DaemonImage { reference, .. } => {
+                Names::Repository(r, repository) => {
+                    named.repositories.insert((registry(r), repository.clone()));
+                }
+                Names::Image(reference) => {
                     named.daemon.insert(with_tag(&substitute(reference, vars)));
                 }
             }

@@ -16,19 +16,14 @@ pub use scenario::errors::*;
 /// A mutant's description (`fixtures/mutants/<name>/mutant.yaml`) could not be read.
 #[derive(Debug, Error)]
 pub enum MutantLoadError {
-    #[error("cannot read mutant description {path}")]
-    Read {
+    #[error("cannot list the mutants in {path}")]
+    List {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}:{line}:{column}: {message}")]
-    Syntax {
-        path: PathBuf,
-        line: u64,
-        column: u64,
-        message: String,
-    },
+    #[error(transparent)]
+    File(#[from] YamlReadError),
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }

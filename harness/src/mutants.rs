@@ -68,7 +68,7 @@ pub fn discover(root: &Path) -> Result<Vec<Mutant>, MutantLoadError> {
     let dir = root.join("fixtures/mutants");
     let read_err = |path: &Path| {
         let path = path.to_owned();
-        move |source| MutantLoadError::Read { path, source }
+        move |source| MutantLoadError::List { path, source }
     };
     let mut mutants = Vec::new();
     for entry in std::fs::read_dir(&dir).map_err(read_err(&dir))? {
@@ -77,19 +77,7 @@ pub fn discover(root: &Path) -> Result<Vec<Mutant>, MutantLoadError> {
         if !path.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(read_err(&path))?;
-        let spec: MutantSpec = serde_saphyr::from_str(&text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            MutantLoadError::Syntax {
-                path: path.clone(),
-                line,
-                column,
-                message: e.to_string().lines().next().unwrap_or("").to_owned(),
-            }
-        })?;
+        let spec: MutantSpec = scenario::read_yaml(&path, "mutant description")?;
         if spec.caught_by.is_empty() || spec.breaks.trim().is_empty() {
             return Err(MutantLoadError::Invalid {
                 path,

@@ -221,6 +221,33 @@ pub struct Matrix<'a> {
 }
 
 impl<'a> Matrix<'a> {
+    /// The counts every report shows, in this order: pass, fail, of which known
+    /// discrepancies, error, skip, flaky plans, not as expected.
+    pub fn counts(&self) -> [usize; 7] {
+        let t = &self.tally;
+        [
+            t.pass,
+            t.fail,
+            t.known_discrepancies,
+            t.error,
+            t.skip,
+            self.flaky(),
+            t.not_as_expected,
+        ]
+    }
+
+    /// `Runs a, b · 3 plans · 5 results`, with the run labels as the report writes them.
+    pub fn heading(&self, runs: &[String]) -> String {
+        let results: usize = self.plans.iter().map(|p| p.entries.len()).sum();
+        format!(
+            "{} {} · {} · {}",
+            if runs.len() == 1 { "Run" } else { "Runs" },
+            runs.join(", "),
+            count(self.plans.len(), "plan"),
+            count(results, "result")
+        )
+    }
+
     pub fn of(runs: &'a [Run]) -> Matrix<'a> {
         let mut seen: BTreeMap<(&str, u32), usize> = BTreeMap::new();
         for run in runs {

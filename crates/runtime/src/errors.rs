@@ -9,19 +9,8 @@ use thiserror::Error;
 /// An image profile could not be read, or a role override is malformed.
 #[derive(Debug, Error)]
 pub enum ProfileLoadError {
-    #[error("cannot read profile file {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path}:{line}:{column}: {message}")]
-    Syntax {
-        path: PathBuf,
-        line: u64,
-        column: u64,
-        message: String,
-    },
+    #[error(transparent)]
+    File(#[from] scenario::errors::YamlReadError),
     #[error("profile {profile} has no role `{role}` (roles: {known})")]
     UnknownRole {
         profile: String,

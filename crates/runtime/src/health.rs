@@ -137,38 +137,31 @@ impl Environment {
         id: &str,
         limit: Duration,
     ) -> Result<(), RuntimeError> {
-        let began = Instant::now();
-        let deadline = began + limit;
-        loop {
-            // A probe that hangs must not outlast the deadline.
-            let left = deadline.saturating_duration_since(Instant::now());
-            let probe = tokio::time::timeout(
-                left.max(Duration::from_secs(1)),
-                self.exec(id, &["docker", "version"]),
-            )
-            .await;
-            let last = match probe {
-                Ok(Ok((0, _))) => return Ok(()),
-                Ok(Ok((code, output))) => format!(
+        let readiness = Readiness {
+            service: "dind".into(),
+            id,
+            limit,
+            every: Duration::from_millis(200),
+            exit_checked_after: Duration::ZERO,
+            silence: "`docker version` did not answer",
+        };
+        self.wait_ready(readiness, || async {
+            match self.exec(id, &["docker", "version"]).await {
+                Ok((0, _)) => Ok(()),
+                Ok((code, output)) => Err(format!(
                     "`docker version` exited with {code}: {}",
                     tail(output.trim(), 300)
-                ),
-                Ok(Err(e)) => format!("`docker version` could not run: {e}"),
-                Err(_) => "`docker version` did not answer".to_owned(),
-            };
-            let exited = !self.is_running(id).await;
-            if exited || Instant::now() >= deadline {
-                return Err(self
-                    .not_ready("dind".into(), id, exited, began, limit, &last)
-                    .await);
+                )),
+                Err(e) => Err(format!("`docker version` could not run: {e}")),
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await
     }
 
     /// Asks a registry (its client: TLS or plain, with its credentials) until it answers the
     /// distribution API, at most `limit`; else [`RuntimeError::NotReady`] naming it, with the
-    /// last answer and the tail of its log.
+    /// last answer and the tail of its log. Asked over its own transport (HTTPS with the run's
+    /// CA, or plain HTTP) and with its credentials: "ready" means the harness can read it.
     pub(super) async fn wait_for_registry(
         &self,
         name: &str,
@@ -176,28 +169,57 @@ impl Environment {
         registry: &Registry,
         limit: Duration,
     ) -> Result<(), RuntimeError> {
+        let readiness = Readiness {
+            service: format!("registry `{name}`"),
+            id,
+            limit,
+            every: Duration::from_millis(100),
+            // Most answers come within the first second: whether it still runs is asked later.
+            exit_checked_after: Duration::from_secs(2),
+            silence: "the distribution API did not answer",
+        };
+        self.wait_ready(readiness, || async {
+            registry.answers().await.map_err(|e| e.to_string())
+        })
+        .await
+    }
+
+    /// Asks `probe` until it answers, every `readiness.every`, at most `readiness.limit` (a
+    /// probe that hangs is cut at the deadline); else [`RuntimeError::NotReady`], at once when
+    /// the service's container exited, with the last answer.
+    async fn wait_ready<F, Fut>(
+        &self,
+        readiness: Readiness<'_>,
+        mut probe: F,
+    ) -> Result<(), RuntimeError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
         let began = Instant::now();
-        let deadline = began + limit;
+        let deadline = began + readiness.limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            // Asked over its own transport (HTTPS with the run's CA, or plain HTTP) and with its
-            // credentials: "ready" means the harness can read it.
-            let answer =
-                tokio::time::timeout(left.max(Duration::from_secs(1)), registry.answers()).await;
-            let last = match answer {
+            let last = match tokio::time::timeout(left.max(Duration::from_secs(1)), probe()).await {
                 Ok(Ok(())) => return Ok(()),
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => "the distribution API did not answer".to_owned(),
+                Ok(Err(answer)) => answer,
+                Err(_) => readiness.silence.to_owned(),
             };
-            // Checked now and then only: most answers come within the first second.
-            let exited = began.elapsed() > Duration::from_secs(2) && !self.is_running(id).await;
+            let exited = began.elapsed() >= readiness.exit_checked_after
+                && !self.is_running(readiness.id).await;
             if exited || Instant::now() >= deadline {
-                let service = format!("registry `{name}`");
                 return Err(self
-                    .not_ready(service, id, exited, began, limit, &last)
+                    .not_ready(
+                        readiness.service,
+                        readiness.id,
+                        exited,
+                        began,
+                        readiness.limit,
+                        &last,
+                    )
                     .await);
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(readiness.every).await;
         }
     }
 
@@ -233,4 +255,19 @@ impl Environment {
             format!("its log ends:\n{}", tail(log.trim_end(), ERROR_LOG_LIMIT))
         }
     }
+}
+
+/// How a service of the environment is asked whether it is ready.
+struct Readiness<'a> {
+    /// How errors name it: `dind`, ``registry `registry` ``.
+    service: String,
+    /// Its container.
+    id: &'a str,
+    limit: Duration,
+    /// How long between two questions.
+    every: Duration,
+    /// Whether its container still runs is asked only after this long.
+    exit_checked_after: Duration,
+    /// The last answer when the probe itself hangs.
+    silence: &'static str,
 }

@@ -216,22 +216,7 @@ impl Profile {
             root.join("fixtures/profiles")
                 .join(format!("{name_or_path}.yaml"))
         };
-        let text = std::fs::read_to_string(&path).map_err(|source| ProfileLoadError::Read {
-            path: path.clone(),
-            source,
-        })?;
-        let profile: Profile = serde_saphyr::from_str(&text).map_err(|e| {
-            let (line, column) = e
-                .location()
-                .map(|l| (l.line(), l.column()))
-                .unwrap_or((0, 0));
-            ProfileLoadError::Syntax {
-                path: path.clone(),
-                line,
-                column,
-                message: e.to_string().lines().next().unwrap_or("").to_owned(),
-            }
-        })?;
+        let profile: Profile = scenario::read_yaml(&path, "profile file")?;
         for (role, spec) in &profile.roles {
             let problems = [
                 ("trust", spec.trust.problem()),

@@ -27,98 +27,89 @@ impl Environment {
         daemon: DaemonMode,
         timeout: Duration,
     ) -> Result<StepRecord, RuntimeError> {
-        stop::or_stopped(self.step(name, role, spec, env, daemon, timeout)).await
-    }
-
-    async fn step(
-        &self,
-        name: &str,
-        role: &str,
-        spec: &RoleSpec,
-        env: &BTreeMap<String, String>,
-        daemon: DaemonMode,
-        timeout: Duration,
-    ) -> Result<StepRecord, RuntimeError> {
-        let started = Instant::now();
-        let suffix = format!("step-{}", scenario::container_suffix(name));
-        // The run's CA where the role's image trusts CAs; the step's own variables win.
-        let (mut binds, mut step_env) = self.trust_mounts(&spec.trust);
-        step_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        binds.push(format!("{}:{}", self.workspace.display(), spec.workdir()));
-        // The shared daemon's socket, for a role that may use it (the plan then has a DinD;
-        // without one, Docker would create the volume unlabelled, out of the teardown's sight).
-        if daemon == DaemonMode::Shared && !spec.daemonless {
-            if self.dind.is_none() {
-                return Err(RuntimeError::NoSharedDaemon {
-                    step: name.to_owned(),
-                    role: role.to_owned(),
-                });
-            }
-            binds.push(format!("{}:/var/run", self.run_volume));
-        }
-        // A plugin starting its own dockerd gets a tmpfs for its storage (overlay2 works there).
-        let tmpfs = match daemon {
-            DaemonMode::Own => super::environment::with_docker_storage(&spec.tmpfs),
-            _ => spec.tmpfs.clone(),
-        };
-        let id = self
-            .create_and_start(ContainerSpec {
-                suffix: &suffix,
-                image: &spec.image,
-                entrypoint: spec.entrypoint.clone(),
-                args: spec.args.clone(),
-                env: &spec.env,
-                extra_env: &step_env,
-                privileged: spec.privileged,
-                binds,
-                tmpfs,
-                security_opt: spec.security_opt.clone(),
-                aliases: vec![],
-                workdir: Some(spec.workdir()),
-                publish: None,
-            })
-            .await?;
-        let wait = async {
-            let mut stream = self.docker.wait_container(&id, None);
-            match stream.next().await {
-                Some(Ok(response)) => Ok(response.status_code),
-                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => {
-                    Ok(code)
+        stop::or_stopped(async move {
+            let started = Instant::now();
+            let suffix = format!("step-{}", scenario::container_suffix(name));
+            // The run's CA where the role's image trusts CAs; the step's own variables win.
+            let (mut binds, mut step_env) = self.trust_mounts(&spec.trust);
+            step_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
+            binds.push(format!("{}:{}", self.workspace.display(), spec.workdir()));
+            // The shared daemon's socket, for a role that may use it (the plan then has a DinD;
+            // without one, Docker would create the volume unlabelled, out of the teardown's sight).
+            if daemon == DaemonMode::Shared && !spec.daemonless {
+                if self.dind.is_none() {
+                    return Err(RuntimeError::NoSharedDaemon {
+                        step: name.to_owned(),
+                        role: role.to_owned(),
+                    });
                 }
-                Some(Err(source)) => Err(RuntimeError::Docker {
-                    action: format!("waiting for step {name}"),
-                    source,
-                }),
-                None => Err(RuntimeError::NotReady {
-                    service: format!("step {name}"),
-                    seconds: 0,
-                    detail: "the wait stream ended without an exit status".into(),
-                }),
+                binds.push(format!("{}:/var/run", self.run_volume));
             }
-        };
-        let (exit_code, timed_out) = match tokio::time::timeout(timeout, wait).await {
-            Ok(code) => (Some(code?), false),
-            Err(_) => {
-                let _ = self
-                    .docker
-                    .kill_container(&id, None::<KillContainerOptions>)
-                    .await;
-                (None, true)
-            }
-        };
-        let duration_ms = started.elapsed().as_millis() as u64;
-        let log = self.logs(&id).await;
-        // The exited container stays until the teardown removes everything labelled with this
-        // environment: that runs after the result, off the plan's critical path.
-        Ok(StepRecord {
-            name: name.to_owned(),
-            role: role.to_owned(),
-            exit_code,
-            timed_out,
-            started_ms: 0,
-            duration_ms,
-            group: None,
-            log,
+            // A plugin starting its own dockerd gets a tmpfs for its storage (overlay2 works there).
+            let tmpfs = match daemon {
+                DaemonMode::Own => super::environment::with_docker_storage(&spec.tmpfs),
+                _ => spec.tmpfs.clone(),
+            };
+            let id = self
+                .create_and_start(ContainerSpec {
+                    suffix: &suffix,
+                    image: &spec.image,
+                    entrypoint: spec.entrypoint.clone(),
+                    args: spec.args.clone(),
+                    env: &spec.env,
+                    extra_env: &step_env,
+                    privileged: spec.privileged,
+                    binds,
+                    tmpfs,
+                    security_opt: spec.security_opt.clone(),
+                    aliases: vec![],
+                    workdir: Some(spec.workdir()),
+                    publish: None,
+                })
+                .await?;
+            let wait = async {
+                let mut stream = self.docker.wait_container(&id, None);
+                match stream.next().await {
+                    Some(Ok(response)) => Ok(response.status_code),
+                    Some(Err(bollard::errors::Error::DockerContainerWaitError {
+                        code, ..
+                    })) => Ok(code),
+                    Some(Err(source)) => Err(RuntimeError::Docker {
+                        action: format!("waiting for step {name}"),
+                        source,
+                    }),
+                    None => Err(RuntimeError::NotReady {
+                        service: format!("step {name}"),
+                        seconds: 0,
+                        detail: "the wait stream ended without an exit status".into(),
+                    }),
+                }
+            };
+            let (exit_code, timed_out) = match tokio::time::timeout(timeout, wait).await {
+                Ok(code) => (Some(code?), false),
+                Err(_) => {
+                    let _ = self
+                        .docker
+                        .kill_container(&id, None::<KillContainerOptions>)
+                        .await;
+                    (None, true)
+                }
+            };
+            let duration_ms = started.elapsed().as_millis() as u64;
+            let log = self.logs(&id).await;
+            // The exited container stays until the teardown removes everything labelled with this
+            // environment: that runs after the result, off the plan's critical path.
+            Ok(StepRecord {
+                name: name.to_owned(),
+                role: role.to_owned(),
+                exit_code,
+                timed_out,
+                started_ms: 0,
+                duration_ms,
+                group: None,
+                log,
+            })
         })
+        .await
     }
 }

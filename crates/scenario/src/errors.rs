@@ -35,3 +35,23 @@ pub struct ScenarioSyntaxError {
     #[label("here")]
     pub span: Option<SourceSpan>,
 }
+
+/// A YAML file of the harness's own (an image profile, a mutant's description) could not be
+/// read or parsed; the error names the file and where it is wrong.
+#[derive(Debug, Error)]
+pub enum YamlReadError {
+    #[error("cannot read {what} {path}")]
+    Read {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+}

@@ -20,3 +20,27 @@ pub use grammar::{
 pub use load::{discover, ScenarioFile, SourceText, MAX_SCENARIO_BYTES};
 pub use types::*;
 pub use validate::{container_suffix, substitute, MAX_NAME, MAX_TIMEOUT};
+
+/// Reads a YAML file of the harness's own (`what` names it in the error) into `T`.
+pub fn read_yaml<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    what: &'static str,
+) -> Result<T, errors::YamlReadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| errors::YamlReadError::Read {
+        what,
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_saphyr::from_str(&text).map_err(|e| {
+        let (line, column) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((0, 0));
+        errors::YamlReadError::Syntax {
+            path: path.to_owned(),
+            line,
+            column,
+            message: e.to_string().lines().next().unwrap_or("").to_owned(),
+        }
+    })
+}

@@ -38,7 +38,14 @@ pub(super) async fn exercise(
     slots: Option<&tokio::sync::Semaphore>,
     started: Instant,
 ) -> Result<Vec<Vec<AssertionOutcome>>, RuntimeError> {
-    bring_up(ctx, plan, env, result, slots, started).await?;
+    let role = |name: &str| ctx.profile.roles.get(name).expect("roles resolved above");
+    let services = Services {
+        registry: role("registry"),
+        // Resolved exactly when some step may use it (`runner::roles`).
+        dind: result.images.contains_key("dind").then(|| role("dind")),
+        base_image: role("busybox"),
+    };
+    bring_up(env, &services, &plan.scenario, result, (slots, started)).await?;
     let mut observed = Observed {
         vars: registry_vars(&plan.scenario),
         archives: Archives::new(env.workspace()),
@@ -57,26 +64,17 @@ pub(super) async fn exercise(
 /// the steps wait for one meanwhile: what the plan did before it got its slot ran beside other
 /// plans, and only the rest of the bring-up counts on its critical path.
 async fn bring_up(
-    ctx: &RunContext,
-    plan: &Plan,
     env: &mut Environment,
+    services: &Services<'_>,
+    scenario: &Scenario,
     result: &mut ScenarioResult,
-    slots: Option<&tokio::sync::Semaphore>,
-    started: Instant,
+    (slots, started): (Option<&tokio::sync::Semaphore>, Instant),
 ) -> Result<(), RuntimeError> {
-    let role = |name: &str| ctx.profile.roles.get(name).expect("roles resolved above");
-    let scenario = &plan.scenario;
     let coming_up = Instant::now();
-    let services = Services {
-        registry: role("registry"),
-        // Resolved exactly when some step may use it (`runner::roles`).
-        dind: result.images.contains_key("dind").then(|| role("dind")),
-        base_image: role("busybox"),
-    };
     let up = async {
         let up = env
             .up(
-                &services,
+                services,
                 &scenario.registries,
                 &scenario.registry_auth,
                 &scenario.registry_tls,

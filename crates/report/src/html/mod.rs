@@ -157,33 +157,22 @@ fn header(out: &mut String, matrix: &Matrix<'_>, redact: Redact) {
         .enumerate()
         .map(|(i, id)| format!("<code>{}</code>", esc(&redact.run_id(i, id))))
         .collect();
-    let results: usize = matrix.plans.iter().map(|p| p.entries.len()).sum();
-    let t = matrix.tally;
     let _ = writeln!(
         out,
-        "<header>\n<h1>Conformance report</h1>\n<p class=\"meta\">{} {} · {} · {}</p>",
-        if runs.len() == 1 { "Run" } else { "Runs" },
-        runs.join(", "),
-        crate::view::count(matrix.plans.len(), "plan"),
-        crate::view::count(results, "result")
+        "<header>\n<h1>Conformance report</h1>\n<p class=\"meta\">{}</p>",
+        matrix.heading(&runs)
     );
+    let [pass, fail, known, error, skip, flaky, unexpected] = matrix.counts();
     let _ = writeln!(
         out,
         "<ul class=\"counts\">\
-         <li class=\"pass\">pass<b>{}</b></li>\
-         <li class=\"fail\">fail<b>{}</b></li>\
-         <li class=\"known\">of which known discrepancies<b>{}</b></li>\
-         <li class=\"error\">error<b>{}</b></li>\
-         <li class=\"skip\">skip<b>{}</b></li>\
-         <li class=\"flaky\">flaky plans<b>{}</b></li>\
-         <li class=\"unexpected\">not as expected<b>{}</b></li></ul>\n</header>",
-        t.pass,
-        t.fail,
-        t.known_discrepancies,
-        t.error,
-        t.skip,
-        matrix.flaky(),
-        t.not_as_expected
+         <li class=\"pass\">pass<b>{pass}</b></li>\
+         <li class=\"fail\">fail<b>{fail}</b></li>\
+         <li class=\"known\">of which known discrepancies<b>{known}</b></li>\
+         <li class=\"error\">error<b>{error}</b></li>\
+         <li class=\"skip\">skip<b>{skip}</b></li>\
+         <li class=\"flaky\">flaky plans<b>{flaky}</b></li>\
+         <li class=\"unexpected\">not as expected<b>{unexpected}</b></li></ul>\n</header>",
     );
 }
 

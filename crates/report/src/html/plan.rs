@@ -211,33 +211,16 @@ pub(super) fn phases(out: &mut String, r: &ScenarioResult, redact: Redact) {
         redact.ms(env.dind_ready_ms),
         redact.ms(env.base_image_ms)
     );
+    let labelled = |class: &'static str, ms: u64, label: &str| {
+        (class, ms, format!("{label} {}", redact.ms(ms)))
+    };
     let segments = [
         ("environment", p.environment_ms, environment),
-        (
-            "steps",
-            p.steps_ms,
-            format!("steps {}", redact.ms(p.steps_ms)),
-        ),
-        (
-            "inventory",
-            p.inventory_ms,
-            format!("registry readings {}", redact.ms(p.inventory_ms)),
-        ),
-        (
-            "checks",
-            p.checks_ms,
-            format!("captures and assertions {}", redact.ms(p.checks_ms)),
-        ),
-        (
-            "teardown",
-            p.teardown_ms,
-            format!("teardown {}", redact.ms(p.teardown_ms)),
-        ),
-        (
-            "other",
-            whole - recorded,
-            format!("other {}", redact.ms(whole - recorded)),
-        ),
+        labelled("steps", p.steps_ms, "steps"),
+        labelled("inventory", p.inventory_ms, "registry readings"),
+        labelled("checks", p.checks_ms, "captures and assertions"),
+        labelled("teardown", p.teardown_ms, "teardown"),
+        labelled("other", whole - recorded, "other"),
     ];
     out.push_str("<div class=\"stack\">");
     for (class, ms, words) in &segments {

@@ -32,204 +32,191 @@ impl Environment {
         registry_auth: &BTreeMap<String, Credentials>,
         registry_tls: &BTreeMap<String, bool>,
     ) -> Result<(), RuntimeError> {
-        stop::or_stopped(self.bring_up(services, registry_names, registry_auth, registry_tls))
-            .await?;
-        stop::fault_point("environment");
-        Ok(())
-    }
-
-    pub(crate) async fn bring_up(
-        &mut self,
-        services: &Services<'_>,
-        registry_names: &[String],
-        registry_auth: &BTreeMap<String, Credentials>,
-        registry_tls: &BTreeMap<String, bool>,
-    ) -> Result<(), RuntimeError> {
-        let began = Instant::now();
-        let ms = |since: Instant| since.elapsed().as_millis() as u64;
-        let network = NetworkCreateRequest {
-            name: self.network.clone(),
-            driver: Some("bridge".into()),
-            labels: Some(self.labels.clone()),
-            ..Default::default()
-        };
-        let docker = self.docker.clone();
-        self.create("network", &self.network, async move {
-            docker.create_network(network).await.map(|_| ())
-        })
-        .await?;
-        // DinD's /var/lib/docker is a tmpfs (see the dind spec below): only the run volume, the
-        // /var/run it shares with the steps, and only when there is a DinD.
-        if services.dind.is_some() {
-            let volume = VolumeCreateRequest {
-                name: Some(self.run_volume.clone()),
-                labels: Some(self.labels.clone()),
-                ..Default::default()
-            };
-            let docker = self.docker.clone();
-            self.create("volume", &self.run_volume, async move {
-                docker.create_volume(volume).await.map(|_| ())
+        stop::or_stopped(async move {
+            let began = Instant::now();
+            let ms = |since: Instant| since.elapsed().as_millis() as u64;
+            let network = self.network.clone();
+            self.create("network", &self.network, |docker, labels| async move {
+                let request = NetworkCreateRequest {
+                    name: network,
+                    driver: Some("bridge".into()),
+                    labels: Some(labels),
+                    ..Default::default()
+                };
+                docker.create_network(request).await.map(drop)
             })
             .await?;
-        }
-
-        self.phases.network_ms = ms(began);
-        let services_began = Instant::now();
-        // A registry behind basic auth gets an htpasswd file (bcrypt, as distribution requires)
-        // and distribution's REGISTRY_AUTH_* overrides, which work whatever its config file.
-        let mut auth_env = Vec::new();
-        let mut auth_binds = Vec::new();
-        for name in registry_names {
-            let Some(credentials) = registry_auth.get(name) else {
-                auth_env.push(BTreeMap::new());
-                auth_binds.push(vec![]);
-                continue;
-            };
-            let dir = self.auth_dir()?.join(format!("registry-{name}"));
-            let htpasswd = bcrypt::hash(&credentials.password, 5)
-                .map(|hash| format!("{}:{hash}\n", credentials.username))
-                .map_err(|e| RuntimeError::Workspace {
-                    path: dir.clone(),
-                    source: std::io::Error::other(e),
-                })?;
-            write_private(&dir, "htpasswd", htpasswd.as_bytes()).map_err(|source| {
-                RuntimeError::Workspace {
-                    path: dir.clone(),
-                    source,
-                }
-            })?;
-            auth_env.push(BTreeMap::from([
-                ("REGISTRY_AUTH".to_owned(), "htpasswd".to_owned()),
-                (
-                    "REGISTRY_AUTH_HTPASSWD_REALM".to_owned(),
-                    "conformance".to_owned(),
-                ),
-                (
-                    "REGISTRY_AUTH_HTPASSWD_PATH".to_owned(),
-                    "/auth/htpasswd".to_owned(),
-                ),
-            ]));
-            auth_binds.push(vec![format!("{}:/auth:ro", dir.display())]);
-        }
-        // TLS: a server certificate naming every HTTPS registry, and the CA in the layouts the
-        // roles' images read (mounted by `trust_mounts`).
-        let uses_tls = |name: &String| registry_tls.get(name).copied().unwrap_or(true);
-        let tls_hosts: Vec<String> = registry_names
-            .iter()
-            .filter(|n| uses_tls(n))
-            .cloned()
-            .collect();
-        let tls_dir = self.auth_dir()?.join("tls");
-        let ca = crate::tls::run_ca()?;
-        let trust = TrustFiles::write(&tls_dir, ca, &tls_hosts, REGISTRY_PORT)?;
-        for ((name, extra_env), binds) in registry_names
-            .iter()
-            .zip(&mut auth_env)
-            .zip(&mut auth_binds)
-        {
-            if uses_tls(name) {
-                extra_env.insert(
-                    "REGISTRY_HTTP_TLS_CERTIFICATE".into(),
-                    format!("{REGISTRY_CERT_DIR}/tls.crt"),
-                );
-                extra_env.insert(
-                    "REGISTRY_HTTP_TLS_KEY".into(),
-                    format!("{REGISTRY_CERT_DIR}/tls.key"),
-                );
-                binds.push(format!(
-                    "{}:{REGISTRY_CERT_DIR}:ro",
-                    trust.server_dir.display()
-                ));
+            // DinD's /var/lib/docker is a tmpfs (see the dind spec below): only the run volume, the
+            // /var/run it shares with the steps, and only when there is a DinD.
+            if services.dind.is_some() {
+                let volume = Some(self.run_volume.clone());
+                self.create("volume", &self.run_volume, |docker, labels| async move {
+                    let request = VolumeCreateRequest {
+                        name: volume,
+                        labels: Some(labels),
+                        ..Default::default()
+                    };
+                    docker.create_volume(request).await.map(drop)
+                })
+                .await?;
             }
-        }
-        self.trust = Some(trust);
-        let suffixes: Vec<String> = registry_names
-            .iter()
-            .map(|name| format!("registry-{name}"))
-            .collect();
-        let registries = futures_util::future::try_join_all(
-            registry_names
+
+            self.phases.network_ms = ms(began);
+            let services_began = Instant::now();
+            // A registry behind basic auth gets an htpasswd file (bcrypt, as distribution requires)
+            // and distribution's REGISTRY_AUTH_* overrides, which work whatever its config file.
+            let mut auth_env = Vec::new();
+            let mut auth_binds = Vec::new();
+            for name in registry_names {
+                let Some(credentials) = registry_auth.get(name) else {
+                    auth_env.push(BTreeMap::new());
+                    auth_binds.push(vec![]);
+                    continue;
+                };
+                let dir = self.auth_dir()?.join(format!("registry-{name}"));
+                let htpasswd = bcrypt::hash(&credentials.password, 5)
+                    .map(|hash| format!("{}:{hash}\n", credentials.username))
+                    .map_err(|e| RuntimeError::Workspace {
+                        path: dir.clone(),
+                        source: std::io::Error::other(e),
+                    })?;
+                write_private(&dir, "htpasswd", htpasswd.as_bytes()).map_err(|source| {
+                    RuntimeError::Workspace {
+                        path: dir.clone(),
+                        source,
+                    }
+                })?;
+                auth_env.push(BTreeMap::from([
+                    ("REGISTRY_AUTH".to_owned(), "htpasswd".to_owned()),
+                    (
+                        "REGISTRY_AUTH_HTPASSWD_REALM".to_owned(),
+                        "conformance".to_owned(),
+                    ),
+                    (
+                        "REGISTRY_AUTH_HTPASSWD_PATH".to_owned(),
+                        "/auth/htpasswd".to_owned(),
+                    ),
+                ]));
+                auth_binds.push(vec![format!("{}:/auth:ro", dir.display())]);
+            }
+            // TLS: a server certificate naming every HTTPS registry, and the CA in the layouts the
+            // roles' images read (mounted by `trust_mounts`).
+            let uses_tls = |name: &String| registry_tls.get(name).copied().unwrap_or(true);
+            let tls_hosts: Vec<String> = registry_names
                 .iter()
-                .zip(&suffixes)
-                .zip(auth_env.iter().zip(&auth_binds))
-                .map(|((name, suffix), (extra_env, binds))| {
-                    self.create_and_start(ContainerSpec {
-                        suffix,
-                        image: &services.registry.image,
-                        entrypoint: services.registry.entrypoint.clone(),
-                        args: services.registry.args.clone(),
-                        env: &services.registry.env,
-                        extra_env,
-                        privileged: services.registry.privileged,
-                        binds: binds.clone(),
-                        aliases: vec![name.clone()],
-                        workdir: None,
-                        publish: Some(REGISTRY_PORT),
-                        tmpfs: services.registry.tmpfs.clone(),
-                        security_opt: vec![],
-                    })
-                }),
-        );
-        // The shared daemon trusts the run's CA; plain-HTTP registries are the environment's
-        // to declare insecure (as a CI's DinD service would be configured).
-        let dind = async {
-            let Some(spec) = services.dind else {
-                return Ok(None);
-            };
-            let mut dind_args = spec.args.clone();
-            dind_args.extend(
+                .filter(|n| uses_tls(n))
+                .cloned()
+                .collect();
+            let tls_dir = self.auth_dir()?.join("tls");
+            let ca = crate::tls::run_ca()?;
+            let trust = TrustFiles::write(&tls_dir, ca, &tls_hosts, REGISTRY_PORT)?;
+            for ((name, extra_env), binds) in registry_names
+                .iter()
+                .zip(&mut auth_env)
+                .zip(&mut auth_binds)
+            {
+                if uses_tls(name) {
+                    extra_env.insert(
+                        "REGISTRY_HTTP_TLS_CERTIFICATE".into(),
+                        format!("{REGISTRY_CERT_DIR}/tls.crt"),
+                    );
+                    extra_env.insert(
+                        "REGISTRY_HTTP_TLS_KEY".into(),
+                        format!("{REGISTRY_CERT_DIR}/tls.key"),
+                    );
+                    binds.push(format!(
+                        "{}:{REGISTRY_CERT_DIR}:ro",
+                        trust.server_dir.display()
+                    ));
+                }
+            }
+            self.trust = Some(trust);
+            let suffixes: Vec<String> = registry_names
+                .iter()
+                .map(|name| format!("registry-{name}"))
+                .collect();
+            let registries = futures_util::future::try_join_all(
                 registry_names
                     .iter()
-                    .filter(|name| !uses_tls(name))
-                    .map(|name| format!("--insecure-registry={name}:{REGISTRY_PORT}")),
+                    .zip(&suffixes)
+                    .zip(auth_env.iter().zip(&auth_binds))
+                    .map(|((name, suffix), (extra_env, binds))| {
+                        self.create_and_start(ContainerSpec {
+                            suffix,
+                            image: &services.registry.image,
+                            entrypoint: services.registry.entrypoint.clone(),
+                            args: services.registry.args.clone(),
+                            env: &services.registry.env,
+                            extra_env,
+                            privileged: services.registry.privileged,
+                            binds: binds.clone(),
+                            aliases: vec![name.clone()],
+                            workdir: None,
+                            publish: Some(REGISTRY_PORT),
+                            tmpfs: services.registry.tmpfs.clone(),
+                            security_opt: vec![],
+                        })
+                    }),
             );
-            let (mut dind_binds, dind_env) = self.trust_mounts(&spec.trust);
-            dind_binds.push(format!("{}:/var/run", self.run_volume));
-            self.create_and_start(ContainerSpec {
-                suffix: "dind",
-                image: &spec.image,
-                entrypoint: spec.entrypoint.clone(),
-                args: dind_args,
-                env: &spec.env,
-                extra_env: &dind_env,
-                privileged: true,
-                binds: dind_binds,
-                aliases: vec!["dind".into()],
-                workdir: None,
-                publish: None,
-                // Daemon storage in memory: a fresh, empty daemon per plan that starts sooner
-                // and goes with its container (no volume to create, fill and remove).
-                tmpfs: with_docker_storage(&spec.tmpfs),
-                security_opt: vec![],
-            })
-            .await
-            .map(Some)
-        };
-        let (registries, dind) = tokio::join!(registries, dind);
-        let (registries, dind) = (registries?, dind?);
+            // The shared daemon trusts the run's CA; plain-HTTP registries are the environment's
+            // to declare insecure (as a CI's DinD service would be configured).
+            let dind = async {
+                let Some(spec) = services.dind else {
+                    return Ok(None);
+                };
+                let mut dind_args = spec.args.clone();
+                dind_args.extend(
+                    registry_names
+                        .iter()
+                        .filter(|name| !uses_tls(name))
+                        .map(|name| format!("--insecure-registry={name}:{REGISTRY_PORT}")),
+                );
+                let (mut dind_binds, dind_env) = self.trust_mounts(&spec.trust);
+                dind_binds.push(format!("{}:/var/run", self.run_volume));
+                self.create_and_start(ContainerSpec {
+                    suffix: "dind",
+                    image: &spec.image,
+                    entrypoint: spec.entrypoint.clone(),
+                    args: dind_args,
+                    env: &spec.env,
+                    extra_env: &dind_env,
+                    privileged: true,
+                    binds: dind_binds,
+                    aliases: vec!["dind".into()],
+                    workdir: None,
+                    publish: None,
+                    // Daemon storage in memory: a fresh, empty daemon per plan that starts sooner
+                    // and goes with its container (no volume to create, fill and remove).
+                    tmpfs: with_docker_storage(&spec.tmpfs),
+                    security_opt: vec![],
+                })
+                .await
+                .map(Some)
+            };
+            let (registries, dind) = tokio::join!(registries, dind);
+            let (registries, dind) = (registries?, dind?);
 
-        let mut hosts = Vec::new();
-        for id in &registries {
-            hosts.push(format!(
-                "127.0.0.1:{}",
-                self.published_port(id, REGISTRY_PORT).await?
-            ));
-        }
-        let clients: Vec<Registry> = registry_names
-            .iter()
-            .zip(&hosts)
-            .map(|(name, host)| {
-                let ca = uses_tls(name).then(|| ca.pem());
-                let auth = registry_auth
-                    .get(name)
-                    .map(|c| (c.username.as_str(), c.password.as_str()));
-                Registry::connect(host.clone(), ca, auth)
-            })
-            .collect();
-        let registry_limit = services.registry.ready_timeout.unwrap_or(REGISTRY_READY);
-        let registries_ready = async {
-            let ready =
-                futures_util::future::try_join_all(
+            let mut hosts = Vec::new();
+            for id in &registries {
+                hosts.push(format!(
+                    "127.0.0.1:{}",
+                    self.published_port(id, REGISTRY_PORT).await?
+                ));
+            }
+            let clients: Vec<Registry> = registry_names
+                .iter()
+                .zip(&hosts)
+                .map(|(name, host)| {
+                    let ca = uses_tls(name).then(|| ca.pem());
+                    let auth = registry_auth
+                        .get(name)
+                        .map(|c| (c.username.as_str(), c.password.as_str()));
+                    Registry::connect(host.clone(), ca, auth)
+                })
+                .collect();
+            let registry_limit = services.registry.ready_timeout.unwrap_or(REGISTRY_READY);
+            let registries_ready = async {
+                let ready = futures_util::future::try_join_all(
                     registries.iter().zip(&clients).zip(registry_names).map(
                         |((id, client), name)| {
                             self.wait_for_registry(name, id, client, registry_limit)
@@ -237,36 +224,40 @@ impl Environment {
                     ),
                 )
                 .await;
-            (ready, ms(services_began))
-        };
-        let dind_ready = async {
-            let (Some(spec), Some(id)) = (services.dind, &dind) else {
-                return (Ok(()), 0);
+                (ready, ms(services_began))
             };
-            let ready = self
-                .wait_for_dind(id, spec.ready_timeout.unwrap_or(DIND_READY))
-                .await;
-            (ready, ms(services_began))
-        };
-        let ((registries_ready, registry_ms), (dind_ready, dind_ms)) =
-            tokio::join!(registries_ready, dind_ready);
-        registries_ready?;
-        dind_ready?;
-        let seeding = Instant::now();
-        // Tags an image in the host's daemon (which no label can name): run to its end like a
-        // create, so that the temporary tag is always dropped again.
-        let push = push_base_image(
-            self.docker.clone(),
-            services.base_image.image.clone(),
-            hosts[0].clone(),
-        );
-        self.detached(push).await?;
-        self.phases.registry_ready_ms = registry_ms;
-        self.phases.dind_ready_ms = dind_ms;
-        self.phases.base_image_ms = ms(seeding);
-        self.registries = registry_names.iter().cloned().zip(clients).collect();
-        self.registry_containers = registry_names.iter().cloned().zip(registries).collect();
-        self.dind = dind;
+            let dind_ready = async {
+                let (Some(spec), Some(id)) = (services.dind, &dind) else {
+                    return (Ok(()), 0);
+                };
+                let ready = self
+                    .wait_for_dind(id, spec.ready_timeout.unwrap_or(DIND_READY))
+                    .await;
+                (ready, ms(services_began))
+            };
+            let ((registries_ready, registry_ms), (dind_ready, dind_ms)) =
+                tokio::join!(registries_ready, dind_ready);
+            registries_ready?;
+            dind_ready?;
+            let seeding = Instant::now();
+            // Tags an image in the host's daemon (which no label can name): run to its end like a
+            // create, so that the temporary tag is always dropped again.
+            let push = push_base_image(
+                self.docker.clone(),
+                services.base_image.image.clone(),
+                hosts[0].clone(),
+            );
+            self.detached(push).await?;
+            self.phases.registry_ready_ms = registry_ms;
+            self.phases.dind_ready_ms = dind_ms;
+            self.phases.base_image_ms = ms(seeding);
+            self.registries = registry_names.iter().cloned().zip(clients).collect();
+            self.registry_containers = registry_names.iter().cloned().zip(registries).collect();
+            self.dind = dind;
+            Ok(())
+        })
+        .await?;
+        stop::fault_point("environment");
         Ok(())
     }
 

@@ -43,14 +43,20 @@ impl Environment {
         }
     }
 
-    /// Creates a labelled network or volume (`what` `name`) as a detached create.
-    pub(crate) async fn create(
+    /// Creates a labelled network or volume (`what` `name`) as a detached create: `create` is
+    /// given the daemon and the environment's labels.
+    pub(crate) async fn create<F, Fut>(
         &self,
         what: &'static str,
         name: &str,
-        create: impl Future<Output = Result<(), bollard::errors::Error>> + Send + 'static,
-    ) -> Result<(), RuntimeError> {
+        create: F,
+    ) -> Result<(), RuntimeError>
+    where
+        F: FnOnce(Docker, HashMap<String, String>) -> Fut,
+        Fut: Future<Output = Result<(), bollard::errors::Error>> + Send + 'static,
+    {
         let name = name.to_owned();
+        let create = create(self.docker.clone(), self.labels.clone());
         self.detached(async move {
             create
                 .await
