@@ -68,7 +68,7 @@ bench: docker
 
 # Peak RSS and time of verifying a SIZE_GIB docker-archive with the archive reader (must stay under 100 MiB).
 bench-archive SIZE="2" COMPRESSION="none":
-    cargo run --release --example archive-rss -- {{SIZE}} {{COMPRESSION}}
+    cargo run --release -p oci --example archive-rss -- {{SIZE}} {{COMPRESSION}}
 
 # Fuzz TARGET for SECONDS with cargo-fuzz on nightly; targets: scenario_loader, archive_reader (fuzz/Cargo.toml lists them).
 fuzz TARGET SECONDS:

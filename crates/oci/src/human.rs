@@ -1,7 +1,10 @@
 //! Names and sizes written for a person, as every message about an archive, a workspace file or a
 //! registry reading names them: control characters escaped, long names cut, bytes in units.
 
-use crate::archive::{GIB, KIB, MIB};
+/// Binary units.
+pub const KIB: u64 = 1024;
+pub const MIB: u64 = 1024 * KIB;
+pub const GIB: u64 = 1024 * MIB;
 
 /// A name from an archive (or a link target), for a message: control characters escaped,
 /// at most 200 characters.

@@ -33,9 +33,7 @@ use scan::{scan, Pass};
 use crate::errors::ArchiveReadError;
 use scenario::ArchiveFormat;
 
-pub(crate) const KIB: u64 = 1024;
-pub(crate) const MIB: u64 = 1024 * KIB;
-pub(crate) const GIB: u64 = 1024 * MIB;
+pub(crate) use crate::human::{GIB, KIB, MIB};
 
 /// What reading an archive may cost. Going over a limit is a Fail that names it.
 #[derive(Debug, Clone)]
