@@ -63,7 +63,8 @@ enum Command {
         jobs: usize,
     },
     /// May IMAGE_B replace IMAGE_A in ROLE? Runs the role's plans with A and with B on the
-    /// chosen profile, alternating A B A B, then compares the two runs.
+    /// chosen profile, in counterbalanced order (A B, B A, …, each pair in one lane), then
+    /// compares the two runs with the one timing decision.
     ValidateRelease {
         #[command(flatten)]
         profile: ProfileArgs,

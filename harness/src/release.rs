@@ -168,7 +168,17 @@ impl Answer {
     }
 }
 
-/// Runs A and B (and A again with `calibrate`), writes each side's summary, the calibration
+/// How release validation learns this machine's noise floors.
+pub enum Calibrate {
+    /// Not at all: the floors are `Settings::min_ratio` and `min_delta_ms` only.
+    No,
+    /// From a calibration measured earlier (`compare --calibration`, a run's `calibration.json`).
+    From(Calibration),
+    /// By running A a second time beside A and B (`--calibrate`).
+    Run,
+}
+
+/// Runs A and B (and A again with [`Calibrate::Run`]), writes each side's summary, the calibration
 /// (`calibration.json`) and the comparison (`compare.md`, `compare.json`, `compare.html`) under
 /// the run's report directory, and answers "may B replace A?".
 pub async fn validate(
@@ -177,15 +187,15 @@ pub async fn validate(
     candidates: &Candidates,
     options: Options,
     settings: &Settings,
-    calibrate: bool,
+    calibrate: Calibrate,
     finished: impl Fn(&ScenarioResult),
 ) -> Result<Validation, ReleaseValidationError> {
-    let sides = sides(ctx, candidates, calibrate)?;
+    let sides = sides(ctx, candidates, matches!(calibrate, Calibrate::Run))?;
     let runs = run(&sides, plans, candidates, options, finished).await;
     for (side, run) in sides.iter().zip(&runs) {
         report::write_summary(&side.ctx.report_dir, &run.id, &run.results)?;
     }
-    let calibration = runs.get(2).map(|again| {
+    let measured = runs.get(2).map(|again| {
         Calibration::of_sides(
             format!(
                 "A against A again ({}), {} repetition{}",
@@ -197,6 +207,10 @@ pub async fn validate(
             &again.results,
         )
     });
+    let calibration = match calibrate {
+        Calibrate::From(given) => Some(given),
+        _ => measured,
+    };
     if let Some(calibration) = &calibration {
         calibration.save(&ctx.report_dir.join("calibration.json"))?;
     }

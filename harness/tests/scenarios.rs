@@ -293,7 +293,11 @@ fn validate_release(case: &ReleaseCase) -> Result<(), Failed> {
                 &candidates,
                 options,
                 &settings,
-                case.calibrate,
+                if case.calibrate {
+                    release::Calibrate::Run
+                } else {
+                    release::Calibrate::No
+                },
                 |_| {},
             );
             stop::guarded(&ctx.docker, &ctx.run_id, work)

@@ -69,7 +69,8 @@ pub struct JudgeArgs {
     /// Changes of at most this many ms never count, however sure.
     #[arg(long, default_value_t = 50)]
     pub min_delta_ms: u64,
-    /// A slowdown of at least this ratio seen but not confirmed is inconclusive (1.2: 20 %).
+    /// A slowdown of at least this ratio, seen where the samples are too few to decide, is
+    /// inconclusive; once they can decide, it is named as slower but not confirmed (1.2: 20 %).
     #[arg(long, default_value_t = 1.2)]
     pub detect_ratio: f64,
     /// Noise floors measured by a calibration (`validate-release --calibrate` writes

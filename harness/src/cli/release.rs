@@ -51,7 +51,11 @@ pub async fn validate_release(
         &candidates,
         options,
         &settings,
-        calibrate,
+        match (calibrate, judge.calibration()?) {
+            (true, _) => harness::release::Calibrate::Run,
+            (false, Some(given)) => harness::release::Calibrate::From(given),
+            (false, None) => harness::release::Calibrate::No,
+        },
         |r| outln!("{}", result_line(r)),
     );
     let validation = match stop::guarded(&ctx.docker, &ctx.run_id, work).await {
