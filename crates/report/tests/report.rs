@@ -7,15 +7,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use model::inventory::ServedTag;
 use model::inventory::{Holdings, Snapshot};
+use model::result::EnvironmentPhases;
 use model::result::{
     AssertionOutcome, ImageRecord, KnownDiscrepancy, Phases, ScenarioResult, Status, StepRecord,
 };
-use oci::registry::ServedTag;
 use report::compare_view::CompareView;
 use report::runs::Run;
 use report::{html, markdown, write_compare, write_reports, Redact};
-use runtime::EnvironmentPhases;
 use serde_json::json;
 
 const BASE_MANIFEST: &str =
