@@ -3,7 +3,7 @@
 //! pipe, a CI log, under nextest): one plain line per finished plan.
 //!
 //! Everything the CLI prints goes through [`print`] and [`eprint`] (the [`outln!`] and
-//! [`errln!`] macros): a closed stdout (`harness run | head -1`: EPIPE) ends the printing, never
+//! [`errln!`] macros), secrets redacted and control characters escaped: a closed stdout (`harness run | head -1`: EPIPE) ends the printing, never
 //! the run — the run goes on to its normal end, teardown and reports included.
 
 use std::collections::HashMap;
@@ -35,12 +35,40 @@ fn write_to(out: &mut impl Write, closed: &AtomicBool, text: &str) {
         return;
     }
     let text = report::redact::text(text);
+    // What a plugin wrote may reach here (logs, reasons): no raw control characters.
+    let text = report::redact::printable(&text);
     if out
         .write_all(text.as_bytes())
         .and_then(|()| out.flush())
         .is_err()
     {
         closed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Where tracing writes (`RUST_LOG`): one event at a time, printed through [`eprint`] when it
+/// is complete, so that secrets are redacted and control characters escaped there too
+/// (bollard logs request bodies at debug level, and a container's environment holds the
+/// registry password).
+#[derive(Default)]
+pub struct TraceLine(Vec<u8>);
+
+impl Write for TraceLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for TraceLine {
+    fn drop(&mut self) {
+        if !self.0.is_empty() {
+            eprint(&String::from_utf8_lossy(&self.0));
+        }
     }
 }
 

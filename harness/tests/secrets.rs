@@ -20,6 +20,8 @@ mod common;
 const PASSWORD: &str = "echoed-registry-password";
 const LISTED: &str = "listed-api-key-value";
 const BY_NAME: &str = "token-by-its-name";
+/// A secret whose JSON-escaped and percent-encoded forms differ from it.
+const SPECIAL: &str = r#"a "quoted"/secret value"#;
 /// base64 of `conformance:echoed-registry-password`.
 const BASIC: &str = "Y29uZm9ybWFuY2U6ZWNob2VkLXJlZ2lzdHJ5LXBhc3N3b3Jk";
 
@@ -40,11 +42,16 @@ steps:
     run: >-
       echo "password=$PLUGIN_PASSWORD key=$PLUGIN_API_KEY token=$PLUGIN_TOKEN";
       echo "auth=$(printf 'conformance:%s' "$PLUGIN_PASSWORD" | base64)";
+      echo 'json={"s":"a \"quoted\"/secret value"}';
+      echo 'url=a%20%22quoted%22%2Fsecret%20value';
+      echo "b64=$(printf %s "$PLUGIN_SIGNING_SECRET" | base64)";
+      printf 'clear\033[2J bell\007 end\n';
       echo "$PLUGIN_PASSWORD $PLUGIN_API_KEY" > leaked.txt
     env:
       PLUGIN_PASSWORD: echoed-registry-password
       PLUGIN_API_KEY: listed-api-key-value
       PLUGIN_TOKEN: token-by-its-name
+      PLUGIN_SIGNING_SECRET: 'a "quoted"/secret value'
   - name: push
     timeout: 180s
     env:
@@ -111,6 +118,8 @@ fn no_output_of_an_auth_run_holds_a_secret() {
     let output = common::docker::harness()
         .args(["run", "--run-id", &run])
         .env("CONFORMANCE_ROOT", root.path())
+        // bollard logs request bodies at debug level: container environments included.
+        .env("RUST_LOG", "debug")
         .output()
         .unwrap();
     let took = began.elapsed();
@@ -154,15 +163,35 @@ fn no_output_of_an_auth_run_holds_a_secret() {
         .map(|f| (f.display().to_string(), std::fs::read(f).unwrap()))
         .chain([("the printed output".to_owned(), printed.clone())])
     {
-        for secret in [PASSWORD, LISTED, BY_NAME, BASIC] {
-            assert!(!contains(&bytes, secret), "{secret} in {what}");
+        for secret in [PASSWORD, LISTED, BY_NAME, BASIC, SPECIAL] {
+            // As it is, JSON-escaped, percent-encoded, in base64 alone or inside a longer one.
+            for form in report::redact::forms(secret) {
+                assert!(
+                    !contains(&bytes, &form),
+                    "{form} (a form of {secret}) in {what}"
+                );
+            }
+        }
+        // A clear-screen or bell the step printed reaches no terminal and no Markdown.
+        if what.ends_with(".md") || what == "the printed output" {
+            assert!(
+                !bytes.iter().any(|b| *b == 0x1b || *b == 0x07),
+                "raw control characters in {what}"
+            );
         }
     }
+    assert!(
+        printed_text.contains("DEBUG"),
+        "RUST_LOG=debug printed nothing: the check above would prove nothing"
+    );
     // Not vacuous: the step did print them, and the redacted lines are kept.
     let result = std::fs::read_to_string(reports.join("secrets.echo.kaniko.json")).unwrap();
     for shown in [
         "password=[redacted] key=[redacted] token=[redacted]",
         "auth=[redacted]",
+        "json={\\\"s\\\":\\\"[redacted]\\\"}",
+        "url=[redacted]",
+        "b64=[redacted]",
         "found in: password=[redacted]",
     ] {
         assert!(result.contains(shown), "{shown} in {result}");

@@ -24,7 +24,9 @@ pub fn render(runs: &[Run], redact: Redact) -> String {
         "\nEvery step's timing, log and the registries' contents after each step: `report.html` \
          next to this file.\n",
     );
-    out
+    // Whatever a plugin wrote (logs, labels, reasons) cannot drive the terminal of whoever
+    // reads the file.
+    crate::redact::printable(&out).into_owned()
 }
 
 fn header(out: &mut String, matrix: &Matrix<'_>, redact: Redact) {

@@ -27,11 +27,55 @@ pub const SECRET_NAME_PARTS: [&str; 3] = ["PASSWORD", "TOKEN", "SECRET"];
 /// Workspace files larger than this are not scanned (plugins' image tarballs are not text).
 const SCRUB_FILE_LIMIT: u64 = 64 * 1024 * 1024;
 
-/// A set of secret values.
+/// A set of secret values, and every form each can take in what a plugin writes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Secrets {
-    /// Longest first, so that a secret containing another is replaced whole.
+    /// The secrets as given.
+    raw: BTreeSet<String>,
+    /// Their [`forms`], longest first, so that a secret containing another is replaced whole.
     values: Vec<String>,
+}
+
+/// The shortest base64 text, cut out of a longer encoding, that is redacted: shorter runs would
+/// match ordinary text.
+const MIN_BASE64_CORE: usize = 8;
+
+/// What `encodeURIComponent` leaves alone: letters, digits and `-._~`.
+const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// The forms a secret takes where a plugin may write it: as it is; JSON-escaped (a JSON file, a
+/// log line of JSON); percent-encoded (a URL); and base64, alone (a Basic auth header) or inside
+/// a longer encoding at any of the three byte alignments (a Docker config's `auth` holds
+/// `user:password` encoded together): the characters of each alignment that depend on the
+/// secret's bytes only.
+pub fn forms(secret: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let mut out = vec![secret.to_owned()];
+    if let Ok(json) = serde_json::to_string(secret) {
+        out.push(json[1..json.len() - 1].to_owned());
+    }
+    out.push(percent_encoding::utf8_percent_encode(secret, URI_COMPONENT).to_string());
+    let standard = base64::engine::general_purpose::STANDARD;
+    out.push(standard.encode(secret));
+    let bytes = secret.as_bytes();
+    for shift in 0..3usize {
+        let mut shifted = vec![0u8; shift];
+        shifted.extend_from_slice(bytes);
+        let encoded = standard.encode(&shifted);
+        // Character k holds bits 6k..6k+6 of the shifted bytes: those within the secret's.
+        let first = (8 * shift).div_ceil(6);
+        let end = (8 * (shift + bytes.len())) / 6;
+        if end >= first + MIN_BASE64_CORE {
+            out.push(encoded[first..end].to_owned());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// Whether a variable of this name holds a secret by its name alone.
@@ -42,13 +86,18 @@ pub fn is_secret_name(name: &str) -> bool {
 
 impl Secrets {
     pub fn new(values: impl IntoIterator<Item = String>) -> Secrets {
-        let set: BTreeSet<String> = values
+        let raw: BTreeSet<String> = values
             .into_iter()
             .filter(|v| v.chars().count() >= MIN_LEN && v != "true" && v != "false")
             .collect();
-        let mut values: Vec<String> = set.into_iter().collect();
+        let forms: BTreeSet<String> = raw
+            .iter()
+            .flat_map(|v| forms(v))
+            .filter(|f| f.chars().count() >= MIN_LEN)
+            .collect();
+        let mut values: Vec<String> = forms.into_iter().collect();
         values.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-        Secrets { values }
+        Secrets { raw, values }
     }
 
     /// The secrets of a scenario (see the module's documentation).
@@ -56,8 +105,8 @@ impl Secrets {
         let mut values = Vec::new();
         for credentials in scenario.registry_auth.values() {
             values.push(credentials.password.clone());
-            let pair = format!("{}:{}", credentials.username, credentials.password);
-            values.push(base64(pair.as_bytes()));
+            // As a Basic auth header or a Docker config carries it (base64 among its forms).
+            values.push(format!("{}:{}", credentials.username, credentials.password));
         }
         for step in &scenario.steps {
             for (name, value) in step.environment() {
@@ -75,7 +124,7 @@ impl Secrets {
 
     /// Every secret in `self` and in `other`.
     pub fn merged(&self, other: &Secrets) -> Secrets {
-        Secrets::new(self.values.iter().chain(&other.values).cloned())
+        Secrets::new(self.raw.iter().chain(&other.raw).cloned())
     }
 
     /// `text` with every secret replaced by `[redacted]` (one pass: a replacement is never
@@ -232,28 +281,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Standard base64 with padding (how Basic auth and Docker's config.json carry `user:pass`).
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
 static KNOWN: LazyLock<Mutex<Secrets>> = LazyLock::new(|| Mutex::new(Secrets::default()));
 
 /// Adds a plan's secrets to those of the process, which every writer and printer redacts.
@@ -271,6 +298,25 @@ pub fn known() -> Secrets {
 }
 
 /// `text` with every secret the process has seen redacted.
+/// `text` with every control character but newline and tab escaped (`\u{1b}`): what a
+/// plugin wrote cannot move the cursor, clear a terminal, ring it or hide a link in it, as
+/// HTML escaping keeps it out of the page.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let control = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(control) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if control(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 pub fn text(text: &str) -> Cow<'_, str> {
     let known = KNOWN.lock().expect("secrets lock");
     if known.is_empty() {
@@ -319,14 +365,66 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_matches_the_standard() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(
-            base64(b"conformance:right-password"),
-            "Y29uZm9ybWFuY2U6cmlnaHQtcGFzc3dvcmQ="
+    fn every_form_of_a_secret_is_redacted() {
+        use base64::Engine as _;
+        let secret = "p@ss w/\"quoted\"&more";
+        let secrets = Secrets::new([secret.to_owned()]);
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let docker_auth = b64.encode(format!("conformance:{secret}"));
+        for (what, text) in [
+            ("plain", format!("password={secret}")),
+            (
+                "json",
+                serde_json::json!({ "password": secret }).to_string(),
+            ),
+            (
+                "url",
+                "https://u:p%40ss%20w%2F%22quoted%22%26more@registry/v2/".to_owned(),
+            ),
+            (
+                "base64",
+                format!("Authorization: Basic {}", b64.encode(secret)),
+            ),
+            (
+                "inside base64",
+                format!("{{\"auths\":{{\"r\":{{\"auth\":\"{docker_auth}\"}}}}}}"),
+            ),
+        ] {
+            let clean = secrets.redact(&text);
+            assert!(clean.contains(REDACTED), "{what}: {clean}");
+            for form in forms(secret) {
+                assert!(!clean.contains(&form), "{what}: {form} left in {clean}");
+            }
+        }
+        // Every alignment inside a longer encoding.
+        for prefix in ["", "a", "ab", "abc"] {
+            let encoded = b64.encode(format!("{prefix}{secret}"));
+            assert!(
+                secrets.redact(&encoded).contains(REDACTED),
+                "{prefix:?}: {encoded}"
+            );
+        }
+    }
+
+    #[test]
+    fn merging_keeps_the_forms_from_growing() {
+        let a = Secrets::new(["first-secret".to_owned()]);
+        let b = Secrets::new(["second-secret".to_owned()]);
+        let merged = a.merged(&b).merged(&a);
+        assert_eq!(merged.values.len(), a.values.len() + b.values.len());
+    }
+
+    #[test]
+    fn control_characters_are_escaped_for_terminals_and_markdown() {
+        let hostile = "clear\u{1b}[2J bell\u{7} link\u{1b}]8;;http://x\u{7}text\r\u{9b}31m";
+        let shown = printable(hostile);
+        assert!(
+            !shown
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "{shown}"
         );
+        assert!(shown.contains("\\u{1b}[2J"), "{shown}");
+        assert_eq!(printable("line\n\tindented"), "line\n\tindented");
     }
 }

@@ -34,7 +34,15 @@ pub fn validate(files: Vec<PathBuf>) -> Outcome {
             Ok(_) => outln!("ok    {}", file.display()),
             Err(e) => {
                 bad += 1;
-                errln!("{:?}", miette::Report::new(e));
+                // Without colours: printing escapes control characters, the file's included.
+                let mut shown = String::new();
+                let handler = miette::GraphicalReportHandler::new_themed(
+                    miette::GraphicalTheme::unicode_nocolor(),
+                );
+                match handler.render_report(&mut shown, &e) {
+                    Ok(()) => errln!("{shown}"),
+                    Err(_) => errln!("{e}"),
+                }
             }
         }
     }

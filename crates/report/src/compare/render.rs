@@ -226,7 +226,9 @@ pub fn markdown(c: &Comparison) -> String {
             );
         }
     }
-    out
+    // Whatever a plugin wrote (logs, labels, reasons) cannot drive the terminal of whoever
+    // reads the file.
+    crate::redact::printable(&out).into_owned()
 }
 
 fn runs(runs: &[RunInfo]) -> String {
