@@ -188,11 +188,14 @@ fn registry_stopped_mid_push_is_an_error_with_its_log() {
         ));
         let (result, took) = run_timed(&ctx, &plan).await;
         saboteur.abort();
-        let killed_at = record
-            .lock()
-            .unwrap()
-            .killed_at
-            .expect("the registry was killed");
+        let killed_at = record.lock().unwrap().killed_at;
+        let Some(killed_at) = killed_at else {
+            // The plan ended before the push began: say how, or the failure explains nothing.
+            panic!(
+                "the registry was never killed: the plan ended first\n{}",
+                result.explain()
+            );
+        };
         (result, took, killed_at.elapsed())
     });
     let sabotage = record.lock().unwrap().clone();
