@@ -49,7 +49,12 @@ pub const BASE_IMAGE_TAG: &str = "1.37";
 
 const REGISTRY_READY: Duration = Duration::from_secs(30);
 const DIND_READY: Duration = Duration::from_secs(90);
+/// The most of a container's log kept (its end).
 const LOG_LIMIT: usize = 64 * 1024;
+/// The lines of a container's log the daemon is asked for: its end only.
+const LOG_TAIL_LINES: usize = 5000;
+/// How long reading a container's log may take, whatever it holds.
+const LOG_READ_BUDGET: Duration = Duration::from_secs(20);
 /// How long a teardown may try before it reports what remains.
 const TEARDOWN_DEADLINE: Duration = Duration::from_secs(30);
 /// How long an environment dropped without a teardown tries to remove itself.
@@ -170,7 +175,12 @@ fn tail(text: &str, limit: usize) -> String {
     if text.len() <= limit {
         return text.to_owned();
     }
-    let mut start = text.len() - limit;
+    cut_front(text, limit)
+}
+
+/// The last `limit` bytes of `text` (at a character boundary), said to be cut.
+fn cut_front(text: &str, limit: usize) -> String {
+    let mut start = text.len().saturating_sub(limit);
     while !text.is_char_boundary(start) {
         start += 1;
     }

@@ -211,6 +211,11 @@ impl Environment {
             .unwrap_or(false)
     }
 
+    /// A container's output (stdout and stderr interleaved), its end only and within bounds,
+    /// whatever it printed: the daemon is asked for the last [`LOG_TAIL_LINES`] lines (it reads
+    /// them from the end of the log), at most twice [`LOG_LIMIT`] bytes are held at once and
+    /// the last `LOG_LIMIT` kept, and reading stops after [`LOG_READ_BUDGET`]. What was left
+    /// out is said at the front.
     pub(crate) async fn logs(&self, id: &str) -> String {
         let mut stream = self.docker.logs(
             id,
@@ -218,15 +223,44 @@ impl Environment {
                 stdout: true,
                 stderr: true,
                 follow: false,
-                tail: "all".into(),
+                tail: LOG_TAIL_LINES.to_string(),
                 ..Default::default()
             }),
         );
-        let mut out = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        let deadline = tokio::time::Instant::now() + LOG_READ_BUDGET;
+        let mut kept: Vec<u8> = Vec::new();
+        let (mut lines, mut dropped, mut out_of_time) = (0usize, false, false);
+        loop {
+            match tokio::time::timeout_at(deadline, stream.next()).await {
+                Ok(Some(Ok(chunk))) => {
+                    let bytes = chunk.into_bytes();
+                    lines += bytes.iter().filter(|b| **b == b'\n').count();
+                    kept.extend_from_slice(&bytes);
+                    if kept.len() > 2 * LOG_LIMIT {
+                        kept.drain(..kept.len() - LOG_LIMIT);
+                        dropped = true;
+                    }
+                }
+                Ok(_) => break,
+                Err(_) => {
+                    out_of_time = true;
+                    break;
+                }
+            }
         }
-        tail(&out, LOG_LIMIT)
+        let text = String::from_utf8_lossy(&kept);
+        let mut out = if dropped || lines >= LOG_TAIL_LINES {
+            cut_front(&text, LOG_LIMIT)
+        } else {
+            tail(&text, LOG_LIMIT)
+        };
+        if out_of_time {
+            out = format!(
+                "[… reading the log stopped after {} s]\n{out}",
+                LOG_READ_BUDGET.as_secs()
+            );
+        }
+        out
     }
 }
 
