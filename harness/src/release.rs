@@ -21,7 +21,7 @@ use crate::matrix::{self, Job, Options};
 use crate::plan::Plan;
 use crate::runner::RunContext;
 use model::result::ScenarioResult;
-use report::compare::{self, Calibration, Comparison, Settings, TimingVerdict};
+use report::compare::{self, Calibration, Comparison, Settings, TimingComparison, TimingVerdict};
 use report::runs::Run;
 
 /// A role and the two images to weigh against each other.
@@ -236,34 +236,31 @@ pub fn answer(candidates: &Candidates, comparison: &Comparison, repeat: u32) -> 
             candidates.image_b, candidates.image_a, candidates.role
         )
     };
-    let timings = |verdict: TimingVerdict| -> Vec<String> {
+    // The timings that `keep` picks, each with its size and what backs it: the lower bound for
+    // a regression, the repetitions that would decide for a slowdown not confirmed.
+    let confidence = comparison.method.confidence * 100.0;
+    let timings = |keep: &dyn Fn(&TimingComparison) -> bool| -> Vec<String> {
         comparison
             .plans
             .iter()
             .flat_map(|p| p.timings.iter().map(move |t| (p, t)))
-            .filter(|(_, t)| t.verdict == verdict)
+            .filter(|(_, t)| keep(t))
             .map(|(p, t)| {
-                let ratio = t.ratio.unwrap_or(1.0);
-                match t.low {
-                    Some(low) => format!(
-                        "{} {} ×{ratio:.2} ({} → {} ms; at least ×{low:.2} with {:.1} % confidence)",
-                        p.test,
-                        t.subject,
-                        t.base.median_ms,
-                        t.new.median_ms,
-                        t.confidence * 100.0
-                    ),
-                    None => format!(
-                        "{} {} ×{ratio:.2} ({} → {} ms{})",
-                        p.test,
-                        t.subject,
-                        t.base.median_ms,
-                        t.new.median_ms,
-                        t.would_decide
-                            .map(|n| format!("; --repeat {n} would decide it"))
-                            .unwrap_or_default()
-                    ),
-                }
+                let backing = match (t.verdict, t.low, t.would_decide) {
+                    (TimingVerdict::Regression, Some(low), _) => {
+                        format!("; at least ×{low:.2} with {confidence:.1} % confidence")
+                    }
+                    (_, _, Some(n)) => format!("; --repeat {n} would decide it"),
+                    _ => String::new(),
+                };
+                format!(
+                    "{} {} ×{:.2} ({} → {} ms{backing})",
+                    p.test,
+                    t.subject,
+                    t.ratio.unwrap_or(1.0),
+                    t.base.median_ms,
+                    t.new.median_ms
+                )
             })
             .collect()
     };
@@ -273,7 +270,7 @@ pub fn answer(candidates: &Candidates, comparison: &Comparison, repeat: u32) -> 
         .filter(|p| p.status_regression)
         .map(|p| p.test.as_str())
         .collect();
-    let slower = timings(TimingVerdict::Regression);
+    let slower = timings(&|t| t.verdict == TimingVerdict::Regression);
     if !status.is_empty() || !slower.is_empty() {
         let mut parts = Vec::new();
         if !status.is_empty() {
@@ -298,7 +295,7 @@ pub fn answer(candidates: &Candidates, comparison: &Comparison, repeat: u32) -> 
             line: format!("{}: {}", who("may NOT replace"), parts.join("; ")),
         };
     }
-    let unsure = timings(TimingVerdict::Inconclusive);
+    let unsure = timings(&|t| t.verdict == TimingVerdict::Inconclusive);
     if !unsure.is_empty() {
         return Answer {
             kind: AnswerKind::Inconclusive,
@@ -333,21 +330,8 @@ pub fn answer(candidates: &Candidates, comparison: &Comparison, repeat: u32) -> 
         };
     }
     // Slowdowns seen but within what the samples can tell from noise: worth a second look.
-    let unconfirmed: Vec<String> = comparison
-        .plans
-        .iter()
-        .flat_map(|p| p.timings.iter().map(move |t| (p, t)))
-        .filter(|(_, t)| t.verdict == TimingVerdict::WithinNoise && t.would_decide.is_some())
-        .map(|(p, t)| {
-            format!(
-                "{} {} ×{:.2}, --repeat {} would decide",
-                p.test,
-                t.subject,
-                t.ratio.unwrap_or(1.0),
-                t.would_decide.unwrap_or_default()
-            )
-        })
-        .collect();
+    let unconfirmed =
+        timings(&|t| t.verdict == TimingVerdict::WithinNoise && t.would_decide.is_some());
     Answer {
         kind: AnswerKind::MayReplace,
         line: format!(

@@ -341,10 +341,7 @@ fn timing(what: String, o: &Map<String, Value>) -> Change {
     let number = |key: &str| o.get(key).and_then(Value::as_f64);
     let mut extra = Vec::new();
     if let (Some(low), Some(high)) = (number("low"), number("high")) {
-        extra.push(match number("confidence") {
-            Some(level) => format!("bounds ×{low:.2}–×{high:.2} at {level:.4}"),
-            None => format!("bounds ×{low:.2}–×{high:.2}"),
-        });
+        extra.push(format!("bounds ×{low:.2}–×{high:.2}"));
     }
     if let Some(noise) = number("noise") {
         extra.push(format!("noise ×{noise:.2}"));

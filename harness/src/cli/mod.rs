@@ -28,25 +28,19 @@ pub fn interrupted(stopped: Interrupted) -> ExitCode {
     ExitCode::from(130)
 }
 
-/// The plans whose name contains `filter` (all without one); none is an error.
-/// The plans of the repository's scenarios whose name contains `filter` (all without one).
+/// The plans of the repository's scenarios whose name contains `filter` (all without one);
+/// none with a filter is an error.
 pub fn selected(filter: Option<&str>) -> Result<Vec<Plan>, Box<dyn std::error::Error>> {
     let root = harness::session::repo_root();
-    Ok(select(
-        harness::plan::plans(&root.join("scenarios"))?,
-        filter,
-    )?)
-}
-
-pub fn select(all: Vec<Plan>, filter: Option<&str>) -> Result<Vec<Plan>, String> {
-    let selected: Vec<Plan> = all
+    let selected: Vec<Plan> = harness::plan::plans(&root.join("scenarios"))?
         .into_iter()
         .filter(|p| filter.is_none_or(|f| p.test_name.contains(f)))
         .collect();
     match filter {
         Some(filter) if selected.is_empty() => Err(format!(
             "no plan's name contains `{filter}` (names look like `build_only::tar::buildx`; see `harness list`)"
-        )),
+        )
+        .into()),
         _ => Ok(selected),
     }
 }

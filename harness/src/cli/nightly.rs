@@ -26,13 +26,8 @@ pub async fn nightly(
     let selected = selected(args.filter.as_deref())?;
     let repeat = matrix::recommended_repeat(&selected.iter().collect::<Vec<_>>(), &settings);
     let _signals = stop::listen();
-    let (code, report_dir) = run_matrix(
-        profile,
-        args.filter.clone(),
-        args.options_or(repeat),
-        new_run_id(),
-    )
-    .await?;
+    let (code, report_dir) =
+        run_matrix(profile, &selected, args.options_or(repeat), new_run_id()).await?;
     if code == ExitCode::from(130) {
         return Ok(code);
     }

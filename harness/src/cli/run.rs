@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use harness::matrix;
 use harness::outln;
+use harness::plan::Plan;
 use harness::progress::Progress;
 use harness::runner::new_run_id;
 use harness::session;
@@ -31,18 +32,18 @@ pub async fn run(
     };
     let run_id = run_id.unwrap_or_else(new_run_id);
     let _signals = stop::listen();
-    Ok(run_matrix(profile, filter, options, run_id).await?.0)
+    let selected = selected(filter.as_deref())?;
+    Ok(run_matrix(profile, &selected, options, run_id).await?.0)
 }
 
-/// Runs the matrix; the exit code says whether every result was as expected (130: stopped by a
+/// Runs the plans as a matrix; the exit code says whether every result was as expected (130: stopped by a
 /// signal), and where the reports went. The caller listens for signals ([`stop::listen`]).
 pub async fn run_matrix(
     profile: ProfileArgs,
-    filter: Option<String>,
+    selected: &[Plan],
     options: matrix::Options,
     run_id: String,
 ) -> Result<(ExitCode, PathBuf), Box<dyn std::error::Error>> {
-    let selected = selected(filter.as_deref())?;
     let mut ctx = session::open(&profile.choice(), run_id.clone()).await?;
     outln!(
         "run {run_id}: {} plan(s) × {} on profile `{}`",
@@ -54,7 +55,7 @@ pub async fn run_matrix(
     let total = skipped + (selected.len() - skipped) * options.repeat as usize;
     let progress = Progress::new(total);
     ctx.notify = Some(progress.notifier());
-    let work = matrix::run(&ctx, &selected, options, |result| {
+    let work = matrix::run(&ctx, selected, options, |result| {
         progress.finished(result, &result_line(result));
         if result.status != model::result::Status::Skip {
             stop::fault_point("result");

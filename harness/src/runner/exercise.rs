@@ -38,12 +38,14 @@ pub(super) async fn exercise(
     slots: Option<&tokio::sync::Semaphore>,
     started: Instant,
 ) -> Result<Vec<Vec<AssertionOutcome>>, RuntimeError> {
-    let role = |name: &str| ctx.profile.roles.get(name).expect("roles resolved above");
     let services = Services {
-        registry: role("registry"),
+        registry: role(ctx, "registry"),
         // Resolved exactly when some step may use it (`runner::roles`).
-        dind: result.images.contains_key("dind").then(|| role("dind")),
-        base_image: role("busybox"),
+        dind: result
+            .images
+            .contains_key("dind")
+            .then(|| role(ctx, "dind")),
+        base_image: role(ctx, "busybox"),
     };
     bring_up(env, &services, &plan.scenario, result, (slots, started)).await?;
     let mut observed = Observed {
@@ -253,14 +255,14 @@ fn role_vars(scenario: &Scenario, vars: &BTreeMap<String, String>) -> BTreeMap<S
     role_vars
 }
 
+/// A role of the plan; the runner resolved every role the plan needs before this runs.
+fn role<'a>(ctx: &'a RunContext, name: &str) -> &'a RoleSpec {
+    ctx.profile.roles.get(name).expect("roles resolved above")
+}
+
 /// A role's spec with the placeholders of its environment filled in.
 fn role_spec(ctx: &RunContext, name: &str, role_vars: &BTreeMap<String, String>) -> RoleSpec {
-    let mut spec = ctx
-        .profile
-        .roles
-        .get(name)
-        .expect("roles resolved above")
-        .clone();
+    let mut spec = role(ctx, name).clone();
     spec.env = spec
         .env
         .iter()

@@ -14,8 +14,9 @@ use crate::errors::{CompareWriteError, RunReadError};
 use crate::runs::Run;
 use model::result::ScenarioResult;
 
+use super::by_plan;
 use super::decide;
-use super::samples::samples;
+use super::samples::paired;
 
 /// Noise floors per plan and subject (`step NAME`, `all steps`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,35 +36,23 @@ pub struct StepNoise {
     pub second_ms: Vec<u64>,
 }
 
-fn by_plan(results: &[ScenarioResult]) -> BTreeMap<String, Vec<&ScenarioResult>> {
-    let mut m: BTreeMap<String, Vec<&ScenarioResult>> = BTreeMap::new();
-    for r in results {
-        m.entry(r.test.clone()).or_default().push(r);
-    }
-    m
-}
-
 impl Calibration {
     /// From two runs of the same images.
     pub fn of_sides(source: String, first: &[ScenarioResult], second: &[ScenarioResult]) -> Self {
         let mut plans: BTreeMap<String, BTreeMap<String, StepNoise>> = BTreeMap::new();
-        let second = by_plan(second);
-        for (test, first) in by_plan(first) {
-            let Some(second) = second.get(&test) else {
+        let second = by_plan([second]);
+        for (test, first) in by_plan([first]) {
+            let Some(second) = second.get(test) else {
                 continue;
             };
-            let other = samples(second);
-            for (subject, a) in samples(&first) {
-                let Some((_, b)) = other.iter().find(|(s, _)| *s == subject) else {
-                    continue;
-                };
-                if let Some(noise) = decide::noise_ratio(&a, b) {
-                    plans.entry(test.clone()).or_default().insert(
-                        subject,
+            for p in paired(&first, second) {
+                if let Some(noise) = decide::noise_ratio(&p.base, &p.new) {
+                    plans.entry(test.to_owned()).or_default().insert(
+                        p.subject,
                         StepNoise {
                             noise,
-                            first_ms: a,
-                            second_ms: b.clone(),
+                            first_ms: p.base,
+                            second_ms: p.new,
                         },
                     );
                 }

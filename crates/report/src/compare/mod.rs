@@ -318,8 +318,8 @@ pub fn compare_calibrated(
     settings: &Settings,
     calibration: Option<&Calibration>,
 ) -> Comparison {
-    let base_plans = by_plan(base);
-    let new_plans = by_plan(new);
+    let base_plans = by_plan(base.iter().map(|r| r.results.as_slice()));
+    let new_plans = by_plan(new.iter().map(|r| r.results.as_slice()));
     let mut tests: Vec<&str> = base_plans.keys().chain(new_plans.keys()).copied().collect();
     tests.sort_unstable();
     tests.dedup();
@@ -337,11 +337,11 @@ pub fn compare_calibrated(
     // Every timing comparison of the run first: the decision's level depends on how many.
     let pending: Vec<_> = sides
         .iter()
-        .map(|(_, base, new)| timing::pending(base, new))
+        .map(|(_, base, new)| samples::paired(base, new))
         .collect();
     let family = decide::Family {
         false_alarm_rate: settings.false_alarm_rate,
-        comparisons: timing::count(&pending).max(1),
+        comparisons: pending.iter().map(Vec::len).sum::<usize>().max(1),
     };
     let plans: Vec<PlanComparison> = sides
         .into_iter()
@@ -402,11 +402,13 @@ impl RunInfo {
     }
 }
 
-/// Each plan's results, in run order then repetition order.
-fn by_plan(runs: &[Run]) -> BTreeMap<&str, Vec<&ScenarioResult>> {
+/// Each plan's results, group by group (a run, a side), repetition order within each.
+fn by_plan<'a>(
+    groups: impl IntoIterator<Item = &'a [ScenarioResult]>,
+) -> BTreeMap<&'a str, Vec<&'a ScenarioResult>> {
     let mut plans: BTreeMap<&str, Vec<&ScenarioResult>> = BTreeMap::new();
-    for run in runs {
-        let mut results: Vec<&ScenarioResult> = run.results.iter().collect();
+    for group in groups {
+        let mut results: Vec<&ScenarioResult> = group.iter().collect();
         results.sort_by_key(|r| r.repetition);
         for result in results {
             plans.entry(result.test.as_str()).or_default().push(result);

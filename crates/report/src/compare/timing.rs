@@ -2,11 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use model::result::ScenarioResult;
-
 use super::calibration::Calibration;
 use super::decide::{self, Family, Floor, Outcome};
-use super::samples::samples;
+use super::samples::Paired;
 use super::Settings;
 
 /// One step (or all steps together) compared.
@@ -20,12 +18,11 @@ pub struct TimingComparison {
     pub new: Spread,
     /// NEW over BASE: the median of every pairwise ratio (Hodges–Lehmann estimate).
     pub ratio: Option<f64>,
-    /// The ratio's lower confidence bound at `confidence` (`null`: too few samples).
+    /// The ratio's lower confidence bound, at the comparison's `method.confidence` (`null`: too
+    /// few samples).
     pub low: Option<f64>,
-    /// The ratio's upper confidence bound at `confidence` (`null`: too few samples).
+    /// The ratio's upper confidence bound, likewise.
     pub high: Option<f64>,
-    /// The one-sided level of each bound: `1 − false_alarm_rate / comparisons`.
-    pub confidence: f64,
     /// The noise floor calibration measured for this step (A against A), as a ratio ≥ 1.
     pub noise: Option<f64>,
     /// NEW's median minus BASE's, in ms (negative: faster).
@@ -96,36 +93,10 @@ impl Spread {
     }
 }
 
-/// A comparison to make: a subject's samples on both sides, not judged yet (the decision
-/// needs to know how many comparisons the run makes).
-pub(super) struct Pending {
-    subject: String,
-    step: Option<String>,
-    base: Vec<u64>,
-    new: Vec<u64>,
-}
-
-/// Each step both sides ran (in BASE's order), then all steps together.
-pub(super) fn pending(base: &[&ScenarioResult], new: &[&ScenarioResult]) -> Vec<Pending> {
-    let new_steps = samples(new);
-    samples(base)
-        .into_iter()
-        .filter_map(|(subject, base)| {
-            let (_, new) = new_steps.iter().find(|(s, _)| *s == subject)?;
-            Some(Pending {
-                step: subject.strip_prefix("step ").map(str::to_owned),
-                subject,
-                base,
-                new: new.clone(),
-            })
-        })
-        .collect()
-}
-
 /// Judges one plan's pending comparisons, as part of a run making `family.comparisons`.
 pub(super) fn judge(
     test: &str,
-    pending: Vec<Pending>,
+    pending: Vec<Paired>,
     settings: &Settings,
     family: Family,
     calibration: Option<&Calibration>,
@@ -189,7 +160,6 @@ pub(super) fn judge(
                 ratio: Some(round(decision.ratio)),
                 low: decision.bounds.map(|(low, _)| round(low)),
                 high: decision.bounds.map(|(_, high)| round(high)),
-                confidence: 1.0 - family.per_comparison(),
                 noise: noise.map(round),
                 delta_ms,
                 verdict,
@@ -208,9 +178,4 @@ pub(crate) fn percent(ratio: f64) -> String {
     } else {
         format!("−{:.0} %", -p)
     }
-}
-
-/// How many comparisons the pending ones make.
-pub(super) fn count(pending: &[Vec<Pending>]) -> usize {
-    pending.iter().map(Vec::len).sum()
 }
