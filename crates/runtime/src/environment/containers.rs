@@ -215,52 +215,67 @@ impl Environment {
     /// whatever it printed: the daemon is asked for the last [`LOG_TAIL_LINES`] lines (it reads
     /// them from the end of the log), at most twice [`LOG_LIMIT`] bytes are held at once and
     /// the last `LOG_LIMIT` kept, and reading stops after [`LOG_READ_BUDGET`]. What was left
-    /// out is said at the front.
+    /// out, or why reading stopped, is said at the front. An empty answer is asked again, whole,
+    /// after a moment: the daemon may not have written a container's last output yet when it
+    /// has just exited.
     pub(crate) async fn logs(&self, id: &str) -> String {
+        let mut read = self.read_log(id, LOG_TAIL_LINES.to_string()).await;
+        if read.kept.is_empty() && read.note.is_none() {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            read = self.read_log(id, "all".to_owned()).await;
+        }
+        let text = String::from_utf8_lossy(&read.kept);
+        let out = if read.dropped || read.lines >= LOG_TAIL_LINES {
+            cut_front(&text, LOG_LIMIT)
+        } else {
+            tail(&text, LOG_LIMIT)
+        };
+        match read.note {
+            Some(note) => format!("[… {note}]\n{out}"),
+            None => out,
+        }
+    }
+
+    /// One bounded reading of a container's log: its last `tail` lines (or `all`).
+    async fn read_log(&self, id: &str, tail: String) -> LogRead {
         let mut stream = self.docker.logs(
             id,
             Some(LogsOptions {
                 stdout: true,
                 stderr: true,
                 follow: false,
-                tail: LOG_TAIL_LINES.to_string(),
+                tail,
                 ..Default::default()
             }),
         );
         let deadline = tokio::time::Instant::now() + LOG_READ_BUDGET;
-        let mut kept: Vec<u8> = Vec::new();
-        let (mut lines, mut dropped, mut out_of_time) = (0usize, false, false);
+        let mut read = LogRead::default();
         loop {
             match tokio::time::timeout_at(deadline, stream.next()).await {
                 Ok(Some(Ok(chunk))) => {
                     let bytes = chunk.into_bytes();
-                    lines += bytes.iter().filter(|b| **b == b'\n').count();
-                    kept.extend_from_slice(&bytes);
-                    if kept.len() > 2 * LOG_LIMIT {
-                        kept.drain(..kept.len() - LOG_LIMIT);
-                        dropped = true;
+                    read.lines += bytes.iter().filter(|b| **b == b'\n').count();
+                    read.kept.extend_from_slice(&bytes);
+                    if read.kept.len() > 2 * LOG_LIMIT {
+                        read.kept.drain(..read.kept.len() - LOG_LIMIT);
+                        read.dropped = true;
                     }
                 }
-                Ok(_) => break,
+                Ok(Some(Err(e))) => {
+                    read.note = Some(format!("reading the log failed: {e}"));
+                    break;
+                }
+                Ok(None) => break,
                 Err(_) => {
-                    out_of_time = true;
+                    read.note = Some(format!(
+                        "reading the log stopped after {} s",
+                        LOG_READ_BUDGET.as_secs()
+                    ));
                     break;
                 }
             }
         }
-        let text = String::from_utf8_lossy(&kept);
-        let mut out = if dropped || lines >= LOG_TAIL_LINES {
-            cut_front(&text, LOG_LIMIT)
-        } else {
-            tail(&text, LOG_LIMIT)
-        };
-        if out_of_time {
-            out = format!(
-                "[… reading the log stopped after {} s]\n{out}",
-                LOG_READ_BUDGET.as_secs()
-            );
-        }
-        out
+        read
     }
 }
 
@@ -279,4 +294,17 @@ pub(crate) struct ContainerSpec<'a> {
     /// Container directories mounted as a fresh tmpfs.
     pub(crate) tmpfs: Vec<String>,
     pub(crate) security_opt: Vec<String>,
+}
+
+/// What one reading of a log brought: its end, and what was left out.
+#[derive(Default)]
+struct LogRead {
+    /// The end of what was read, at most twice `LOG_LIMIT` bytes.
+    kept: Vec<u8>,
+    /// Lines read.
+    lines: usize,
+    /// Bytes were dropped from the front while reading.
+    dropped: bool,
+    /// Why reading stopped early, if it did.
+    note: Option<String>,
 }
