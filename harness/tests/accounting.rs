@@ -17,7 +17,7 @@ fn scenario(extra: &str) -> Scenario {
 version: 1
 name: accounting
 description: d
-claim: {{text: t, source: s}}
+claim: [t]
 builders: [buildx]
 registries: [registry, mirror]
 steps:

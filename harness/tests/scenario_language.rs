@@ -125,7 +125,7 @@ fn hostile_scenarios_are_refused_with_located_messages_or_accepted_never_panicki
 fn an_error_on_a_huge_single_line_renders_located_without_panicking() {
     // `harness validate` used to panic in miette's renderer ("Formatting argument out of
     // range": it pads to the error's column with a format width, at most 65535).
-    let complete = "claim: {text: a, source: b}, builders: [buildx], steps: [{name: b}], \
+    let complete = "claim: [a], builders: [buildx], steps: [{name: b}], \
                     assertions: [{step_succeeded: b}]";
     for (column, text) in [
         // A syntax error after a whole scenario on one line, and one inside it.
@@ -155,12 +155,12 @@ fn an_error_on_a_huge_single_line_renders_located_without_panicking() {
     }
     // A validation error far along a long line, and one in multibyte text.
     let text = format!(
-        "{{version: 1, name: x, description: {}, claim: {{text: a, source: b}}, builders: [nope], steps: [{{name: b}}], assertions: [{{step_succeeded: b}}]}}",
+        "{{version: 1, name: x, description: {}, claim: [a], builders: [nope], steps: [{{name: b}}], assertions: [{{step_succeeded: b}}]}}",
         "é".repeat(40_000)
     );
     let shown = render_every_way(Scenario::parse(Path::new("long.yaml"), &text).unwrap_err());
     assert!(
-        shown.contains("long.yaml:1:40078: unknown builder `nope`"),
+        shown.contains("long.yaml:1:40061: unknown builder `nope`"),
         "{shown}"
     );
 }

@@ -30,7 +30,7 @@ name: secrets stay out of the reports
 description: >
   A step prints its credentials and writes them into the workspace; a failing assertion quotes
   the log line holding one. Nothing the harness stores or prints may contain them.
-claim: {text: "registry passwords and marked secrets are redacted", source: "harness issue 9, item 7"}
+claim: [registry-passwords-and-marked-secrets-ar]
 builders: [kaniko]
 registries: [registry, secured]
 registry_auth:

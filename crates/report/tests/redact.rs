@@ -12,7 +12,7 @@ fn scenario() -> Scenario {
 version: 1
 name: secrets
 description: d
-claim: {text: t, source: s}
+claim: [t]
 builders: [buildx]
 registries: [registry, secured]
 registry_auth:

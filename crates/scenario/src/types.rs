@@ -20,8 +20,10 @@ pub struct Scenario {
     pub version: u32,
     pub name: String,
     pub description: String,
-    /// The documentation claim the scenario checks.
-    pub claim: Claim,
+    /// The documentation claims the scenario checks: ids of entries in the claims ledger
+    /// (`claims/ledger.yaml`), e.g. `[no-push-skips-push]`. The ledger holds the quoted sentence,
+    /// its page and section.
+    pub claim: Vec<String>,
     /// The builders (matrix) the scenario runs on.
     pub builders: Vec<String>,
     /// Builders the scenario does not run on, each with the reason (reported as Skip), e.g.
@@ -88,15 +90,6 @@ pub enum Leftover {
     /// An image the shared daemon may hold, by reference, e.g.
     /// `{reference: "${registry}/conformance/app:1.0", because: …}`.
     DaemonImage { reference: String, because: String },
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Claim {
-    /// The claim, quoted or paraphrased.
-    pub text: String,
-    /// Where the documentation says it.
-    pub source: String,
 }
 
 /// A builder's known discrepancy: these assertions fail on it, and only these.

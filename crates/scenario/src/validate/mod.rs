@@ -32,6 +32,7 @@ impl Scenario {
             );
             return Err(Problem::at(message, "version", None));
         }
+        self.validate_claims()?;
         if self.builders.is_empty() && self.skip.is_empty() {
             return Err(Problem::at(
                 "`builders` is empty: name at least one builder",
@@ -98,6 +99,48 @@ impl Scenario {
         self.validate_captures(&names)?;
         self.validate_assertions(&names)?;
         self.validate_accounting()
+    }
+}
+
+/// The longest claim id, in characters.
+pub const MAX_CLAIM_ID: usize = 80;
+
+/// Whether `id` is a claim id: lowercase letters, digits and single `-` between them.
+pub fn is_claim_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_CLAIM_ID
+        && id.split('-').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+}
+
+impl Scenario {
+    fn validate_claims(&self) -> Result<(), Problem> {
+        if self.claim.is_empty() {
+            return Err(Problem::at(
+                "`claim` is empty: name the ids of the ledger's claims the scenario checks",
+                "claim",
+                None,
+            ));
+        }
+        for (i, id) in self.claim.iter().enumerate() {
+            if !is_claim_id(id) {
+                let message = format!(
+                    "`{}` is not a claim id (lowercase letters, digits and `-`, at most \
+                     {MAX_CLAIM_ID} characters, as in claims/ledger.yaml)",
+                    shown(id)
+                );
+                return Err(Problem::at(message, id, Some("claim")));
+            }
+            if self.claim[..i].contains(id) {
+                let message = format!("claim `{id}` is cited twice under `claim`");
+                return Err(Problem::at(message, id, Some("claim")).after(id));
+            }
+        }
+        Ok(())
     }
 }
 
