@@ -12,6 +12,7 @@ pub mod assertions;
 pub mod errors;
 pub mod expectation;
 pub mod images;
+pub mod ledger;
 pub mod matrix;
 pub mod mutants;
 pub mod plan;

@@ -99,6 +99,16 @@ enum Command {
     },
     /// List the plans (scenario × builder).
     List,
+    /// Every claim of the docs (claims/ledger.yaml) with the scenarios × builders that check it
+    /// and their status in a run (default: the newest under reports/), or why nothing checks it.
+    Claims {
+        /// A run directory (reports/<run-id>/) or baseline file to take the statuses from.
+        #[arg(long, value_name = "RUN")]
+        run: Option<PathBuf>,
+        /// Also write the claims view as JSON here.
+        #[arg(long, value_name = "FILE")]
+        json: Option<PathBuf>,
+    },
     /// Check scenario files (default: every file under scenarios/).
     Validate { files: Vec<PathBuf> },
     /// Print the JSON Schema of scenario files (committed as scenarios/scenario.schema.json).
@@ -172,6 +182,7 @@ fn main() -> ExitCode {
 async fn dispatch(command: Command) -> Outcome {
     match command {
         Command::List => cli::scenarios::list(),
+        Command::Claims { run, json } => cli::claims::claims(run, json),
         Command::Validate { files } => cli::scenarios::validate(files),
         Command::Schema => cli::scenarios::schema(),
         Command::Sweep { run, all, labels } => sweep(run, all, labels).await,

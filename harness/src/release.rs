@@ -217,7 +217,7 @@ pub async fn validate(
     let mut comparison =
         compare::compare_calibrated(&runs[..1], &runs[1..2], settings, calibration.as_ref());
     comparison.method.order = Some(order_description(&sides));
-    report::write_reports(&ctx.report_dir, &runs)?;
+    report::write_reports(&ctx.report_dir, &runs, None)?;
     let answer = answer(candidates, &comparison, options.repeat);
     report::write_comparison(&ctx.report_dir, &comparison, Some(&answer.line))?;
     Ok(Validation {

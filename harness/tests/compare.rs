@@ -32,6 +32,7 @@ fn result(test: &str, status: Status) -> Result {
         test: test.to_owned(),
         scenario: test.to_owned(),
         file: "scenarios/x.yaml".into(),
+        claims: Vec::new(),
         builder,
         profile: "offline".into(),
         status,

@@ -3,5 +3,6 @@
 //! its JSON shape: every crate above reads or writes it; it knows nothing of containers,
 //! archives or reports.
 
+pub mod claims;
 pub mod inventory;
 pub mod result;

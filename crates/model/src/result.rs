@@ -157,6 +157,9 @@ pub struct ScenarioResult {
     pub test: String,
     pub scenario: String,
     pub file: String,
+    /// The ledger's claims the scenario checks (its `claim:` ids).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<String>,
     pub builder: String,
     pub profile: String,
     pub status: Status,

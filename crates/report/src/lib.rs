@@ -11,6 +11,7 @@ use crate::errors::ReportWriteError;
 use crate::runs::Run;
 use model::result::{ScenarioResult, Status, Tally};
 
+pub mod claims_view;
 pub mod compare;
 pub mod compare_view;
 pub mod errors;
@@ -130,16 +131,33 @@ impl Redact {
 /// The reports a person reads, for one run or several merged (shards of one matrix):
 /// `report.html` (self-contained: no network, no external assets) and `summary.md` (for a CI
 /// job summary), in `report_dir`.
-pub fn write_reports(report_dir: &Path, runs: &[Run]) -> Result<(), ReportWriteError> {
+///
+/// With a claims view, both get a section on the documentation's claims, and `claims.json`
+/// holds the view.
+pub fn write_reports(
+    report_dir: &Path,
+    runs: &[Run],
+    claims: Option<&model::claims::ClaimsView>,
+) -> Result<(), ReportWriteError> {
     let runs: &[Run] = &crate::redact::runs(runs);
     write(
         &report_dir.join("report.html"),
-        html::render(runs, Redact::Nothing).as_bytes(),
+        html::render_with_claims(runs, Redact::Nothing, claims).as_bytes(),
     )?;
-    write(
-        &report_dir.join("summary.md"),
-        markdown::render(runs, Redact::Nothing).as_bytes(),
-    )
+    let mut summary = markdown::render(runs, Redact::Nothing);
+    if let Some(claims) = claims {
+        summary.push_str(&crate::redact::printable(&claims_view::markdown(
+            claims,
+            Redact::Nothing,
+        )));
+        write(
+            &report_dir.join("claims.json"),
+            serde_json::to_string_pretty(claims)
+                .unwrap_or_default()
+                .as_bytes(),
+        )?;
+    }
+    write(&report_dir.join("summary.md"), summary.as_bytes())
 }
 
 /// Where `harness report` writes by default: the (first) run directory, or the folder of a

@@ -53,8 +53,9 @@ impl Run {
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
                 p.extension().is_some_and(|e| e == "json")
-                    && p.file_name()
-                        .is_some_and(|n| n != "summary.json" && n != "compare.json")
+                    && p.file_name().is_some_and(|n| {
+                        n != "summary.json" && n != "compare.json" && n != "claims.json"
+                    })
             })
             .collect();
         files.sort();

@@ -121,7 +121,7 @@ fn writers_redact_every_secret_the_process_has_seen() {
         source: dir.path().to_owned(),
         results,
     };
-    report::write_reports(dir.path(), &[run]).unwrap();
+    report::write_reports(dir.path(), &[run], None).unwrap();
     let mut files = 0;
     for entry in std::fs::read_dir(dir.path()).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();

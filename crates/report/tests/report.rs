@@ -128,6 +128,7 @@ fn result(test: &str, status: Status) -> ScenarioResult {
         test: test.to_owned(),
         scenario: format!("scenario {}", test.rsplit_once("::").unwrap().0),
         file: "scenarios/some/where.yaml".to_owned(),
+        claims: Vec::new(),
         builder: builder.clone(),
         profile: "offline".to_owned(),
         status,
@@ -513,7 +514,7 @@ fn write_reports_writes_the_page_and_the_summary_next_to_the_results() {
         report::write_result(dir.path(), r).unwrap();
     }
     let loaded = Run::load(dir.path()).unwrap();
-    write_reports(dir.path(), std::slice::from_ref(&loaded)).unwrap();
+    write_reports(dir.path(), std::slice::from_ref(&loaded), None).unwrap();
     let page = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
     assert!(page.starts_with("<!DOCTYPE html>"));
     let summary = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
@@ -667,7 +668,7 @@ fn the_report_renders_in_headless_chromium() -> Result<(), String> {
         return Ok(());
     }
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    write_reports(dir.path(), &runs()).map_err(|e| e.to_string())?;
+    write_reports(dir.path(), &runs(), None).map_err(|e| e.to_string())?;
     let page = dir.path().join("report.html");
     let profile = dir.path().join("profile");
     let chrome = |url: &str, extra: &[&str]| -> Result<std::process::Output, String> {

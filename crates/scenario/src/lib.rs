@@ -19,7 +19,9 @@ pub use grammar::{
 };
 pub use load::{discover, ScenarioFile, SourceText, MAX_SCENARIO_BYTES};
 pub use types::*;
-pub use validate::{container_suffix, substitute, MAX_NAME, MAX_TIMEOUT};
+pub use validate::{
+    container_suffix, is_claim_id, substitute, MAX_CLAIM_ID, MAX_NAME, MAX_TIMEOUT,
+};
 
 /// Reads a YAML file of the harness's own (`what` names it in the error) into `T`.
 pub fn read_yaml<T: serde::de::DeserializeOwned>(

@@ -2,6 +2,7 @@
 //! share: the printed line of a result, the plan filter, the exit on a stop request.
 
 pub mod args;
+pub mod claims;
 pub mod mutants;
 pub mod nightly;
 pub mod release;

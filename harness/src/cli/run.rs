@@ -78,7 +78,8 @@ pub async fn run_matrix(
         source: ctx.report_dir.clone(),
         results,
     };
-    report::write_reports(&ctx.report_dir, std::slice::from_ref(&run))?;
+    let claims = harness::ledger::view(&ctx.root, &run.results);
+    report::write_reports(&ctx.report_dir, std::slice::from_ref(&run), claims.as_ref())?;
     outln!(
         "{} passed, {} failed ({} as known discrepancies), {} errored, {} skipped; {} not as expected, {} flaky; reports in {}",
         tally.pass,

@@ -35,7 +35,12 @@ pub fn reports(dirs: Vec<PathBuf>, compare: Option<PathBuf>, out: Option<PathBuf
         .map(|c| report::compare_view::read(&c))
         .transpose()?;
     let out = out.unwrap_or_else(|| report::default_out(&dirs[0]));
-    report::write_reports(&out, &runs)?;
+    let results: Vec<_> = runs
+        .iter()
+        .flat_map(|r| r.results.iter().cloned())
+        .collect();
+    let claims = harness::ledger::view(&harness::session::repo_root(), &results);
+    report::write_reports(&out, &runs, claims.as_ref())?;
     outln!("wrote {0}/report.html and {0}/summary.md", out.display());
     if let Some(compare) = compare {
         report::write_compare(&out, &compare)?;

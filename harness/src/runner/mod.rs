@@ -209,6 +209,7 @@ async fn run_unredacted(
             .unwrap_or(&plan.file.path)
             .display()
             .to_string(),
+        claims: plan.scenario.claim.clone(),
         builder: plan.builder.clone(),
         profile: ctx.profile.name.clone(),
         status: Status::Error,

@@ -137,11 +137,23 @@ fn page(title: &str, body: &str) -> String {
 
 /// `report.html` for `runs` (merged when several).
 pub fn render(runs: &[Run], redact: Redact) -> String {
+    render_with_claims(runs, redact, None)
+}
+
+/// `report.html` for `runs`, with the claims view after the matrix when there is one.
+pub fn render_with_claims(
+    runs: &[Run],
+    redact: Redact,
+    claims: Option<&model::claims::ClaimsView>,
+) -> String {
     let matrix = Matrix::of(runs);
     let mut body = String::new();
     header(&mut body, &matrix, redact);
     body.push_str("<main>\n");
     matrix_table(&mut body, &matrix, redact);
+    if let Some(claims) = claims {
+        body.push_str(&crate::claims_view::html(claims));
+    }
     body.push_str("<section id=\"plans\">\n<h2>Plans</h2>\n");
     for plan in &matrix.plans {
         plan_section(&mut body, plan, redact);
