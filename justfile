@@ -53,6 +53,10 @@ validate:
 compare BASE NEW *ARGS:
     cargo run --quiet --bin harness -- compare {{BASE}} {{NEW}} {{ARGS}}
 
+# Every claim of the docs with the scenarios that check it and its verdict in the newest run (e.g. `--run DIR`).
+claims *ARGS:
+    cargo run --quiet --bin harness -- claims {{ARGS}}
+
 # List the plans (scenario × builder).
 list:
     cargo run --quiet --bin harness -- list

@@ -108,6 +108,9 @@ enum Command {
         /// Also write the claims view as JSON here.
         #[arg(long, value_name = "FILE")]
         json: Option<PathBuf>,
+        /// Print only the features table (claims per topic, as in the README) and exit.
+        #[arg(long)]
+        topics: bool,
     },
     /// Check scenario files (default: every file under scenarios/).
     Validate { files: Vec<PathBuf> },
@@ -182,7 +185,7 @@ fn main() -> ExitCode {
 async fn dispatch(command: Command) -> Outcome {
     match command {
         Command::List => cli::scenarios::list(),
-        Command::Claims { run, json } => cli::claims::claims(run, json),
+        Command::Claims { run, json, topics } => cli::claims::claims(run, json, topics),
         Command::Validate { files } => cli::scenarios::validate(files),
         Command::Schema => cli::scenarios::schema(),
         Command::Sweep { run, all, labels } => sweep(run, all, labels).await,

@@ -233,3 +233,45 @@ pub fn view(ledger: &Ledger, citations: &Citations, results: &[ScenarioResult]) 
         .collect();
     ClaimsView { rows }
 }
+
+/// The features table of the README: per topic, how many claims the ledger holds, how many
+/// scenarios check, and the scenarios (`workflow/name`).
+pub fn topics_markdown(ledger: &Ledger, citations: &Citations) -> String {
+    let mut out = String::from(
+        "| topic | claims | checked | not yet checked | not checkable here | scenarios |\n|---|---:|---:|---:|---:|---|\n",
+    );
+    for topic in crate::ledger::TOPICS {
+        let claims: Vec<&crate::ledger::Claim> =
+            ledger.claims.iter().filter(|c| c.topic == *topic).collect();
+        if claims.is_empty() {
+            continue;
+        }
+        let mut scenarios = BTreeSet::new();
+        let (mut checked, mut pending, mut not_checkable) = (0, 0, 0);
+        for claim in &claims {
+            match (citations.by_claim.get(&claim.id), &claim.explanation) {
+                (Some(files), _) => {
+                    checked += 1;
+                    scenarios.extend(files.iter().map(|f| {
+                        f.trim_start_matches("scenarios/")
+                            .trim_end_matches(".yaml")
+                            .to_owned()
+                    }));
+                }
+                (None, Some(Explanation::NotCheckable(_))) => not_checkable += 1,
+                (None, _) => pending += 1,
+            }
+        }
+        let scenarios: Vec<String> = scenarios.into_iter().map(|s| format!("`{s}`")).collect();
+        out.push_str(&format!(
+            "| {topic} | {} | {checked} | {pending} | {not_checkable} | {} |\n",
+            claims.len(),
+            if scenarios.is_empty() {
+                "–".to_owned()
+            } else {
+                scenarios.join(", ")
+            }
+        ));
+    }
+    out
+}

@@ -200,7 +200,7 @@ impl Ledger {
                 .location()
                 .map(|l| (l.line(), l.column()))
                 .unwrap_or((1, 1));
-            let message = e.to_string().lines().next().unwrap_or("").to_owned();
+            let message = without_position(e.to_string().lines().next().unwrap_or(""));
             invalid(vec![LocatedProblem::at(
                 &shown, &text, line, column, 1, message,
             )])
@@ -448,10 +448,10 @@ impl Checker<'_> {
                         format!("contradiction `{id}` needs a `summary` of what disagrees");
                     self.problem(&entry.id, id.len(), message);
                 }
-                if entry.page.is_some() {
+                if let Some(page) = &entry.page {
                     let message =
                         format!("contradiction `{id}` names a page: its claims name theirs");
-                    self.problem(entry.page.as_ref().unwrap(), 4, message);
+                    self.problem(page, 4, message);
                 }
                 let between = others.iter().map(|o| o.value.clone()).collect();
                 (ClaimKind::Contradiction, summary, between, None)
@@ -491,6 +491,16 @@ impl Checker<'_> {
             at: Position::from(&entry.id),
             explanation_at,
         })
+    }
+}
+
+/// The parser's message without the `error: line L column C: ` it starts with (the problem
+/// says where itself).
+fn without_position(message: &str) -> String {
+    let rest = message.strip_prefix("error: ").unwrap_or(message);
+    match rest.strip_prefix("line ").and_then(|r| r.split_once(": ")) {
+        Some((position, rest)) if position.contains(" column ") => rest.to_owned(),
+        _ => rest.to_owned(),
     }
 }
 

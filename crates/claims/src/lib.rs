@@ -10,5 +10,5 @@ mod coverage;
 pub mod errors;
 mod ledger;
 
-pub use coverage::{check, view, Citations, Citing};
+pub use coverage::{check, topics_markdown, view, Citations, Citing};
 pub use ledger::{normalised, Claim, Explanation, Ledger, Page, Position, LEDGER_VERSION, TOPICS};

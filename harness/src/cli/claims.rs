@@ -10,9 +10,13 @@ use report::runs::Run;
 
 use super::Outcome;
 
-pub fn claims(run: Option<PathBuf>, json: Option<PathBuf>) -> Outcome {
+pub fn claims(run: Option<PathBuf>, json: Option<PathBuf>, topics: bool) -> Outcome {
     let root = session::repo_root();
     let (ledger, citations) = harness::ledger::read(&root)?;
+    if topics {
+        harness::out!("{}", claims::topics_markdown(&ledger, &citations));
+        return Ok(ExitCode::SUCCESS);
+    }
     let run = match run {
         Some(dir) => Some(Run::load(&dir)?),
         None => newest_run(&root.join("reports")),
