@@ -48,8 +48,11 @@ fuzz_target!(|data: &[u8]| {
     let limits = limits();
     match ImageArchive::from_file(memfile(data), Path::new("fuzz.tar"), &limits) {
         Ok(archive) => {
-            let _ = archive.labels();
-            let _ = archive.files();
+            for image in &archive.images {
+                let _ = image.labels();
+                let _ = image.files();
+                let _ = image.describe();
+            }
             let _ = format!("{archive:?}");
         }
         Err(error) => {

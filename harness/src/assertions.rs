@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::errors::ArchiveReadError;
 use model::result::{AssertionOutcome, Status, StepRecord};
-use oci::archive::{Archives, ImageArchive};
+use oci::archive::{ArchivedImage, Archives, ImageArchive};
+use oci::archive::{FileContent, MAX_FILE_BYTES};
 use oci::registry::{self, Registry};
 use scenario::{substitute, Assertion, TarballAssertion};
 
@@ -89,6 +90,7 @@ pub async fn evaluate(
         match assertion {
             Assertion::StepSucceeded(name) => outcomes.push(step_exit(evidence, name, true)),
             Assertion::StepFailed(name) => outcomes.push(step_exit(evidence, name, false)),
+            Assertion::StepTimedOut(name) => outcomes.push(step_timed_out(evidence, name)),
             Assertion::NoTagsInRegistry {
                 repository,
                 registry,
@@ -112,6 +114,7 @@ pub async fn evaluate(
                 layers,
                 labels,
                 files,
+                file_contents,
             } => {
                 let expect = Expected {
                     config_digest: config_digest.as_deref(),
@@ -119,6 +122,7 @@ pub async fn evaluate(
                     layers: *layers,
                     labels,
                     files,
+                    file_contents,
                 };
                 outcomes.extend(
                     tag_in_registry(evidence, registry.as_deref(), repository, tag, expect).await,
@@ -162,6 +166,15 @@ fn step_exit(evidence: &Evidence<'_>, name: &str, success: bool) -> AssertionOut
         Some(code) if (code == 0) == success => {
             outcome(what, Status::Pass, expected, format!("exit status {code}"))
         }
+        Some(code) if step.oom_killed => outcome(
+            what,
+            Status::Fail,
+            expected,
+            format!(
+                "exit status {code}: killed for using more memory than its limit ({})",
+                step.limits.as_deref().unwrap_or("no limit recorded")
+            ),
+        ),
         Some(code) => outcome(what, Status::Fail, expected, format!("exit status {code}")),
         None => outcome(
             what,
@@ -169,6 +182,30 @@ fn step_exit(evidence: &Evidence<'_>, name: &str, success: bool) -> AssertionOut
             expected,
             format!("no exit: timed out after {} ms", step.duration_ms),
         ),
+    }
+}
+
+fn step_timed_out(evidence: &Evidence<'_>, name: &str) -> AssertionOutcome {
+    let what = format!("step {name} stopped at its timeout");
+    let expected = "still running at its timeout";
+    let step = match evidence.ran(name, &what, expected) {
+        Ok(step) => step,
+        Err(not_run) => return not_run,
+    };
+    match (step.timed_out, step.exit_code) {
+        (true, _) => outcome(
+            what,
+            Status::Pass,
+            expected,
+            format!("stopped after {} ms", step.duration_ms),
+        ),
+        (false, Some(code)) => outcome(
+            what,
+            Status::Fail,
+            expected,
+            format!("exited with status {code} before its timeout"),
+        ),
+        (false, None) => outcome(what, Status::Fail, expected, "did not run to an end"),
     }
 }
 
@@ -374,13 +411,24 @@ fn image_in_daemon(evidence: &Evidence<'_>, reference: &str, present: bool) -> A
 }
 
 fn log(evidence: &Evidence<'_>, name: &str, text: &str, contains: bool) -> AssertionOutcome {
-    let text = &substitute(text, evidence.vars);
+    // The assertion is named with `${nonce}` as written, so that its name is the same in every
+    // run (comparisons, the mutants' catches); what it expected shows the value.
+    let mut stable = evidence.vars.clone();
+    stable.remove(scenario::NONCE);
     let what = format!(
-        "output of step {name} {} {text:?}",
-        if contains { "contains" } else { "lacks" }
+        "output of step {name} {} {:?}",
+        if contains { "contains" } else { "lacks" },
+        substitute(text, &stable)
     );
-    let expected = if contains { "the text" } else { "no such text" };
-    let step = match evidence.ran(name, &what, expected) {
+    let with_nonce = text.contains(&format!("${{{}}}", scenario::NONCE));
+    let text = &substitute(text, evidence.vars);
+    let expected = match (contains, with_nonce) {
+        (true, false) => "the text".to_owned(),
+        (false, false) => "no such text".to_owned(),
+        (true, true) => format!("the text {text:?}"),
+        (false, true) => format!("no text {text:?}"),
+    };
+    let step = match evidence.ran(name, &what, &expected) {
         Ok(step) => step,
         Err(not_run) => return not_run,
     };
@@ -400,6 +448,7 @@ struct Expected<'a> {
     layers: Option<usize>,
     labels: &'a BTreeMap<String, String>,
     files: &'a [String],
+    file_contents: &'a BTreeMap<String, String>,
 }
 
 async fn tag_in_registry(
@@ -493,7 +542,90 @@ async fn tag_in_registry(
             )),
         }
     }
+    if !expect.file_contents.is_empty() {
+        let paths: Vec<String> = expect.file_contents.keys().cloned().collect();
+        match registry.file_contents(&image, &paths).await {
+            Ok(found) => outcomes.extend(content_outcomes(
+                evidence,
+                &image_name,
+                expect.file_contents,
+                found,
+            )),
+            Err(e) => outcomes.push(outcome(
+                format!("{image_name}: layers pulled"),
+                Status::Error,
+                "the layers",
+                e.to_string(),
+            )),
+        }
+    }
     outcomes
+}
+
+/// One outcome per expected file content: a regular file whose bytes are the text, one
+/// trailing line break on either side ignored; at most [`MAX_FILE_BYTES`] of it read. What was
+/// found is shown escaped and cut short.
+fn content_outcomes(
+    evidence: &Evidence<'_>,
+    image: &str,
+    expected: &BTreeMap<String, String>,
+    found: Result<BTreeMap<String, FileContent>, String>,
+) -> Vec<AssertionOutcome> {
+    let files = match found {
+        Ok(files) => files,
+        Err(e) => {
+            return vec![outcome(
+                format!("{image}: layers readable"),
+                Status::Fail,
+                "readable layer tars",
+                e,
+            )]
+        }
+    };
+    let chomp = |text: &[u8]| -> Vec<u8> {
+        let text = text.strip_suffix(b"\n").unwrap_or(text);
+        text.strip_suffix(b"\r").unwrap_or(text).to_vec()
+    };
+    expected
+        .iter()
+        .map(|(path, text)| {
+            let what = format!("{image}: content of file {path}");
+            let text = match resolve(evidence, text) {
+                Ok(text) => text,
+                Err(m) => return outcome(what, m.status, "a captured value", m.reason),
+            };
+            let shown_text = format!("{text:?}");
+            match files.get(path) {
+                None => outcome(what, Status::Fail, shown_text, "no such file"),
+                Some(FileContent::NotRegular(kind)) => {
+                    outcome(what, Status::Fail, shown_text, format!("not a file: {kind}"))
+                }
+                Some(FileContent::Regular { size, .. }) if *size > MAX_FILE_BYTES => outcome(
+                    what,
+                    Status::Fail,
+                    shown_text,
+                    format!(
+                        "{size} bytes, more than the {} KiB the harness reads of a file: not compared",
+                        MAX_FILE_BYTES / 1024
+                    ),
+                ),
+                Some(FileContent::Regular { head, .. }) => {
+                    let status = Status::of(chomp(head) == chomp(text.as_bytes()));
+                    outcome(what, status, shown_text, shown_content(head))
+                }
+            }
+        })
+        .collect()
+}
+
+/// A file's bytes for a message: as text, escaped (no control character reaches a terminal),
+/// at most 200 characters of it.
+fn shown_content(bytes: &[u8]) -> String {
+    const SHOWN: usize = 200;
+    let text = String::from_utf8_lossy(bytes);
+    let cut: String = text.chars().take(SHOWN).collect();
+    let more = text.chars().count() > SHOWN;
+    format!("{cut:?}{}", if more { " …" } else { "" })
 }
 
 /// One outcome per expected label: present with this value.
@@ -627,37 +759,62 @@ fn tarball(
             )
         },
     );
+    let all_tags: Vec<&String> = archive.tags().collect();
     for tag in &t.tags {
         let what = format!("tarball {path} carries {tag}");
         outcomes.push(match resolve(evidence, tag) {
-            Ok(tag) if archive.repo_tags.contains(&tag) => {
-                outcome(what, Status::Pass, tag, format!("{:?}", archive.repo_tags))
+            Ok(tag) if all_tags.contains(&&tag) => {
+                outcome(what, Status::Pass, tag, format!("{all_tags:?}"))
             }
-            Ok(tag) => outcome(what, Status::Fail, tag, format!("{:?}", archive.repo_tags)),
+            Ok(tag) => outcome(what, Status::Fail, tag, format!("{all_tags:?}")),
             Err(m) => outcome(what, m.status, "a tag", m.reason),
         });
     }
     // The tags asked for are the exact set: a tag nobody asked for is a Fail too.
     let wanted: Result<Vec<String>, _> = t.tags.iter().map(|tag| resolve(evidence, tag)).collect();
-    if let (false, Ok(wanted)) = (t.tags.is_empty(), wanted) {
-        let extra: Vec<&String> = archive
-            .repo_tags
-            .iter()
-            .filter(|tag| !wanted.contains(tag))
-            .collect();
+    if let (false, Ok(wanted)) = (t.tags.is_empty(), &wanted) {
+        let extra = all_tags.iter().filter(|tag| !wanted.contains(tag)).count();
         outcomes.push(outcome(
             format!("tarball {path} carries no other tags"),
-            Status::of(extra.is_empty()),
+            Status::of(extra == 0),
             format!("only {wanted:?}"),
-            format!("{:?}", archive.repo_tags),
+            format!("{all_tags:?}"),
+        ));
+    }
+    // The image the assertion names: every image carrying one of its tags (they must be one
+    // image), or the only one the archive should hold when it names no tag. When no image
+    // carries a named tag, the first stands in (the tags' outcomes already fail).
+    let named: Vec<&ArchivedImage> = match &wanted {
+        Ok(wanted) => archive
+            .images
+            .iter()
+            .filter(|image| image.tags.iter().any(|tag| wanted.contains(tag)))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let image = named.first().copied().unwrap_or(archive.first());
+    if let Ok(wanted) = &wanted {
+        outcomes.push(no_other_image(path, wanted, archive, image, &named));
+    }
+    if named.len() > 1 {
+        let configs: Vec<String> = named
+            .iter()
+            .map(|i| format!("{}: {}", i.describe(), i.config_digest))
+            .collect();
+        let one = named.iter().all(|i| i.config_digest == image.config_digest);
+        outcomes.push(outcome(
+            format!("tarball {path}: the images carrying the named tags are one image"),
+            Status::of(one),
+            "one config digest",
+            configs.join("; "),
         ));
     }
     if let Some(expected) = &t.config_digest {
         let what = format!("tarball {path}: config digest equals {expected}");
         outcomes.push(match resolve(evidence, expected) {
             Ok(expected) => {
-                let status = Status::of(expected == archive.config_digest);
-                outcome(what, status, expected, archive.config_digest.clone())
+                let status = Status::of(expected == image.config_digest);
+                outcome(what, status, expected, image.config_digest.clone())
             }
             Err(m) => outcome(what, m.status, "a captured digest", m.reason),
         });
@@ -667,10 +824,127 @@ fn tarball(
         evidence,
         &image_name,
         &t.labels,
-        &archive.labels(),
+        &image.labels(),
     ));
     if !t.files.is_empty() {
-        outcomes.extend(file_outcomes(&image_name, &t.files, archive.files()));
+        outcomes.extend(file_outcomes(&image_name, &t.files, image.files()));
     }
     outcomes
+}
+
+/// Every image of the archive is the one the assertion names: a second image (another
+/// manifest.json entry, another manifest in index.json), tagged or not, is a Fail naming it.
+fn no_other_image(
+    path: &str,
+    wanted: &[String],
+    archive: &ImageArchive,
+    image: &ArchivedImage,
+    named: &[&ArchivedImage],
+) -> AssertionOutcome {
+    let others: Vec<String> = archive
+        .images
+        .iter()
+        .filter(|i| !std::ptr::eq(*i, image) && !named.iter().any(|n| std::ptr::eq(*n, *i)))
+        .map(|i| match i.tags.is_empty() {
+            true => format!("an image {}", i.describe()),
+            false => format!(
+                "an image tagged {} (config {})",
+                i.describe(),
+                i.config_digest
+            ),
+        })
+        .collect();
+    let expected = if wanted.is_empty() {
+        "one image".to_owned()
+    } else {
+        format!("only the image tagged {wanted:?}")
+    };
+    let count = archive.images.len();
+    let found = if others.is_empty() {
+        format!("{count} image{}", if count == 1 { "" } else { "s" })
+    } else {
+        format!("{count} images, also {}", others.join("; "))
+    };
+    outcome(
+        format!("tarball {path} holds no other image"),
+        Status::of(others.is_empty()),
+        expected,
+        found,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contents(expected: &[(&str, &str)], found: &[(&str, FileContent)]) -> Vec<(Status, String)> {
+        let vars = BTreeMap::from([("nonce".to_owned(), "abc".to_owned())]);
+        let (missing, daemon, logs) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+        let evidence = Evidence {
+            steps: &[],
+            registries: &[],
+            vars: &vars,
+            missing_captures: &missing,
+            daemon_images: &daemon,
+            registry_logs: &logs,
+        };
+        let expected = expected
+            .iter()
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
+        let found = found
+            .iter()
+            .map(|(p, c)| (p.to_string(), c.clone()))
+            .collect();
+        content_outcomes(&evidence, "app:1.0", &expected, Ok(found))
+            .into_iter()
+            .map(|o| (o.status, o.found))
+            .collect()
+    }
+
+    fn file(text: &str) -> FileContent {
+        FileContent::Regular {
+            size: text.len() as u64,
+            head: text.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn file_contents_compare_the_text_ignoring_one_trailing_line_break() {
+        let found = [
+            ("/a", file("hello\n")),
+            ("/b", file("hello\n\n")),
+            ("/c", file("marker=abc\r\n")),
+        ];
+        let outcomes = contents(
+            &[("/a", "hello"), ("/b", "hello"), ("/c", "marker=${nonce}")],
+            &found,
+        );
+        let statuses: Vec<Status> = outcomes.iter().map(|o| o.0).collect();
+        assert_eq!(statuses, [Status::Pass, Status::Fail, Status::Pass]);
+        assert_eq!(outcomes[1].1, r#""hello\n\n""#);
+    }
+
+    #[test]
+    fn a_missing_a_special_or_a_too_large_file_is_a_fail_saying_which() {
+        let big = FileContent::Regular {
+            size: MAX_FILE_BYTES + 1,
+            head: vec![b'x'; MAX_FILE_BYTES as usize],
+        };
+        let found = [
+            ("/dir", FileContent::NotRegular("a directory".into())),
+            ("/big", big),
+        ];
+        let outcomes = contents(&[("/absent", "x"), ("/dir", "x"), ("/big", "x")], &found);
+        assert!(outcomes.iter().all(|o| o.0 == Status::Fail), "{outcomes:?}");
+        let said: Vec<&str> = outcomes.iter().map(|o| o.1.as_str()).collect();
+        assert_eq!(
+            said,
+            [
+                "no such file",
+                "65537 bytes, more than the 64 KiB the harness reads of a file: not compared",
+                "not a file: a directory",
+            ]
+        );
+    }
 }

@@ -22,6 +22,8 @@ fn step(name: &str, exit_code: Option<i64>) -> StepRecord {
         duration_ms: 1500,
         group: None,
         log: String::new(),
+        limits: None,
+        oom_killed: false,
     }
 }
 
@@ -127,6 +129,7 @@ async fn an_unreachable_registry_is_an_error_not_a_fail() {
                 layers: None,
                 labels: Default::default(),
                 files: vec![],
+                file_contents: Default::default(),
             },
         ],
         &[],
@@ -170,7 +173,163 @@ async fn a_good_tarball_passes_every_check() {
         outcomes.iter().all(|o| o.status == Status::Pass),
         "{outcomes:#?}"
     );
-    assert_eq!(outcomes.len(), 7);
+    assert_eq!(outcomes.len(), 8);
+    assert!(outcomes
+        .iter()
+        .any(|o| o.assertion == "tarball image.tar holds no other image" && o.found == "1 image"));
+}
+
+/// The assertions that did not pass: what, expected, found.
+fn failures(outcomes: &[AssertionOutcome]) -> Vec<(&str, &str, &str)> {
+    outcomes
+        .iter()
+        .filter(|o| o.status != Status::Pass)
+        .map(|o| (o.assertion.as_str(), o.expected.as_str(), o.found.as_str()))
+        .collect()
+}
+
+fn base_image() -> Image {
+    let mut base = Image::new(vec![layer(&[("bin/busybox", b"base")])]);
+    base.tags = vec!["registry:5000/harness/busybox:1.37".into()];
+    base.labels = serde_json::json!({});
+    base
+}
+
+#[tokio::test]
+async fn a_tarball_holding_a_second_image_fails_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, base) = (Image::new(vec![layer(&[("hello", b"hi")])]), base_image());
+    // The base image after the built one: the labels and files checks see the named image.
+    write_tar(
+        dir.path(),
+        "image.tar",
+        &common::docker_archive_of(&[&base, &app]),
+    );
+    let outcomes = check(
+        vec![Assertion::Tarball(tarball("image.tar"))],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let base_config = oci::archive::sha256_digest(&base.config());
+    assert_eq!(
+        failures(&outcomes),
+        vec![
+            (
+                "tarball image.tar carries no other tags",
+                "only [\"registry:5000/conformance/app:1.0\"]",
+                "[\"registry:5000/harness/busybox:1.37\", \"registry:5000/conformance/app:1.0\"]"
+            ),
+            (
+                "tarball image.tar holds no other image",
+                "only the image tagged [\"registry:5000/conformance/app:1.0\"]",
+                &*format!(
+                    "2 images, also an image tagged registry:5000/harness/busybox:1.37 (config \
+                     {base_config})"
+                ),
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_untagged_second_image_fails_though_every_tag_is_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, mut untagged) = (Image::new(vec![layer(&[("hello", b"hi")])]), base_image());
+    untagged.tags = vec![];
+    write_tar(
+        dir.path(),
+        "image.tar",
+        &common::docker_archive_of(&[&app, &untagged]),
+    );
+    write_tar(
+        dir.path(),
+        "oci.tar",
+        &common::oci_layout_of(&[&app, &untagged]),
+    );
+    let oci = TarballAssertion {
+        format: Some(ArchiveFormat::OciLayout),
+        ..tarball("oci.tar")
+    };
+    let outcomes = check(
+        vec![
+            Assertion::Tarball(tarball("image.tar")),
+            Assertion::Tarball(oci),
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let config = oci::archive::sha256_digest(&untagged.config());
+    let failed = failures(&outcomes);
+    assert_eq!(failed.len(), 2, "{failed:#?}");
+    assert_eq!(
+        failed[0],
+        (
+            "tarball image.tar holds no other image",
+            "only the image tagged [\"registry:5000/conformance/app:1.0\"]",
+            &*format!("2 images, also an image untagged, config {config}"),
+        )
+    );
+    assert_eq!(failed[1].0, "tarball oci.tar holds no other image");
+    assert!(
+        failed[1]
+            .2
+            .starts_with("2 images, also an image untagged, manifest sha256:"),
+        "{failed:#?}"
+    );
+}
+
+#[tokio::test]
+async fn images_carrying_the_named_tags_must_be_one_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = Image::new(vec![layer(&[("hello", b"hi")])]);
+    let mut same_tag = base_image();
+    same_tag.tags = app.tags.clone();
+    write_tar(
+        dir.path(),
+        "image.tar",
+        &common::docker_archive_of(&[&app, &same_tag]),
+    );
+    let outcomes = check(
+        vec![Assertion::Tarball(tarball("image.tar"))],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let failed = failures(&outcomes);
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(
+        failed[0].0,
+        "tarball image.tar: the images carrying the named tags are one image"
+    );
+    assert_eq!(failed[0].1, "one config digest");
+}
+
+#[tokio::test]
+async fn without_tags_a_tarball_must_hold_one_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, base) = (Image::new(vec![layer(&[("hello", b"hi")])]), base_image());
+    write_tar(
+        dir.path(),
+        "image.tar",
+        &common::docker_archive_of(&[&app, &base]),
+    );
+    let outcomes = check(
+        vec![Assertion::Tarball(TarballAssertion {
+            tags: vec![],
+            ..tarball("image.tar")
+        })],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let failed = failures(&outcomes);
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(
+        (failed[0].0, failed[0].1),
+        ("tarball image.tar holds no other image", "one image")
+    );
 }
 
 #[tokio::test]

@@ -96,6 +96,8 @@ impl Result {
             duration_ms: ms,
             group: None,
             log: String::new(),
+            limits: None,
+            oom_killed: false,
         });
         self.0.phases.steps_ms += ms;
         self

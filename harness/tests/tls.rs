@@ -94,8 +94,11 @@ async fn registries_serve_https_with_the_run_ca_and_steps_trust_only_what_their_
                     "busybox",
                     &spec,
                     &BTreeMap::new(),
-                    DaemonMode::Own,
-                    Duration::from_secs(60),
+                    runtime::StepBounds {
+                        daemon: DaemonMode::Own,
+                        timeout: Duration::from_secs(60),
+                        limits: Default::default(),
+                    },
                 )
                 .await
                 .expect("the step runs");

@@ -128,6 +128,12 @@ pub struct StepRecord {
     pub group: Option<String>,
     /// The container's output (stdout and stderr interleaved), possibly truncated at the front.
     pub log: String,
+    /// The limits the container ran under, e.g. `memory 500Mi (524288000 bytes), cpu 400m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<String>,
+    /// The kernel killed the container for using more memory than its limit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub oom_killed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -230,7 +230,7 @@ fn main() -> io::Result<()> {
     let before = peak_rss_kib();
     let started = Instant::now();
     let archive = ImageArchive::read(&path).map_err(io::Error::other)?;
-    let files = archive.files().map_err(io::Error::other)?.len();
+    let files = archive.first().files().map_err(io::Error::other)?.len();
     let read_in = started.elapsed();
     let peak = peak_rss_kib();
 

@@ -12,7 +12,10 @@ use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use crate::archive::{apply_layers, config_labels, scan_layer, Compression, Limits, Want};
+use crate::archive::{
+    apply_layer_files, apply_layers, config_labels, image_path, read_layer_files, scan_layer,
+    Compression, FileContent, Limits, Want,
+};
 use crate::errors::RegistryQueryError;
 pub use model::inventory::{RegistryContents, ServedTag};
 
@@ -349,6 +352,45 @@ impl Registry {
         Ok(reading)
     }
 
+    /// A layer of a served image pulled (its digest verified by the client) into a temporary
+    /// file: the file, rewound, with its size and how it is compressed. The error says the
+    /// registry could not be asked or the harness could not keep the blob.
+    async fn pull_layer(
+        &self,
+        image: &RegistryImage,
+        layer: &OciDescriptor,
+    ) -> Result<(std::fs::File, u64, Compression), RegistryQueryError> {
+        let what = || format!("layer {} of {}", layer.digest, image.reference);
+        let local = |e: std::io::Error| RegistryQueryError {
+            what: what(),
+            message: format!("cannot keep the blob in a temporary file: {e}"),
+        };
+        let file = tempfile::tempfile().map_err(local)?;
+        let mut blob = tokio::fs::File::from_std(file.try_clone().map_err(local)?);
+        self.client
+            .pull_blob(&image.reference, layer, &mut blob)
+            .await
+            .map_err(|e| RegistryQueryError {
+                what: what(),
+                message: e.to_string(),
+            })?;
+        tokio::io::AsyncWriteExt::flush(&mut blob)
+            .await
+            .map_err(local)?;
+        drop(blob);
+        let mut file = file;
+        let opened = (|| {
+            std::io::Seek::rewind(&mut file)?;
+            let size = file.metadata()?.len();
+            let mut head = [0u8; 4];
+            let got = std::io::Read::read(&mut file, &mut head)?;
+            std::io::Seek::rewind(&mut file)?;
+            Ok((size, Compression::sniff(&head[..got])))
+        })();
+        let (size, compression) = opened.map_err(local)?;
+        Ok((file, size, compression))
+    }
+
     /// The files of a served image: every layer pulled (its digest verified by the client)
     /// into a temporary file, then streamed through the bounded decompressor and listed (names
     /// only), applied in order; nothing is held in memory but the names. The inner error says
@@ -363,34 +405,10 @@ impl Registry {
         let mut names_left = limits.name_bytes;
         let mut layers = Vec::with_capacity(image.layers.len());
         for layer in &image.layers {
-            let what = || format!("layer {} of {}", layer.digest, image.reference);
-            let local = |e: std::io::Error| RegistryQueryError {
-                what: what(),
-                message: format!("cannot keep the blob in a temporary file: {e}"),
-            };
-            let file = tempfile::tempfile().map_err(local)?;
-            let mut blob = tokio::fs::File::from_std(file.try_clone().map_err(local)?);
-            self.client
-                .pull_blob(&image.reference, layer, &mut blob)
-                .await
-                .map_err(|e| RegistryQueryError {
-                    what: what(),
-                    message: e.to_string(),
-                })?;
-            tokio::io::AsyncWriteExt::flush(&mut blob)
-                .await
-                .map_err(local)?;
-            drop(blob);
+            let (file, size, compression) = self.pull_layer(image, layer).await?;
             let digest = layer.digest.clone();
             let limits = limits.clone();
-            let scanned = tokio::task::spawn_blocking(move || {
-                let mut file = file;
-                std::io::Seek::rewind(&mut file)?;
-                let size = file.metadata()?.len();
-                let mut head = [0u8; 4];
-                let got = std::io::Read::read(&mut file, &mut head)?;
-                std::io::Seek::rewind(&mut file)?;
-                let compression = Compression::sniff(&head[..got]);
+            let (scan, left) = tokio::task::spawn_blocking(move || {
                 let reader = std::io::BufReader::with_capacity(256 * 1024, file);
                 let scan = scan_layer(
                     reader,
@@ -401,15 +419,10 @@ impl Registry {
                     &mut names_left,
                 )
                 .map_err(|problem| problem.describe(&digest));
-                Ok::<_, std::io::Error>((scan, names_left))
+                (scan, names_left)
             })
             .await
-            .map_err(|e| RegistryQueryError {
-                what: what(),
-                message: format!("the layer reader stopped: {e}"),
-            })?
-            .map_err(local)?;
-            let (scan, left) = scanned;
+            .map_err(|e| layer_reader_stopped(image, layer, e))?;
             names_left = left;
             match scan.and_then(|s| s.paths.map_err(|e| format!("layer {}: {e}", layer.digest))) {
                 Ok(paths) => layers.push(paths),
@@ -419,6 +432,52 @@ impl Registry {
         Ok(Ok(apply_layers(
             layers.iter().map(|paths| paths.as_slice()),
         )))
+    }
+
+    /// The content of some files of a served image, by the paths given (e.g. `/stage`): every
+    /// layer pulled as for [`Registry::files`] and streamed through the bounded decompressor,
+    /// keeping at most [`MAX_FILE_BYTES`](crate::archive::MAX_FILE_BYTES) of each file asked for; then the layers applied in
+    /// order, whiteouts honoured. A path no layer leaves is not in the map. Errors as for
+    /// [`Registry::files`].
+    pub async fn file_contents(
+        &self,
+        image: &RegistryImage,
+        paths: &[String],
+    ) -> Result<Result<BTreeMap<String, FileContent>, String>, RegistryQueryError> {
+        let wanted: BTreeSet<String> = paths.iter().map(|p| image_path(p)).collect();
+        let mut layers = Vec::with_capacity(image.layers.len());
+        for layer in &image.layers {
+            let (file, size, compression) = self.pull_layer(image, layer).await?;
+            let digest = layer.digest.clone();
+            let wanted = wanted.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                let reader = std::io::BufReader::with_capacity(256 * 1024, file);
+                read_layer_files(reader, compression, size, &Limits::default(), &wanted)
+                    .map_err(|problem| problem.describe(&digest))
+            })
+            .await
+            .map_err(|e| layer_reader_stopped(image, layer, e))?;
+            match read.and_then(|r| r.map_err(|e| format!("layer {}: {e}", layer.digest))) {
+                Ok(files) => layers.push(files),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        let found = apply_layer_files(layers);
+        Ok(Ok(paths
+            .iter()
+            .filter_map(|p| Some((p.clone(), found.get(&image_path(p))?.clone())))
+            .collect()))
+    }
+}
+
+fn layer_reader_stopped(
+    image: &RegistryImage,
+    layer: &OciDescriptor,
+    e: tokio::task::JoinError,
+) -> RegistryQueryError {
+    RegistryQueryError {
+        what: format!("layer {} of {}", layer.digest, image.reference),
+        message: format!("the layer reader stopped: {e}"),
     }
 }
 

@@ -81,6 +81,8 @@ fn leaky_result() -> ScenarioResult {
         duration_ms: 1,
         group: None,
         log: "login with hunter2-right\nauth: Y29uZm9ybWFuY2U6aHVudGVyMi1yaWdodA==\n".into(),
+        limits: None,
+        oom_killed: false,
     });
     result.assertions.push(AssertionOutcome {
         assertion: "output of step push lacks \"hunter2-right\"".into(),

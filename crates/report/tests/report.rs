@@ -45,6 +45,8 @@ fn step(
         log: format!(
             "+ docker buildx build -t registry:5000/conformance/app:1.0 .\n#1 done {name}\n"
         ),
+        limits: None,
+        oom_killed: false,
     }
 }
 

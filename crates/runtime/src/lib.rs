@@ -110,10 +110,14 @@ pub async fn connect() -> Result<Docker, DockerConnectError> {
     }
 }
 
-pub use environment::{Environment, Services};
+pub use environment::{Environment, Limits, Services};
 pub use health::StoppedService;
 pub use model::result::EnvironmentPhases;
 pub use resources::{out_of_disk, DiskSpace};
+pub use step::StepBounds;
+
+/// Where every step sees the plan's outputs folder (see [`Environment::mount_outputs`]).
+pub const OUTPUTS_MOUNT: &str = "/harness-outputs";
 pub use sweep::*;
 
 /// Writes a new file `name` (never an existing one, never through a symlink) into `dir`

@@ -115,6 +115,8 @@ mod tests {
             duration_ms: 1,
             group: None,
             log: log.into(),
+            limits: None,
+            oom_killed: false,
         }
     }
 

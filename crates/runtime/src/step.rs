@@ -12,8 +12,17 @@ use crate::stop::{self};
 use model::result::StepRecord;
 use scenario::DaemonMode;
 
-use super::environment::ContainerSpec;
+use super::environment::{ContainerSpec, Limits};
 use super::*;
+
+/// How a step runs besides its image and variables: with which daemon, for how long at most,
+/// within which limits.
+#[derive(Debug, Clone, Copy)]
+pub struct StepBounds {
+    pub daemon: DaemonMode,
+    pub timeout: Duration,
+    pub limits: Limits,
+}
 
 impl Environment {
     /// Runs a plugin step to completion (or until `timeout`); its container is removed at
@@ -24,9 +33,13 @@ impl Environment {
         role: &str,
         spec: &RoleSpec,
         env: &BTreeMap<String, String>,
-        daemon: DaemonMode,
-        timeout: Duration,
+        bounds: StepBounds,
     ) -> Result<StepRecord, RuntimeError> {
+        let StepBounds {
+            daemon,
+            timeout,
+            limits,
+        } = bounds;
         stop::or_stopped(async move {
             let started = Instant::now();
             let suffix = format!("step-{}", scenario::container_suffix(name));
@@ -34,6 +47,9 @@ impl Environment {
             let (mut binds, mut step_env) = self.trust_mounts(&spec.trust);
             step_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));
             binds.push(format!("{}:{}", self.workspace.display(), spec.workdir()));
+            if let Some(outputs) = &self.outputs {
+                binds.push(format!("{}:{}", outputs.display(), crate::OUTPUTS_MOUNT));
+            }
             // The shared daemon's socket, for a role that may use it (the plan then has a DinD;
             // without one, Docker would create the volume unlabelled, out of the teardown's sight).
             if daemon == DaemonMode::Shared && !spec.daemonless {
@@ -62,6 +78,7 @@ impl Environment {
                     binds,
                     tmpfs,
                     security_opt: spec.security_opt.clone(),
+                    limits,
                     aliases: vec![],
                     workdir: Some(spec.workdir()),
                     publish: None,
@@ -97,6 +114,7 @@ impl Environment {
             };
             let duration_ms = started.elapsed().as_millis() as u64;
             let log = self.logs(&id).await;
+            let oom_killed = limits.memory_bytes.is_some() && self.oom_killed(&id).await;
             // The exited container stays until the teardown removes everything labelled with this
             // environment: that runs after the result, off the plan's critical path.
             Ok(StepRecord {
@@ -108,8 +126,23 @@ impl Environment {
                 duration_ms,
                 group: None,
                 log,
+                limits: limits.shown(),
+                oom_killed,
             })
         })
         .await
+    }
+}
+
+impl Environment {
+    /// Whether the kernel killed the container for its memory (false when it cannot be asked).
+    async fn oom_killed(&self, id: &str) -> bool {
+        self.docker
+            .inspect_container(id, None)
+            .await
+            .ok()
+            .and_then(|c| c.state)
+            .and_then(|state| state.oom_killed)
+            .unwrap_or(false)
     }
 }

@@ -411,3 +411,95 @@ mod tests {
         assert!(shown(&"x".repeat(10_000)).ends_with("… (10000 characters)"));
     }
 }
+
+/// The smallest memory limit Docker accepts for a container (6 MiB).
+pub const MIN_MEMORY: u64 = 6 * 1024 * 1024;
+
+/// A Kubernetes memory quantity in bytes: `500Mi`, `1G`, `1048576`.
+pub fn memory_quantity(text: &str) -> Result<u64, String> {
+    let units: [(&str, u64); 6] = [
+        ("Ki", 1 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("K", 1_000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+    ];
+    let (number, scale) = units
+        .iter()
+        .find_map(|(suffix, scale)| text.strip_suffix(suffix).map(|n| (n, *scale)))
+        .unwrap_or((text, 1));
+    let value: f64 = number
+        .parse()
+        .ok()
+        .filter(|v: &f64| v.is_finite() && *v > 0.0)
+        .ok_or_else(|| {
+            format!(
+                "memory `{}` is not a quantity such as 500Mi, 1G or 1048576",
+                shown(text)
+            )
+        })?;
+    let bytes = value * scale as f64;
+    if bytes < MIN_MEMORY as f64 {
+        return Err(format!(
+            "memory `{}` is below 6Mi, the least Docker gives a container",
+            shown(text)
+        ));
+    }
+    if bytes > (1u64 << 50) as f64 {
+        return Err(format!(
+            "memory `{}` is larger than any machine",
+            shown(text)
+        ));
+    }
+    Ok(bytes as u64)
+}
+
+/// A Kubernetes CPU quantity in millicores: `400m`, `0.4`, `2`.
+pub fn cpu_quantity(text: &str) -> Result<u64, String> {
+    let bad = || {
+        format!(
+            "cpu `{}` is not a quantity such as 400m, 0.4 or 2",
+            shown(text)
+        )
+    };
+    let millicores = match text.strip_suffix('m') {
+        Some(m) => m.parse::<u64>().map_err(|_| bad())?,
+        None => {
+            let cores: f64 = text.parse().map_err(|_| bad())?;
+            if !cores.is_finite() || cores <= 0.0 || cores > 1024.0 {
+                return Err(bad());
+            }
+            (cores * 1000.0).round() as u64
+        }
+    };
+    if millicores == 0 || millicores > 1024 * 1000 {
+        return Err(format!(
+            "cpu `{}` must be more than 0 and at most 1024 cores",
+            shown(text)
+        ));
+    }
+    Ok(millicores)
+}
+
+#[cfg(test)]
+mod quantity_tests {
+    use super::*;
+
+    #[test]
+    fn kubernetes_quantities_read_as_the_docs_write_them() {
+        assert_eq!(memory_quantity("500Mi"), Ok(500 << 20));
+        assert_eq!(memory_quantity("1G"), Ok(1_000_000_000));
+        assert_eq!(memory_quantity("0.5Gi"), Ok(512 << 20));
+        assert_eq!(memory_quantity("10485760"), Ok(10 << 20));
+        assert!(memory_quantity("1Mi").is_err());
+        assert!(memory_quantity("lots").is_err());
+        assert!(memory_quantity("-5Mi").is_err());
+        assert_eq!(cpu_quantity("400m"), Ok(400));
+        assert_eq!(cpu_quantity("0.1"), Ok(100));
+        assert_eq!(cpu_quantity("2"), Ok(2000));
+        assert!(cpu_quantity("0m").is_err());
+        assert!(cpu_quantity("fast").is_err());
+        assert!(cpu_quantity("NaN").is_err());
+    }
+}

@@ -5,8 +5,10 @@
 //! values to capture from the steps' artifacts, and the assertions that decide Pass or Fail.
 //!
 //! Strings may use placeholders: `${registry}` is the registry's address as the plugin
-//! containers see it; `${capture.NAME}` is a captured value (assertions only); a step's `role`
-//! may use `${builder}`, the builder under test (e.g. `${builder}-ecr`).
+//! containers see it; `${nonce}` is a random value drawn for each run of a plan (16 lowercase
+//! hex digits: a build argument whose echo in the build's output proves the build ran);
+//! `${capture.NAME}` is a captured value (assertions only); a step's `role` may use
+//! `${builder}`, the builder under test (e.g. `${builder}-ecr`).
 
 pub mod errors;
 mod grammar;
@@ -20,7 +22,7 @@ pub use grammar::{
 pub use load::{discover, ScenarioFile, SourceText, MAX_SCENARIO_BYTES};
 pub use types::*;
 pub use validate::{
-    container_suffix, is_claim_id, substitute, MAX_CLAIM_ID, MAX_NAME, MAX_TIMEOUT,
+    container_suffix, is_claim_id, substitute, MAX_CLAIM_ID, MAX_NAME, MAX_TIMEOUT, NONCE,
 };
 
 /// Reads a YAML file of the harness's own (`what` names it in the error) into `T`.

@@ -45,6 +45,11 @@ pub struct Scenario {
     /// the base image the harness pushes.
     #[serde(default)]
     pub registry_auth: BTreeMap<String, Credentials>,
+    /// Other registries that also hold the test base image `harness/busybox:1.37`, pushed with
+    /// their `registry_auth` credentials when they have some: e.g. `[secured]` for a base image
+    /// only a plugin given the base-image connector's credentials can pull.
+    #[serde(default)]
+    pub base_image_in: Vec<String>,
     /// Registries served over plain HTTP, by name: `registry_tls: {plain: false}`. Every other
     /// registry serves HTTPS with a certificate from the run's CA, which the roles' images
     /// trust; a plain-HTTP registry is for scenarios about PLUGIN_INSECURE.
@@ -124,7 +129,9 @@ pub struct Step {
     /// workspace as the working directory, e.g. `run: ls -l image.tar`.
     #[serde(default)]
     pub run: Option<String>,
-    /// Environment of the plugin container (`PLUGIN_*` variables).
+    /// Environment of the plugin container (`PLUGIN_*` variables). Values may name the
+    /// registries (`${registry}`) and `${nonce}`, a random value drawn for each run of the
+    /// plan, e.g. `PLUGIN_BUILD_ARGS: MARKER=${nonce}`.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Plugin settings, as in a Drone/Harness Plugin step: `dry_run: "true"` becomes
@@ -150,6 +157,38 @@ pub struct Step {
         serialize_with = "ser_duration"
     )]
     pub timeout: Duration,
+    /// Limits on the step's container, as the Harness step's container resources set them, in
+    /// Kubernetes quantities: e.g. `{memory: 500Mi, cpu: 400m}` (the docs' defaults). Memory is
+    /// bytes, plain or with a suffix (`K`, `M`, `G`, `Ki`, `Mi`, `Gi`); CPU is cores, fractional
+    /// (`0.4`) or in millicores (`400m`). The step's record keeps them.
+    #[serde(default)]
+    pub resources: Option<Resources>,
+}
+
+/// A step container's limits (see [`Step::resources`]).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default)]
+    pub memory: Option<String>,
+    #[serde(default)]
+    pub cpu: Option<String>,
+}
+
+impl Resources {
+    /// The memory limit in bytes, if any (the value was validated when the scenario was read).
+    pub fn memory_bytes(&self) -> Option<u64> {
+        self.memory
+            .as_deref()
+            .and_then(|m| crate::grammar::memory_quantity(m).ok())
+    }
+
+    /// The CPU limit in millicores, if any.
+    pub fn millicores(&self) -> Option<u64> {
+        self.cpu
+            .as_deref()
+            .and_then(|c| crate::grammar::cpu_quantity(c).ok())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
@@ -208,6 +247,9 @@ pub enum Capture {
     RegistryConfigDigest(RegistryTag),
     /// The manifest digest of a tag a registry serves (what a pull by digest names).
     RegistryManifestDigest(RegistryTag),
+    /// A value a step handed to later steps in its `DRONE_OUTPUT` file (dotenv), e.g.
+    /// `{step: build, key: digest}`. Every step is given `DRONE_OUTPUT` as Harness CI gives it.
+    Output { step: String, key: String },
 }
 
 impl Capture {
@@ -245,6 +287,9 @@ pub enum Assertion {
     StepSucceeded(String),
     /// The named step exited with a non-zero status.
     StepFailed(String),
+    /// The named step ran past its `timeout` and was stopped there (the step fails, as the docs
+    /// say of a Build and Push step over its timeout).
+    StepTimedOut(String),
     /// The registry holds no tag at all for the repository.
     NoTagsInRegistry {
         repository: String,
@@ -272,16 +317,28 @@ pub enum Assertion {
         /// Files that must exist in the image's file system.
         #[serde(default)]
         files: Vec<String>,
+        /// Files whose content must be this text, by path, e.g.
+        /// `{/build-args: "greeting=hello"}`: each a regular file of the image's file system
+        /// (layers applied in order, whiteouts honoured) whose bytes equal the text, one
+        /// trailing line break on either side ignored (`echo` writes one). The text may name
+        /// `${…}` values. At most the first 64 KiB of a file are read: a larger file is a Fail
+        /// saying so, never read further.
+        #[serde(default)]
+        file_contents: BTreeMap<String, String>,
     },
     /// The shared DinD daemon holds an image by this reference.
     ImageInDaemon(String),
     /// The shared DinD daemon holds no image by this reference.
     NoImageInDaemon(String),
-    /// A step's output contains the text.
+    /// A step's output contains the text, e.g. `{step: build, text: "built-by-run
+    /// marker=${nonce}"}`: a line only the build's RUN prints, with this run's random value,
+    /// proves the image was built in this step.
     LogContains { step: String, text: String },
     /// A step's output does not contain the text.
     LogLacks { step: String, text: String },
-    /// An image archive in the workspace.
+    /// An image archive in the workspace, holding exactly the image it names: every image in
+    /// it (each manifest.json entry, each image manifest of index.json) must carry one of
+    /// `tags` (and all of them be one image), or, without `tags`, there must be one.
     Tarball(TarballAssertion),
     /// The steps of a parallel group took less wall time together than the sum of their
     /// durations (they really ran at the same time).
@@ -314,7 +371,8 @@ pub struct TarballAssertion {
     /// `docker-archive` (has manifest.json) or `oci-layout` (index.json only).
     #[serde(default)]
     pub format: Option<ArchiveFormat>,
-    /// `repo:tag` names the archive must carry.
+    /// `repo:tag` names the archive must carry: the exact set, and every image in it must
+    /// carry one of them.
     #[serde(default)]
     pub tags: Vec<String>,
     /// Labels the image config must carry, with these values.

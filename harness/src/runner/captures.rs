@@ -86,8 +86,27 @@ async fn take_capture(
     };
     match capture {
         Capture::Json { file, pointer } => json_capture(env.workspace(), file, pointer),
+        Capture::Output { step, key } => match super::ci_env::read_output(env.workspace(), step) {
+            Ok(Some(output)) => output.get(key).cloned().ok_or_else(|| {
+                let keys: Vec<&str> = output.keys().map(String::as_str).collect();
+                fail(format!(
+                    "step {step}'s DRONE_OUTPUT has no `{key}` (it has: {})",
+                    if keys.is_empty() {
+                        "nothing".to_owned()
+                    } else {
+                        keys.join(", ")
+                    }
+                ))
+            }),
+            Ok(None) => Err(fail(format!(
+                "step {step} wrote no DRONE_OUTPUT file ({})",
+                super::ci_env::output_file(step)
+            ))),
+            Err(e) if e.is_harness_error() => Err(error(e.to_string())),
+            Err(e) => Err(fail(e.to_string())),
+        },
         Capture::TarballConfigDigest(path) => match archives.get(path) {
-            Ok(archive) => Ok(archive.config_digest.clone()),
+            Ok(archive) => Ok(archive.first().config_digest.clone()),
             Err(e) if e.is_harness_error() => Err(error(e.to_string())),
             Err(e) => Err(fail(e.to_string())),
         },

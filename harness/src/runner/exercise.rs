@@ -49,7 +49,7 @@ pub(super) async fn exercise(
     };
     bring_up(env, &services, &plan.scenario, result, (slots, started)).await?;
     let mut observed = Observed {
-        vars: registry_vars(&plan.scenario),
+        vars: plan_vars(&plan.scenario),
         archives: Archives::new(env.workspace()),
         missing: BTreeMap::new(),
     };
@@ -80,6 +80,7 @@ async fn bring_up(
                 &scenario.registries,
                 &scenario.registry_auth,
                 &scenario.registry_tls,
+                &scenario.base_image_in,
             )
             .await;
         let up_at = Instant::now();
@@ -118,13 +119,18 @@ async fn bring_up(
     Ok(())
 }
 
-/// `${NAME}` for each of the scenario's registries: its address as the steps see it.
-fn registry_vars(scenario: &Scenario) -> BTreeMap<String, String> {
-    scenario
+/// `${NAME}` for each of the scenario's registries (its address as the steps see it), and
+/// `${nonce}`: 16 hex digits drawn for this run of the plan alone, so that what a step shows
+/// with it (a line the build's RUN printed) cannot have come from another run or a cache.
+fn plan_vars(scenario: &Scenario) -> BTreeMap<String, String> {
+    let mut vars: BTreeMap<String, String> = scenario
         .registries
         .iter()
         .map(|name| (name.clone(), format!("{name}:{REGISTRY_PORT}")))
-        .collect()
+        .collect();
+    let nonce = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
+    vars.insert(scenario::NONCE.to_owned(), nonce);
+    vars
 }
 
 /// Runs the steps batch by batch: consecutive steps of the same parallel group run together;
@@ -193,11 +199,12 @@ async fn run_batch(
             spec.entrypoint = Some(vec!["sh".into(), "-c".into()]);
             spec.args = vec![substitute(command, vars)];
         }
-        let step_env: BTreeMap<String, String> = step
-            .environment()
-            .iter()
-            .map(|(k, v)| (k.clone(), substitute(v, vars)))
-            .collect();
+        let mut step_env = super::ci_env::variables(spec.workdir(), &step.name);
+        step_env.extend(
+            step.environment()
+                .iter()
+                .map(|(k, v)| (k.clone(), substitute(v, vars))),
+        );
         async move {
             let started_ms = began.elapsed().as_millis() as u64;
             let mut record = env
@@ -206,8 +213,14 @@ async fn run_batch(
                     &role_name,
                     &spec,
                     &step_env,
-                    step.daemon,
-                    step.timeout,
+                    runtime::StepBounds {
+                        daemon: step.daemon,
+                        timeout: step.timeout,
+                        limits: runtime::Limits {
+                            memory_bytes: step.resources.as_ref().and_then(|r| r.memory_bytes()),
+                            millicores: step.resources.as_ref().and_then(|r| r.millicores()),
+                        },
+                    },
                 )
                 .await?;
             record.started_ms = started_ms;

@@ -3,6 +3,7 @@
 //! taking captured values in [`captures`].
 
 mod captures;
+pub mod ci_env;
 mod exercise;
 
 pub use captures::json_capture;
@@ -132,6 +133,7 @@ pub async fn run_repetition(
     secrets.scrub_result(&mut result);
     let workspace = ctx.report_dir.join(result.file_stem()).join("workspace");
     secrets.scrub_dir(&workspace);
+    secrets.scrub_dir(&ci_env::outputs_dir(&workspace));
     let pending = handle.map(|handle| PendingTeardown { secrets, handle });
     match (teardown, pending) {
         (Teardown::Inline, Some(pending)) => {
@@ -252,6 +254,7 @@ async fn run_unredacted(
         &plan.test_name,
         workspace.clone(),
     );
+    env.mount_outputs(ci_env::outputs_dir(&workspace));
     // A panic in the plan is the harness's failure: the teardown still runs, and the plan is
     // an Error saying so.
     let outcome = AssertUnwindSafe(exercise::exercise(
@@ -345,8 +348,10 @@ fn finish(mut result: ScenarioResult, started: Instant, workspace: &Path) -> Sce
     result.duration_ms =
         (started.elapsed().as_millis() as u64).saturating_sub(result.phases.ahead_ms);
     if result.status == Status::Pass {
-        // Keep the workspace (tarballs, outputs) only when there is something to look into.
+        // Keep the workspace (tarballs) and the steps' outputs only when there is something to
+        // look into.
         let _ = std::fs::remove_dir_all(workspace);
+        let _ = std::fs::remove_dir_all(ci_env::outputs_dir(workspace));
     }
     result
 }
@@ -364,6 +369,7 @@ fn prepare_workspace(
         std::fs::remove_dir_all(workspace).map_err(err)?;
     }
     std::fs::create_dir_all(workspace).map_err(err)?;
+    ci_env::prepare(workspace).map_err(err)?;
     if let Some(dir) = &scenario.workspace {
         copy_dir(&root.join(dir), workspace).map_err(|source| RuntimeError::Workspace {
             path: root.join(dir),

@@ -131,7 +131,7 @@ pub async fn in_environment(
         base_image: role("busybox"),
     };
     let checked = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(async {
-        env.up(&services, &names, &Default::default(), &tls)
+        env.up(&services, &names, &Default::default(), &tls, &[])
             .await
             .expect("the environment comes up");
         body(&env, &ctx).await

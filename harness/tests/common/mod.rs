@@ -179,6 +179,61 @@ impl Image {
     }
 }
 
+/// Several images in one archive, as `docker save IMAGE…` writes them: one manifest.json entry
+/// per image (an untagged image's `RepoTags` is null), blobs shared by name; no OCI layout.
+pub fn docker_archive_of(images: &[&Image]) -> Vec<(String, Vec<u8>)> {
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut manifest = Vec::new();
+    for image in images {
+        for (name, bytes) in image.docker_save() {
+            match name.as_str() {
+                "manifest.json" => {
+                    let mut list: Vec<serde_json::Value> = serde_json::from_slice(&bytes).unwrap();
+                    if image.tags.is_empty() {
+                        list[0]["RepoTags"] = serde_json::Value::Null;
+                    }
+                    manifest.extend(list);
+                }
+                "index.json" | "oci-layout" => {}
+                _ if entries.iter().any(|(n, _)| *n == name) => {}
+                _ => entries.push((name, bytes)),
+            }
+        }
+    }
+    entries.push((
+        "manifest.json".into(),
+        serde_json::to_vec(&manifest).unwrap(),
+    ));
+    entries
+}
+
+/// Several images in one OCI layout: index.json lists each image's manifest (named by its
+/// first tag, if any), blobs shared by name.
+pub fn oci_layout_of(images: &[&Image]) -> Vec<(String, Vec<u8>)> {
+    let mut entries: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut descriptors = Vec::new();
+    for image in images {
+        for (name, bytes) in image.oci_layout() {
+            match name.as_str() {
+                "index.json" => {
+                    let index: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+                    descriptors.extend(index["manifests"].as_array().unwrap().iter().cloned());
+                }
+                "oci-layout" => {}
+                _ if entries.iter().any(|(n, _)| *n == name) => {}
+                _ => entries.push((name, bytes)),
+            }
+        }
+    }
+    let index = json!({"schemaVersion": 2, "manifests": descriptors});
+    entries.push(("index.json".into(), serde_json::to_vec(&index).unwrap()));
+    entries.push((
+        "oci-layout".into(),
+        br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec(),
+    ));
+    entries
+}
+
 /// Entries as a tar, in memory.
 pub fn tar_bytes(entries: &[(String, Vec<u8>)]) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());

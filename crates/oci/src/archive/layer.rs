@@ -153,10 +153,14 @@ impl<R: Read> Read for HashingReader<R> {
 }
 
 /// The decompressed stream: counted, hashed, and cut off past the limit.
-struct Capped<R> {
+pub(super) struct Capped<R> {
     inner: R,
     hasher: Option<Hasher>,
+    compression: Compression,
+    compressed: u64,
     limit: u64,
+    /// The ratio that set the limit; `None` when the absolute cap did.
+    ratio: Option<u64>,
     count: u64,
     exceeded: bool,
 }
@@ -177,6 +181,68 @@ impl<R: Read> Read for Capped<R> {
         }
         Ok(n)
     }
+}
+
+impl<R> Capped<R> {
+    /// What an error reading through it means: a bomb when the limit stopped it, else a
+    /// corrupt stream.
+    pub(super) fn problem(&self, e: &io::Error) -> LayerProblem {
+        if self.exceeded {
+            LayerProblem::Bomb {
+                limit: self.limit,
+                compressed: self.compressed,
+                ratio: self.ratio,
+            }
+        } else {
+            LayerProblem::Corrupt {
+                compression: self.compression,
+                at: self.count,
+                message: e.to_string(),
+            }
+        }
+    }
+}
+
+/// `input` (compressed as `compression`, `compressed_size` bytes) decompressed under the
+/// limits, and hashed as `want` says.
+pub(super) fn decompressed<'a, R: Read + 'a>(
+    input: R,
+    compression: Compression,
+    compressed_size: u64,
+    limits: &Limits,
+    want: Want,
+) -> Result<Capped<Box<dyn Read + 'a>>, LayerProblem> {
+    let (limit, ratio) = limits.decompressed_limit(compressed_size);
+    let decoder: Box<dyn Read + 'a> = match compression {
+        Compression::None => Box::new(input),
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+        Compression::Zstd => {
+            let mut decoder =
+                zstd::stream::read::Decoder::new(input).map_err(|e| LayerProblem::Corrupt {
+                    compression,
+                    at: 0,
+                    message: e.to_string(),
+                })?;
+            decoder
+                .window_log_max(limits.zstd_window_log_max)
+                .map_err(|e| LayerProblem::Corrupt {
+                    compression,
+                    at: 0,
+                    message: e.to_string(),
+                })?;
+            Box::new(decoder)
+        }
+    };
+    Ok(Capped {
+        inner: decoder,
+        hasher: (want.sha256 || want.sha512).then(|| Hasher::new(want.sha256, want.sha512)),
+        compression,
+        compressed: compressed_size,
+        limit,
+        ratio,
+        count: 0,
+        exceeded: false,
+    })
 }
 
 /// Why a layer could not be read through.
@@ -260,60 +326,18 @@ pub fn scan_layer<R: Read>(
     want: Want,
     names_left: &mut u64,
 ) -> Result<LayerScan, LayerProblem> {
-    let (limit, ratio) = limits.decompressed_limit(compressed_size);
-    let decoder: Box<dyn Read + '_> = match compression {
-        Compression::None => Box::new(input),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-        Compression::Zstd => {
-            let mut decoder =
-                zstd::stream::read::Decoder::new(input).map_err(|e| LayerProblem::Corrupt {
-                    compression,
-                    at: 0,
-                    message: e.to_string(),
-                })?;
-            decoder
-                .window_log_max(limits.zstd_window_log_max)
-                .map_err(|e| LayerProblem::Corrupt {
-                    compression,
-                    at: 0,
-                    message: e.to_string(),
-                })?;
-            Box::new(decoder)
-        }
-    };
-    let mut capped = Capped {
-        inner: decoder,
-        hasher: (want.sha256 || want.sha512).then(|| Hasher::new(want.sha256, want.sha512)),
-        limit,
-        count: 0,
-        exceeded: false,
-    };
-    let problem = |capped: &Capped<Box<dyn Read + '_>>, e: &io::Error| {
-        if capped.exceeded {
-            LayerProblem::Bomb {
-                limit,
-                compressed: compressed_size,
-                ratio,
-            }
-        } else {
-            LayerProblem::Corrupt {
-                compression,
-                at: capped.count,
-                message: e.to_string(),
-            }
-        }
-    };
+    let mut capped = decompressed(input, compression, compressed_size, limits, want)?;
     let mut stream = TarStream::new(&mut capped);
     let paths = list(&mut stream, names_left, limits);
     drop(stream);
     let paths = match paths {
         Ok(paths) => Ok(Arc::new(paths)),
-        Err(Listing::Inner(e)) => return Err(problem(&capped, &e)),
+        Err(Listing::Inner(e)) => return Err(capped.problem(&e)),
         Err(Listing::Broken(why)) => Err(why),
     };
     // The digest covers the whole decompressed stream, past the tar's end blocks.
     if let Err(e) = io::copy(&mut capped, &mut io::sink()) {
-        return Err(problem(&capped, &e));
+        return Err(capped.problem(&e));
     }
     Ok(LayerScan {
         compression,

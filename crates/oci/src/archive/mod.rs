@@ -13,6 +13,7 @@
 //! from a size a header declares. Only small JSON documents are kept in memory. The bounds are
 //! the [`Limits`]; going over one is a Fail naming the limit, never an abort.
 
+mod contents;
 mod layer;
 mod resolve;
 mod scan;
@@ -26,6 +27,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+pub use contents::{
+    apply_layer_files, image_path, read_layer_files, FileContent, LayerFiles, MAX_FILE_BYTES,
+};
 pub use layer::{apply_layers, scan_layer, Algorithm, Compression, LayerProblem, LayerScan, Want};
 use resolve::Resolver;
 use scan::{scan, Pass};
@@ -88,22 +92,65 @@ impl Limits {
     }
 }
 
-/// What an image archive holds, read and verified.
+/// What an image archive holds, read and verified: every image in it.
 #[derive(Debug)]
 pub struct ImageArchive {
     pub format: ArchiveFormat,
     /// Docker ≥ 25 `docker save` writes an OCI layout next to manifest.json.
     pub has_oci_layout: bool,
-    pub repo_tags: Vec<String>,
-    pub config_digest: String,
-    pub config: Value,
-    /// The paths each layer lists, in order, or why they cannot be listed.
-    layers: Vec<Result<Arc<Vec<String>>, String>>,
+    /// Every image the archive holds, in its order, never none: each entry of manifest.json,
+    /// or each image manifest index.json lists (through nested indexes; BuildKit's
+    /// attestation manifests are not images), once each.
+    pub images: Vec<ArchivedImage>,
     /// Blobs (and layers) whose content does not hash to their name (or diff_id), digests in
     /// an algorithm that is not accepted, and "nothing verified".
     pub digest_mismatches: Vec<String>,
     /// How many digests were checked.
     pub digests_checked: usize,
+}
+
+/// One image of an archive.
+#[derive(Debug)]
+pub struct ArchivedImage {
+    /// The names the archive gives it (`RepoTags`; the index's image name annotations).
+    pub tags: Vec<String>,
+    /// Its image manifest's digest, in an OCI layout (a docker-archive keeps no manifest).
+    pub manifest_digest: Option<String>,
+    pub config_digest: String,
+    /// Shared by the images whose entries name the same config.
+    pub config: Arc<Value>,
+    /// The paths each layer lists, in order, or why they cannot be listed.
+    layers: Vec<Result<Arc<Vec<String>>, String>>,
+}
+
+impl ArchivedImage {
+    /// Labels of the image config (`config.Labels`).
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        config_labels(&self.config)
+    }
+
+    /// Paths in the image's file system after applying every layer (whiteouts honoured),
+    /// without a leading `/`.
+    pub fn files(&self) -> Result<BTreeSet<String>, String> {
+        let mut layers = Vec::with_capacity(self.layers.len());
+        for (i, layer) in self.layers.iter().enumerate() {
+            match layer {
+                Ok(paths) => layers.push(paths.as_slice()),
+                Err(e) => return Err(format!("layer {i}: {e}")),
+            }
+        }
+        Ok(apply_layers(layers))
+    }
+
+    /// The image as messages name it: its tags, else its manifest digest, else its config
+    /// digest.
+    pub fn describe(&self) -> String {
+        resolve::describe(
+            &self.tags,
+            self.manifest_digest.as_deref(),
+            &self.config_digest,
+        )
+    }
 }
 
 pub fn sha256_digest(bytes: &[u8]) -> String {
@@ -143,22 +190,14 @@ impl ImageArchive {
         .read()
     }
 
-    /// Labels of the image config (`config.Labels`).
-    pub fn labels(&self) -> BTreeMap<String, String> {
-        config_labels(&self.config)
+    /// The first image: the one a capture of the archive's config digest takes.
+    pub fn first(&self) -> &ArchivedImage {
+        &self.images[0]
     }
 
-    /// Paths in the image's file system after applying every layer (whiteouts honoured),
-    /// without a leading `/`.
-    pub fn files(&self) -> Result<BTreeSet<String>, String> {
-        let mut layers = Vec::with_capacity(self.layers.len());
-        for (i, layer) in self.layers.iter().enumerate() {
-            match layer {
-                Ok(paths) => layers.push(paths.as_slice()),
-                Err(e) => return Err(format!("layer {i}: {e}")),
-            }
-        }
-        Ok(apply_layers(layers))
+    /// Every tag of every image, in order.
+    pub fn tags(&self) -> impl Iterator<Item = &String> {
+        self.images.iter().flat_map(|image| &image.tags)
     }
 }
 

@@ -95,12 +95,19 @@ pub(super) fn pct(part: u64, whole: u64) -> String {
 
 /// How a step ended, as a bar's class and words.
 pub(super) fn step_end(step: &StepRecord) -> (&'static str, String) {
-    match (step.exit_code, step.timed_out) {
+    let (class, mut words) = match (step.exit_code, step.timed_out) {
         (_, true) => ("timeout", "timed out".to_owned()),
         (Some(0), _) => ("ok", "exit 0".to_owned()),
         (Some(code), _) => ("failed", format!("exit {code}")),
         (None, false) => ("notrun", "did not run".to_owned()),
+    };
+    if step.oom_killed {
+        words.push_str(", killed for its memory");
     }
+    if let Some(limits) = &step.limits {
+        words.push_str(&format!(" (limits: {limits})"));
+    }
+    (class, words)
 }
 
 /// The steps as bars on one time axis: one lane per step, parallel steps (same group) overlap

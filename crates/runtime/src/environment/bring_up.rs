@@ -31,6 +31,7 @@ impl Environment {
         registry_names: &[String],
         registry_auth: &BTreeMap<String, Credentials>,
         registry_tls: &BTreeMap<String, bool>,
+        base_image_in: &[String],
     ) -> Result<(), RuntimeError> {
         stop::or_stopped(async move {
             let began = Instant::now();
@@ -155,6 +156,7 @@ impl Environment {
                             publish: Some(REGISTRY_PORT),
                             tmpfs: services.registry.tmpfs.clone(),
                             security_opt: vec![],
+                            limits: Default::default(),
                         })
                     }),
             );
@@ -189,6 +191,7 @@ impl Environment {
                     // and goes with its container (no volume to create, fill and remove).
                     tmpfs: with_docker_storage(&spec.tmpfs),
                     security_opt: vec![],
+                    limits: Default::default(),
                 })
                 .await
                 .map(Some)
@@ -242,12 +245,19 @@ impl Environment {
             let seeding = Instant::now();
             // Tags an image in the host's daemon (which no label can name): run to its end like a
             // create, so that the temporary tag is always dropped again.
-            let push = push_base_image(
-                self.docker.clone(),
-                services.base_image.image.clone(),
-                hosts[0].clone(),
-            );
-            self.detached(push).await?;
+            // The first registry, then those the scenario names, each with its credentials.
+            let seeded = registry_names.iter().zip(&hosts).filter(|(name, _)| {
+                registry_names.first() == Some(*name) || base_image_in.contains(*name)
+            });
+            for (name, host) in seeded {
+                let push = push_base_image(
+                    self.docker.clone(),
+                    services.base_image.image.clone(),
+                    host.clone(),
+                    registry_auth.get(name).cloned(),
+                );
+                self.detached(push).await?;
+            }
             self.phases.registry_ready_ms = registry_ms;
             self.phases.dind_ready_ms = dind_ms;
             self.phases.base_image_ms = ms(seeding);
@@ -318,11 +328,13 @@ impl Environment {
 }
 
 /// Tags the base image for the registry's published port and pushes it from the host's
-/// daemon (which treats 127.0.0.0/8 as insecure), then drops the temporary tag.
+/// daemon (which treats 127.0.0.0/8 as insecure), with the registry's credentials when it
+/// requires some, then drops the temporary tag.
 pub(crate) async fn push_base_image(
     docker: Docker,
     image: String,
     host: String,
+    credentials: Option<Credentials>,
 ) -> Result<(), RuntimeError> {
     let target = format!("{host}/{BASE_IMAGE_REPOSITORY}");
     let docker_err = |action: &str| {
@@ -345,7 +357,12 @@ pub(crate) async fn push_base_image(
             tag: Some(BASE_IMAGE_TAG.into()),
             ..Default::default()
         }),
-        None,
+        credentials.map(|c| bollard::auth::DockerCredentials {
+            username: Some(c.username),
+            password: Some(c.password),
+            serveraddress: Some(host.clone()),
+            ..Default::default()
+        }),
     );
     let mut failure = None;
     while let Some(item) = push.next().await {

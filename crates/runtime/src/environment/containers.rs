@@ -105,6 +105,10 @@ impl Environment {
                         .map(|path| (path, String::new()))
                         .collect()
                 }),
+                memory: spec.limits.memory_bytes.map(|b| b as i64),
+                // Swap as large as the memory limit: no swap beyond it.
+                memory_swap: spec.limits.memory_bytes.map(|b| b as i64),
+                nano_cpus: spec.limits.millicores.map(|m| m as i64 * 1_000_000),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -294,6 +298,32 @@ pub(crate) struct ContainerSpec<'a> {
     /// Container directories mounted as a fresh tmpfs.
     pub(crate) tmpfs: Vec<String>,
     pub(crate) security_opt: Vec<String>,
+    pub(crate) limits: Limits,
+}
+
+/// Limits on a container: memory in bytes (no swap beyond it), CPU in millicores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub memory_bytes: Option<u64>,
+    pub millicores: Option<u64>,
+}
+
+impl Limits {
+    /// How the step's record shows them, e.g. `memory 500Mi, cpu 400m`; `None` without limits.
+    pub fn shown(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if let Some(bytes) = self.memory_bytes {
+            parts.push(format!(
+                "memory {} bytes ({})",
+                bytes,
+                oci::human::human(bytes)
+            ));
+        }
+        if let Some(m) = self.millicores {
+            parts.push(format!("cpu {m}m"));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
 }
 
 /// What one reading of a log brought: its end, and what was left out.

@@ -22,6 +22,7 @@ mod containers;
 mod daemon;
 
 pub(crate) use containers::ContainerSpec;
+pub use containers::Limits;
 
 /// The images that run the services of an environment.
 pub struct Services<'a> {
@@ -39,6 +40,8 @@ pub struct Environment {
     pub(crate) network: String,
     pub(crate) run_volume: String,
     pub(crate) workspace: PathBuf,
+    /// A host folder mounted in every step at [`OUTPUTS_MOUNT`], if the runner gives one.
+    pub(crate) outputs: Option<PathBuf>,
     pub(crate) registries: Vec<(String, Registry)>,
     /// Registry container ids by registry name.
     pub(crate) registry_containers: Vec<(String, String)>,
@@ -77,6 +80,7 @@ impl Environment {
             instance,
             labels,
             workspace,
+            outputs: None,
             registries: Vec::new(),
             registry_containers: Vec::new(),
             phases: EnvironmentPhases::default(),
@@ -101,6 +105,12 @@ impl Environment {
 
     pub fn workspace(&self) -> &Path {
         &self.workspace
+    }
+
+    /// Mounts `dir` (a host folder outside the workspace) in every step at [`OUTPUTS_MOUNT`]:
+    /// where steps write what they hand to later steps, out of the build context.
+    pub fn mount_outputs(&mut self, dir: PathBuf) {
+        self.outputs = Some(dir);
     }
 
     /// The registries by name, as seen from the host. Empty before [`Environment::up`].

@@ -43,6 +43,19 @@ impl Scenario {
                             )
                         })?;
                     }
+                    Capture::Output { step, key } => {
+                        if !names.contains(step.as_str()) {
+                            let message = format!(
+                                "capture `{}` reads the output of step `{}`, which the scenario does not have",
+                                shown(name),
+                                shown(step)
+                            );
+                            return Err(located(message, step));
+                        }
+                        grammar::check_env_name(key).map_err(|e| {
+                            located(format!("capture `{}`: output key {e}", shown(name)), key)
+                        })?;
+                    }
                     Capture::DaemonImageId(reference) => {
                         check_placeholders(reference, &self.registries, &BTreeMap::new())
                             .and_then(|()| self.check_reference(reference))
@@ -97,6 +110,7 @@ impl Scenario {
             match assertion {
                 Assertion::StepSucceeded(step)
                 | Assertion::StepFailed(step)
+                | Assertion::StepTimedOut(step)
                 | Assertion::LogContains { step, .. }
                 | Assertion::LogLacks { step, .. }
                     if !names.contains(step.as_str()) =>
@@ -304,17 +318,18 @@ impl Scenario {
     }
 
     /// An image reference as the harness will use it: registry placeholders replaced by their
-    /// addresses (`${registry}` → `registry:5000`); one that depends on a capture is checked when
-    /// it is used.
+    /// addresses (`${registry}` → `registry:5000`), `${nonce}` by 16 hex digits; one that
+    /// depends on a capture is checked when it is used.
     pub(super) fn check_reference(&self, reference: &str) -> Result<(), String> {
         if reference.contains("${capture.") {
             return Ok(());
         }
-        let vars: BTreeMap<String, String> = self
+        let mut vars: BTreeMap<String, String> = self
             .registries
             .iter()
             .map(|r| (r.clone(), format!("{r}:{REGISTRY_PORT}")))
             .collect();
+        vars.insert(NONCE.to_owned(), NONCE_SAMPLE.to_owned());
         grammar::check_reference(&substitute(reference, &vars))
     }
 }

@@ -23,6 +23,14 @@ pub const MAX_REGISTRY_NAME: usize = 63;
 /// The port every registry listens on, as the plugins see it (`${registry}` = `registry:5000`).
 const REGISTRY_PORT: u16 = 5000;
 
+/// The placeholder for a value drawn at random for each run of a plan (`${nonce}`): 16
+/// lowercase hex digits, valid in a tag, a repository name or a label, never the same twice,
+/// so that evidence of this run (a line the build's RUN printed) cannot come from another.
+pub const NONCE: &str = "nonce";
+
+/// What `${nonce}` stands for while a scenario is checked (references with it must be valid).
+const NONCE_SAMPLE: &str = "0123456789abcdef";
+
 impl Scenario {
     pub(super) fn validate(&self) -> Result<(), Problem> {
         if self.version != SCHEMA_VERSION {
@@ -183,6 +191,7 @@ fn kind(assertion: &Assertion) -> &'static str {
     match assertion {
         Assertion::StepSucceeded(_) => "step_succeeded",
         Assertion::StepFailed(_) => "step_failed",
+        Assertion::StepTimedOut(_) => "step_timed_out",
         Assertion::NoTagsInRegistry { .. } => "no_tags_in_registry",
         Assertion::TagInRegistry { .. } => "tag_in_registry",
         Assertion::ImageInDaemon(_) => "image_in_daemon",
@@ -301,7 +310,7 @@ fn check_placeholders(
 ) -> Result<(), String> {
     for name in placeholders(value)? {
         match name.strip_prefix("capture.") {
-            None if registries.iter().any(|r| r == name) => {}
+            None if name == NONCE || registries.iter().any(|r| r == name) => {}
             Some(capture) if captures.contains_key(capture) => {}
             Some(capture) => {
                 return Err(format!(
@@ -313,7 +322,7 @@ fn check_placeholders(
             None => {
                 let known: Vec<String> = registries.iter().map(|r| format!("${{{r}}}")).collect();
                 return Err(format!(
-                    "unknown placeholder `${{{}}}` (known: {}, ${{capture.NAME}})",
+                    "unknown placeholder `${{{}}}` (known: {}, ${{nonce}}, ${{capture.NAME}})",
                     shown(name),
                     known.join(", ")
                 ));

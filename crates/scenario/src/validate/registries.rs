@@ -26,6 +26,11 @@ impl Scenario {
                 );
                 return Err(Problem::at(message, name, Some("registries")));
             }
+            if name == NONCE {
+                let message =
+                    "registry name `nonce` is taken: `${nonce}` is the run's random value";
+                return Err(Problem::at(message, name, Some("registries")));
+            }
             if name.len() > MAX_REGISTRY_NAME || name.starts_with('-') || name.ends_with('-') {
                 let message = format!(
                     "registry name `{}` is a host name: at most {MAX_REGISTRY_NAME} characters, \
@@ -50,6 +55,19 @@ impl Scenario {
                 );
                 return Err(Problem::at(message, name, Some("registry_tls:")));
             }
+        }
+        for (i, name) in self.base_image_in.iter().enumerate() {
+            let problem = if !self.registries.contains(name) {
+                "which is not under `registries`"
+            } else if self.registries.first() == Some(name) {
+                "which holds the base image anyway (it is the first)"
+            } else if self.base_image_in[..i].contains(name) {
+                "twice"
+            } else {
+                continue;
+            };
+            let message = format!("base_image_in names registry `{}`, {problem}", shown(name));
+            return Err(Problem::at(message, name, Some("base_image_in")).after(name));
         }
         for (name, credentials) in &self.registry_auth {
             if !self.registries.contains(name) {

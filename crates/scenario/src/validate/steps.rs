@@ -118,6 +118,28 @@ impl Scenario {
             );
             return Err(Problem::at(message, "timeout", Some(&here)).or(&step.name));
         }
+        if let Some(resources) = &step.resources {
+            let checked = [
+                (
+                    resources.memory.as_deref(),
+                    "memory",
+                    crate::grammar::memory_quantity as fn(&str) -> Result<u64, String>,
+                ),
+                (
+                    resources.cpu.as_deref(),
+                    "cpu",
+                    crate::grammar::cpu_quantity,
+                ),
+            ];
+            for (value, key, parse) in checked {
+                if let Some(value) = value {
+                    if let Err(why) = parse(value) {
+                        let message = format!("step `{name}`: {why}");
+                        return Err(Problem::at(message, value, Some(&here)).or(key));
+                    }
+                }
+            }
+        }
         for key in step.settings.keys() {
             if step.env.contains_key(&setting_variable(key)) {
                 let message = format!(
