@@ -13,6 +13,9 @@ use oci::archive::{FileContent, MAX_FILE_BYTES};
 use oci::registry::{self, Registry};
 use scenario::{substitute, Assertion, TarballAssertion};
 
+mod secrets;
+pub use secrets::step_values;
+
 /// Why a capture has no value.
 #[derive(Debug, Clone)]
 pub struct MissingCapture {
@@ -38,6 +41,9 @@ pub struct Evidence<'a> {
     /// Each registry's own log, by registry name, for the registries assertions ask about
     /// (`None`: the harness could not read it).
     pub registry_logs: &'a BTreeMap<String, Option<String>>,
+    /// Every value each step variable had, placeholders substituted, by name: the secrets
+    /// `secret_absent` looks for by `value_of`.
+    pub step_values: &'a BTreeMap<String, BTreeSet<String>>,
 }
 
 /// Pass when `found` equals `expected`, else Fail; both are shown.
@@ -91,6 +97,19 @@ pub async fn evaluate(
             Assertion::StepSucceeded(name) => outcomes.push(step_exit(evidence, name, true)),
             Assertion::StepFailed(name) => outcomes.push(step_exit(evidence, name, false)),
             Assertion::StepTimedOut(name) => outcomes.push(step_timed_out(evidence, name)),
+            Assertion::CapturedEquals { capture, value } => {
+                let expected = substitute(value, evidence.vars);
+                let what = format!("capture {capture} is {value}");
+                outcomes.push(
+                    match resolve(evidence, &format!("${{capture.{capture}}}")) {
+                        Ok(found) if found == expected => {
+                            outcome(what, Status::Pass, expected, found)
+                        }
+                        Ok(found) => outcome(what, Status::Fail, expected, found),
+                        Err(m) => outcome(what, m.status, expected, m.reason),
+                    },
+                );
+            }
             Assertion::NoTagsInRegistry {
                 repository,
                 registry,
@@ -110,6 +129,7 @@ pub async fn evaluate(
                 tag,
                 registry,
                 config_digest,
+                manifest_digest,
                 media_type,
                 layers,
                 labels,
@@ -118,6 +138,7 @@ pub async fn evaluate(
             } => {
                 let expect = Expected {
                     config_digest: config_digest.as_deref(),
+                    manifest_digest: manifest_digest.as_deref(),
                     media_type: media_type.as_deref(),
                     layers: *layers,
                     labels,
@@ -146,6 +167,9 @@ pub async fn evaluate(
             Assertion::Tarball(t) => outcomes.extend(tarball(evidence, t, archives.get(&t.path))),
             Assertion::RegistryLogContains { text, registry } => {
                 outcomes.push(registry_log(evidence, registry.as_deref(), text))
+            }
+            Assertion::SecretAbsent(absent) => {
+                outcomes.extend(secrets::secret_absent(evidence, absent, archives).await)
             }
         }
     }
@@ -444,6 +468,7 @@ fn log(evidence: &Evidence<'_>, name: &str, text: &str, contains: bool) -> Asser
 /// Optional properties a served tag must have.
 struct Expected<'a> {
     config_digest: Option<&'a str>,
+    manifest_digest: Option<&'a str>,
     media_type: Option<&'a str>,
     layers: Option<usize>,
     labels: &'a BTreeMap<String, String>,
@@ -514,6 +539,16 @@ async fn tag_in_registry(
                 outcome(what, Status::Pass, expected, image.config_digest.clone())
             }
             Ok(expected) => outcome(what, Status::Fail, expected, image.config_digest.clone()),
+            Err(m) => outcome(what, m.status, "a captured digest", m.reason),
+        });
+    }
+    if let Some(expected) = expect.manifest_digest {
+        let what = format!("manifest digest of {repository}:{tag} in registry equals {expected}");
+        outcomes.push(match resolve(evidence, expected) {
+            Ok(expected) if expected == image.manifest_digest => {
+                outcome(what, Status::Pass, expected, image.manifest_digest.clone())
+            }
+            Ok(expected) => outcome(what, Status::Fail, expected, image.manifest_digest.clone()),
             Err(m) => outcome(what, m.status, "a captured digest", m.reason),
         });
     }
@@ -887,6 +922,7 @@ mod tests {
             missing_captures: &missing,
             daemon_images: &daemon,
             registry_logs: &logs,
+            step_values: &BTreeMap::new(),
         };
         let expected = expected
             .iter()

@@ -51,9 +51,14 @@ async fn check(
         "registry".to_owned(),
         Some("level=error msg=\"error authenticating user \\\"conformance\\\": authentication failure\"".to_owned()),
     )]);
+    let step_values = BTreeMap::from([(
+        "BUILD_TOKEN".to_owned(),
+        std::collections::BTreeSet::from([SECRET.to_owned()]),
+    )]);
     let evidence = Evidence {
         daemon_images: &daemon_images,
         registry_logs: &registry_logs,
+        step_values: &step_values,
         steps,
         registries: &registries,
         vars: &vars,
@@ -125,6 +130,7 @@ async fn an_unreachable_registry_is_an_error_not_a_fail() {
                 repository: "conformance/app".into(),
                 tag: "1.0".into(),
                 config_digest: None,
+                manifest_digest: None,
                 media_type: None,
                 layers: None,
                 labels: Default::default(),
@@ -617,4 +623,96 @@ async fn expected_label_values_are_resolved_like_every_expected_value() {
         ),
         (Status::Pass, "registry:5000", "registry:5000")
     );
+}
+
+/// The secret `secret_absent` looks for in these tests (the value of BUILD_TOKEN).
+const SECRET: &str = "tok-5f0c1e9a7b3d";
+
+fn secret_absent(tarball: Option<&str>, step_logs: &[&str]) -> Assertion {
+    Assertion::SecretAbsent(scenario::SecretAbsentAssertion {
+        value_of: vec!["BUILD_TOKEN".into()],
+        text: vec!["file-secret-a81c".into()],
+        image: None,
+        tarball: tarball.map(str::to_owned),
+        step_logs: step_logs.iter().map(|s| s.to_string()).collect(),
+    })
+}
+
+#[tokio::test]
+async fn a_secret_is_found_in_any_form_anywhere_in_a_tarball_or_a_log_and_never_shown() {
+    use base64::Engine as _;
+    let dir = tempfile::tempdir().unwrap();
+    let clean = Image::new(vec![layer(&[("proof/build_token", b"5e1a...")])]);
+    write_tar(dir.path(), "clean.tar", &clean.docker_save());
+    // The secret in a file of the second layer (gzip), and base64-encoded inside a longer
+    // encoding (as a Docker config's `auth` holds it) in the config's labels.
+    let mut leaky = Image::new(vec![
+        layer(&[("hello", b"hi")]),
+        layer(&[("etc/app.conf", format!("token = {SECRET}\n").as_bytes())]),
+    ]);
+    leaky.gzip_layers = true;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("user:{SECRET}"));
+    leaky.labels = serde_json::json!({"org.conformance.auth": auth});
+    write_tar(dir.path(), "leaky.tar", &leaky.docker_save());
+    let mut said = step("build", Some(0));
+    said.log = format!("+ docker buildx build --build-arg token={SECRET} .\nfile-secret-a81c\n");
+    let quiet = step("quiet", Some(0));
+    let outcomes = check(
+        vec![
+            secret_absent(Some("clean.tar"), &["quiet"]),
+            secret_absent(Some("leaky.tar"), &["build"]),
+            secret_absent(Some("absent.tar"), &["never-ran"]),
+        ],
+        &[said, quiet],
+        dir.path(),
+    )
+    .await;
+    let summary: Vec<(Status, &str, &str)> = outcomes
+        .iter()
+        .map(|o| (o.status, o.assertion.as_str(), o.found.as_str()))
+        .collect();
+    let name = "no trace of BUILD_TOKEN, 1 secret text in";
+    assert_eq!(summary[0].0, Status::Pass, "{summary:#?}");
+    assert_eq!(summary[0].1, format!("{name} tarball clean.tar"));
+    assert!(
+        summary[0].2.starts_with("none: searched every member ("),
+        "{summary:#?}"
+    );
+    assert_eq!(summary[1].0, Status::Pass, "{summary:#?}");
+    assert_eq!(summary[1].1, format!("{name} the output of step quiet"));
+    assert_eq!(summary[2].0, Status::Fail);
+    let config = common::blob_path(&oci::archive::sha256_digest(&leaky.config()));
+    let layer = common::blob_path(&oci::archive::sha256_digest(&common::gzip(
+        &leaky.layers[1],
+    )));
+    assert_eq!(
+        summary[2].2,
+        format!(
+            "the value of BUILD_TOKEN (inside base64) in archive member {config}; the value of \
+             BUILD_TOKEN (as is) in archive member {layer}, file etc/app.conf"
+        ),
+        "{summary:#?}"
+    );
+    assert_eq!(summary[3].0, Status::Fail);
+    assert_eq!(
+        summary[3].2,
+        "the value of BUILD_TOKEN (as is) in its output; secret text 1 (as is) in its output"
+    );
+    assert_eq!(
+        (summary[4].0, summary[4].2),
+        (Status::Fail, "no such file: nothing to search")
+    );
+    assert_eq!(
+        (summary[5].0, summary[5].2),
+        (
+            Status::Fail,
+            "the step did not run (an earlier step failed)"
+        )
+    );
+    // Not one message shows a secret, in any form.
+    for secret in [SECRET, "file-secret-a81c"] {
+        for form in report::redact::forms(secret) {
+            assert!(!format!("{outcomes:?}").contains(&form), "{form} shown");
+        }
+    }
 }

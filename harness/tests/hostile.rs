@@ -158,3 +158,53 @@ fn an_archive_of_too_many_members_is_a_fail_naming_the_limit() {
         "{err}"
     );
 }
+
+/// `secret_absent`'s search of an archive goes through every hostile tarball without a panic or
+/// an Error of the harness: it finds the secret where it is readable, refuses what it cannot
+/// search through (a tar that is not one, a bomb) as the archive's fault, and never quotes it.
+#[test]
+fn searching_every_hostile_tarball_for_a_secret_gives_a_verdict_without_quoting_it() {
+    use oci::archive::{search_archive, Needle, Needles};
+    let needles = Needles::new(vec![Needle {
+        what: "the secret".into(),
+        bytes: b"TOP-SECRET-HASH".to_vec(),
+    }])
+    .unwrap();
+    let dir = corpus_dir();
+    let mut paths: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    for path in &paths {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let file = std::fs::File::open(path).unwrap();
+        let verdict = search_archive(file, Path::new(&name), &Limits::default(), &needles);
+        let text = format!("{verdict:?}");
+        assert!(!text.contains("TOP-SECRET"), "{name} quoted:\n{text}");
+        match (name.as_str(), &verdict) {
+            ("fail-manifest-not-json.tar", Ok(searched)) => {
+                assert_eq!(searched.findings.len(), 1, "{searched:?}");
+                assert_eq!(searched.findings[0].place, "archive member manifest.json");
+            }
+            ("fail-not-a-tar.tar", Err(e)) => assert!(!e.is_harness_error(), "{e}"),
+            (_, Err(e)) => assert!(!e.is_harness_error(), "{name}: {e}"),
+            (_, Ok(_)) => {}
+        }
+    }
+    // A bomb (2 MiB that inflate to 2 GiB) is not searched through, within a bounded time.
+    let bomb = tempfile::tempdir().unwrap();
+    let path = bomb.path().join("bomb.tar");
+    std::fs::write(&path, hostile::gzip_bomb(32)).unwrap();
+    let e = search_archive(
+        std::fs::File::open(&path).unwrap(),
+        Path::new("bomb.tar"),
+        &Limits::default(),
+        &needles,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string().contains("a decompression bomb?") && !e.is_harness_error(),
+        "{e}"
+    );
+}

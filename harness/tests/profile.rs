@@ -88,6 +88,18 @@ fn both_profiles_cast_every_role_the_scenarios_need() {
                 );
             }
         }
+        // Every role a scenario may start as a service says how (its port), and every base
+        // image a scenario may ask for has a role.
+        for role in scenario::KNOWN_SERVICE_ROLES {
+            let service = profile.roles[*role].service.as_ref();
+            assert!(
+                service.is_some_and(|s| s.port > 0 && s.authorized_keys.is_some()),
+                "profile {name}: service role `{role}` has no `service: {{port, authorized_keys}}`"
+            );
+        }
+        for (role, _) in scenario::KNOWN_BASE_IMAGES {
+            assert!(profile.roles.contains_key(*role), "profile {name}: {role}");
+        }
     }
 }
 
@@ -98,7 +110,11 @@ fn every_role_that_reaches_a_registry_declares_where_it_trusts_the_run_ca() {
     for name in ["offline", "upstream"] {
         let profile = Profile::load(&root(), name).unwrap();
         for (role, spec) in &profile.roles {
-            let reaches_registries = !matches!(role.as_str(), "registry" | "busybox" | "scanner");
+            // The scenarios' own services and base images reach no registry either.
+            let reaches_registries = !matches!(
+                role.as_str(),
+                "registry" | "busybox" | "scanner" | "sshd" | "git"
+            );
             assert_eq!(
                 !spec.trust.certs_d.is_empty() || spec.trust.ca_file.is_some(),
                 reaches_registries,
@@ -134,6 +150,12 @@ fn a_trust_or_tmpfs_declaration_that_cannot_work_is_a_load_error_naming_the_role
             "`var/lib/containers` is not an absolute path",
         ),
         ("tmpfs", "[\"/a,b\"]", "`/a,b` contains `:` or `,`"),
+        ("service", "{port: 0}", "port 0 is not a port"),
+        (
+            "service",
+            "{port: 22, authorized_keys: etc/keys}",
+            "`etc/keys` is not an absolute path",
+        ),
         (
             "tmpfs",
             "[/harness/]",

@@ -14,7 +14,7 @@ use oci_client::{Client, Reference};
 
 use crate::archive::{
     apply_layer_files, apply_layers, config_labels, image_path, read_layer_files, scan_layer,
-    Compression, FileContent, Limits, Want,
+    search_json, search_layer, Compression, FileContent, Limits, Needles, Searched, Want,
 };
 use crate::errors::RegistryQueryError;
 pub use model::inventory::{RegistryContents, ServedTag};
@@ -108,6 +108,9 @@ pub struct RegistryImage {
     /// The image config's labels, or why the config could not be read.
     pub labels: Result<BTreeMap<String, String>, String>,
     reference: Reference,
+    /// The platform manifest's digest (the tag's own when it names no index).
+    platform_digest: String,
+    config: OciDescriptor,
     layers: Vec<OciDescriptor>,
 }
 
@@ -247,12 +250,14 @@ impl Registry {
         };
         Ok(Some(RegistryImage {
             // The digest the tag names: the index's when it is one.
-            manifest_digest: list_digest.unwrap_or(digest),
+            manifest_digest: list_digest.unwrap_or_else(|| digest.clone()),
             media_type: manifest.media_type.clone(),
             config_digest: manifest.config.digest.clone(),
             layer_count: manifest.layers.len(),
             labels,
             reference: reference.clone(),
+            platform_digest: digest,
+            config: manifest.config.clone(),
             layers: manifest.layers,
         }))
     }
@@ -467,6 +472,97 @@ impl Registry {
             .iter()
             .filter_map(|p| Some((p.clone(), found.get(&image_path(p))?.clone())))
             .collect()))
+    }
+}
+
+/// The manifest media types a search asks a registry for (what a tag may name).
+const MANIFEST_MEDIA_TYPES: &[&str] = &[
+    oci_client::manifest::OCI_IMAGE_MEDIA_TYPE,
+    oci_client::manifest::IMAGE_MANIFEST_MEDIA_TYPE,
+    oci_client::manifest::OCI_IMAGE_INDEX_MEDIA_TYPE,
+    oci_client::manifest::IMAGE_MANIFEST_LIST_MEDIA_TYPE,
+];
+
+impl Registry {
+    /// Searches a served image for the needles (see [`crate::archive::search_layer`]): the
+    /// manifest the tag names (and the platform manifest, when that is an index), the image
+    /// config (at most [`MAX_CONFIG_BYTES`] of it), and every layer, pulled (digest verified) into
+    /// a temporary file and streamed through the bounded decompressor, every byte of it searched.
+    /// An index's other manifests (attestations, other platforms) are not followed. The inner
+    /// error says the image could not be searched through (a layer that breaks the archive
+    /// limits, a config over its limit: what was pushed); the outer one that the registry could
+    /// not be asked or the harness could not keep a blob.
+    pub async fn search(
+        &self,
+        image: &RegistryImage,
+        needles: &std::sync::Arc<Needles>,
+    ) -> Result<Result<Searched, String>, RegistryQueryError> {
+        let query_error = |what: String| {
+            move |e: OciDistributionError| RegistryQueryError {
+                what,
+                message: e.to_string(),
+            }
+        };
+        let mut searched = Searched::default();
+        let tagged = image.reference.clone();
+        let platform = Reference::with_digest(
+            self.host.clone(),
+            tagged.repository().to_owned(),
+            image.platform_digest.clone(),
+        );
+        let mut manifests = vec![(tagged, "the manifest")];
+        if image.platform_digest != image.manifest_digest {
+            manifests[0].1 = "the index";
+            manifests.push((platform, "the platform manifest"));
+        }
+        for (reference, name) in manifests {
+            let (bytes, _) = self
+                .client
+                .pull_manifest_raw(&reference, &self.auth, MANIFEST_MEDIA_TYPES)
+                .await
+                .map_err(query_error(format!("manifest of {reference}")))?;
+            let found = search_json(&bytes, needles, name);
+            searched.add_part(found, "");
+        }
+        if !(0..=MAX_CONFIG_BYTES as i64).contains(&image.config.size) {
+            return Ok(Err(config_declared_too_big(image.config.size)));
+        }
+        let mut config = Capped::new(MAX_CONFIG_BYTES);
+        match self
+            .client
+            .pull_blob(&image.reference, &image.config, &mut config)
+            .await
+        {
+            Ok(()) => searched.add_part(search_json(&config.data, needles, "the image config"), ""),
+            Err(_) if config.overflowed => return Ok(Err(config_sent_too_big(image.config.size))),
+            Err(e) => {
+                return Err(query_error(format!("image config of {}", image.reference))(
+                    e,
+                ))
+            }
+        }
+        let count = image.layers.len();
+        for (i, layer) in image.layers.iter().enumerate() {
+            let (file, size, compression) = self.pull_layer(image, layer).await?;
+            let digest = layer.digest.clone();
+            let needles = needles.clone();
+            let found = tokio::task::spawn_blocking(move || {
+                let reader = std::io::BufReader::with_capacity(256 * 1024, file);
+                search_layer(reader, compression, size, &Limits::default(), &needles).map_err(
+                    |problem| format!("{}: not searched through", problem.describe(&digest)),
+                )
+            })
+            .await
+            .map_err(|e| layer_reader_stopped(image, layer, e))?;
+            match found {
+                Ok(found) => searched.add_part(
+                    found,
+                    &format!("layer {} ({} of {count})", layer.digest, i + 1),
+                ),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        Ok(Ok(searched))
     }
 }
 

@@ -53,14 +53,26 @@ const URI_COMPONENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHAN
 /// `user:password` encoded together): the characters of each alignment that depend on the
 /// secret's bytes only.
 pub fn forms(secret: &str) -> Vec<String> {
+    let mut out: Vec<String> = labelled_forms(secret).into_iter().map(|(_, f)| f).collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// [`forms`], each with its name (`as is`, `JSON-escaped`, `percent-encoded`, `base64`,
+/// `inside base64`), each text once (under the first name that gives it), in that order.
+pub fn labelled_forms(secret: &str) -> Vec<(&'static str, String)> {
     use base64::Engine as _;
-    let mut out = vec![secret.to_owned()];
+    let mut out = vec![("as is", secret.to_owned())];
     if let Ok(json) = serde_json::to_string(secret) {
-        out.push(json[1..json.len() - 1].to_owned());
+        out.push(("JSON-escaped", json[1..json.len() - 1].to_owned()));
     }
-    out.push(percent_encoding::utf8_percent_encode(secret, URI_COMPONENT).to_string());
+    out.push((
+        "percent-encoded",
+        percent_encoding::utf8_percent_encode(secret, URI_COMPONENT).to_string(),
+    ));
     let standard = base64::engine::general_purpose::STANDARD;
-    out.push(standard.encode(secret));
+    out.push(("base64", standard.encode(secret)));
     let bytes = secret.as_bytes();
     for shift in 0..3usize {
         let mut shifted = vec![0u8; shift];
@@ -70,11 +82,11 @@ pub fn forms(secret: &str) -> Vec<String> {
         let first = (8 * shift).div_ceil(6);
         let end = (8 * (shift + bytes.len())) / 6;
         if end >= first + MIN_BASE64_CORE {
-            out.push(encoded[first..end].to_owned());
+            out.push(("inside base64", encoded[first..end].to_owned()));
         }
     }
-    out.sort();
-    out.dedup();
+    let mut seen = BTreeSet::new();
+    out.retain(|(_, form)| seen.insert(form.clone()));
     out
 }
 
@@ -113,6 +125,17 @@ impl Secrets {
                 if is_secret_name(&name) || scenario.secrets.contains(&name) {
                     values.push(value);
                 }
+            }
+        }
+        // What a `secret_absent` assertion looks for is a secret by definition.
+        for assertion in &scenario.assertions {
+            if let scenario::Assertion::SecretAbsent(absent) = assertion {
+                values.extend(
+                    absent
+                        .secrets(scenario)
+                        .into_iter()
+                        .map(|(_, v)| v.to_owned()),
+                );
             }
         }
         Secrets::new(values)

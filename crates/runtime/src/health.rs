@@ -1,4 +1,4 @@
-//! Whether an environment's services (its registries and the DinD daemon) answer and keep
+//! Whether an environment's services (its registries, the DinD daemon, the scenario's own) answer and keep
 //! running: waiting until each is ready (within the profile's `ready_timeout` or the default),
 //! and noticing one that stopped while a step ran. Either is the infrastructure's failure, an
 //! Error naming the service with the tail of its log, never a Fail of the plugin.
@@ -42,15 +42,19 @@ impl StoppedService {
 }
 
 impl Environment {
-    /// The services of an environment that is up: each registry, then DinD, with their
-    /// container ids.
+    /// The services of an environment that is up: each registry, then DinD, then the
+    /// scenario's own services, with their container ids.
     fn services(&self) -> Vec<(String, &str)> {
         let registries = self
             .registry_containers
             .iter()
             .map(|(name, id)| (format!("registry `{name}`"), id.as_str()));
         let dind = self.dind.as_deref().map(|id| ("dind".to_owned(), id));
-        registries.chain(dind).collect()
+        let services = self
+            .service_containers
+            .iter()
+            .map(|(alias, id)| (format!("service `{alias}`"), id.as_str()));
+        registries.chain(dind).chain(services).collect()
     }
 
     /// The first service that is no longer running (exited, removed, paused), with its log
@@ -187,7 +191,7 @@ impl Environment {
     /// Asks `probe` until it answers, every `readiness.every`, at most `readiness.limit` (a
     /// probe that hangs is cut at the deadline); else [`RuntimeError::NotReady`], at once when
     /// the service's container exited, with the last answer.
-    async fn wait_ready<F, Fut>(
+    pub(crate) async fn wait_ready<F, Fut>(
         &self,
         readiness: Readiness<'_>,
         mut probe: F,
@@ -258,16 +262,16 @@ impl Environment {
 }
 
 /// How a service of the environment is asked whether it is ready.
-struct Readiness<'a> {
+pub(crate) struct Readiness<'a> {
     /// How errors name it: `dind`, ``registry `registry` ``.
-    service: String,
+    pub(crate) service: String,
     /// Its container.
-    id: &'a str,
-    limit: Duration,
+    pub(crate) id: &'a str,
+    pub(crate) limit: Duration,
     /// How long between two questions.
-    every: Duration,
+    pub(crate) every: Duration,
     /// Whether its container still runs is asked only after this long.
-    exit_checked_after: Duration,
+    pub(crate) exit_checked_after: Duration,
     /// The last answer when the probe itself hangs.
-    silence: &'static str,
+    pub(crate) silence: &'static str,
 }

@@ -14,6 +14,7 @@
 
 pub mod errors;
 pub mod profile;
+pub mod ssh;
 pub mod stop;
 pub mod tls;
 
@@ -110,7 +111,7 @@ pub async fn connect() -> Result<Docker, DockerConnectError> {
     }
 }
 
-pub use environment::{Environment, Limits, Services};
+pub use environment::{BaseImage, Environment, Limits, ServiceRun, Services};
 pub use health::StoppedService;
 pub use model::result::EnvironmentPhases;
 pub use resources::{out_of_disk, DiskSpace};

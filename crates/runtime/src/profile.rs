@@ -87,6 +87,25 @@ pub struct RoleSpec {
     /// daemon with a role that may use it starts no DinD.
     #[serde(default)]
     pub daemonless: bool,
+    /// For a role a scenario may start as a service (`services:`): the TCP port that answers
+    /// once it is ready, and where the harness mounts the authorized SSH keys, e.g.
+    /// `{port: 22, authorized_keys: /etc/conformance/authorized_keys}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceSpec>,
+}
+
+/// How a service role's container is run and asked whether it is ready (see
+/// [`RoleSpec::service`]).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// The TCP port the service listens on in its container; it is ready once that port
+    /// answers (connects and is not closed at once).
+    pub port: u16,
+    /// Where the file of the public keys it accepts (OpenSSH `authorized_keys`) is mounted,
+    /// read-only: an absolute path in the container.
+    #[serde(default)]
+    pub authorized_keys: Option<String>,
 }
 
 /// Where an image trusts CAs. Each kind is how some tool reads them; a role names those its
@@ -132,6 +151,17 @@ impl Trust {
             ));
         }
         None
+    }
+}
+
+impl ServiceSpec {
+    /// What is wrong with the declaration, if anything: a port that can be listened on, a
+    /// container path for the keys.
+    fn problem(&self) -> Option<String> {
+        if self.port == 0 {
+            return Some("port 0 is not a port a service can answer on".to_owned());
+        }
+        path_problem(self.authorized_keys.iter())
     }
 }
 
@@ -221,6 +251,10 @@ impl Profile {
             let problems = [
                 ("trust", spec.trust.problem()),
                 ("tmpfs", spec.tmpfs_problem()),
+                (
+                    "service",
+                    spec.service.as_ref().and_then(ServiceSpec::problem),
+                ),
             ];
             if let Some((field, Some(message))) = problems.into_iter().find(|(_, m)| m.is_some()) {
                 return Err(ProfileLoadError::Role {

@@ -50,6 +50,14 @@ impl Environment {
             if let Some(outputs) = &self.outputs {
                 binds.push(format!("{}:{}", outputs.display(), crate::OUTPUTS_MOUNT));
             }
+            // The plan's SSH private keys, read-only, outside the workspace (`${ssh_key.NAME}`).
+            if let Some(keys) = &self.ssh_keys_dir {
+                binds.push(format!(
+                    "{}:{}:ro",
+                    keys.display(),
+                    scenario::SSH_KEYS_MOUNT
+                ));
+            }
             // The shared daemon's socket, for a role that may use it (the plan then has a DinD;
             // without one, Docker would create the volume unlabelled, out of the teardown's sight).
             if daemon == DaemonMode::Shared && !spec.daemonless {

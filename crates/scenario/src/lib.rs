@@ -13,6 +13,7 @@
 pub mod errors;
 mod grammar;
 mod load;
+mod services;
 mod types;
 mod validate;
 
@@ -20,6 +21,7 @@ pub use grammar::{
     check_digest, check_env_name, check_reference, check_relative_path, check_repository, check_tag,
 };
 pub use load::{discover, ScenarioFile, SourceText, MAX_SCENARIO_BYTES};
+pub use services::*;
 pub use types::*;
 pub use validate::{
     container_suffix, is_claim_id, substitute, MAX_CLAIM_ID, MAX_NAME, MAX_TIMEOUT, NONCE,

@@ -60,6 +60,21 @@ pub struct Scenario {
     /// variables whose names contain PASSWORD, TOKEN or SECRET always are.
     #[serde(default)]
     pub secrets: Vec<String>,
+    /// SSH key pairs (ed25519) the harness generates for each run of a plan, by name (`[a-z0-9_-]`,
+    /// e.g. `[deploy]`): the private key is `${ssh_key.NAME}` in steps (a read-only file
+    /// outside the workspace) and a secret, redacted everywhere; services accept the public key.
+    #[serde(default)]
+    pub ssh_keys: Vec<String>,
+    /// Service containers on the plan's network, by network alias, e.g.
+    /// `git: {role: sshd, ssh_authorized_keys: [deploy]}`: started from the profile's role with
+    /// the environment, ready (their port answers) before the first step, torn down with it.
+    /// `${service_ip.NAME}` is a service's address in steps.
+    #[serde(default)]
+    pub services: BTreeMap<String, crate::services::Service>,
+    /// More base images for test Dockerfiles, pushed into the first registry before the steps:
+    /// `[git]` = `${registry}/harness/git:1` (git and an SSH client; role `git`).
+    #[serde(default)]
+    pub base_images: Vec<String>,
     /// A directory, relative to the repository root, copied into the workspace (`/harness`)
     /// before the first step: usually a Dockerfile context under `fixtures/contexts/`.
     #[serde(default)]
@@ -290,6 +305,9 @@ pub enum Assertion {
     /// The named step ran past its `timeout` and was stopped there (the step fails, as the docs
     /// say of a Build and Push step over its timeout).
     StepTimedOut(String),
+    /// A captured value equals a text (placeholders allowed), e.g.
+    /// `{capture: first_image, value: "${registry}/conformance/app:1.0"}`.
+    CapturedEquals { capture: String, value: String },
     /// The registry holds no tag at all for the repository.
     NoTagsInRegistry {
         repository: String,
@@ -307,6 +325,10 @@ pub enum Assertion {
         registry: Option<String>,
         #[serde(default)]
         config_digest: Option<String>,
+        /// The manifest digest the tag resolves to (what a pull by digest names), e.g.
+        /// `${capture.reported}` from a plugin's DRONE_OUTPUT or artifact file.
+        #[serde(default)]
+        manifest_digest: Option<String>,
         #[serde(default)]
         media_type: Option<String>,
         #[serde(default)]
@@ -361,6 +383,93 @@ pub enum Assertion {
         #[serde(default)]
         registry: Option<String>,
     },
+    /// Secrets a build used leave no trace: not one of their bytes, in any form, in a pushed
+    /// image, an image archive or a step's output, e.g.
+    /// `{value_of: [BUILD_TOKEN], image: {repository: conformance/app, tag: "1.0"}, step_logs:
+    /// [build]}`. Messages never show a secret.
+    SecretAbsent(SecretAbsentAssertion),
+}
+
+/// Where a build's secrets must not be, and which secrets (see [`Assertion::SecretAbsent`]).
+/// Each place gives one outcome. A secret is looked for as it is, JSON-escaped,
+/// percent-encoded and base64-encoded (alone, or inside a longer encoding at any alignment).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecretAbsentAssertion {
+    /// Step variables whose values are the secrets, e.g. `[BUILD_TOKEN]`: every value a step
+    /// gives the variable (`env` or `settings`), as the step got it. Each value must have at
+    /// least 8 characters, and is redacted like those listed under `secrets:`.
+    #[serde(default)]
+    pub value_of: Vec<String>,
+    /// Secrets written out (at least 8 characters each), e.g. what a file in the workspace
+    /// holds; redacted like the others.
+    #[serde(default)]
+    pub text: Vec<String>,
+    /// A tag a registry serves: its manifest (and platform manifest), its config (env, labels,
+    /// history) and every byte of every layer, decompressed (names and contents of every
+    /// file).
+    #[serde(default)]
+    pub image: Option<ImageInRegistry>,
+    /// An image archive in the workspace (a relative path): every member, layers decompressed.
+    #[serde(default)]
+    pub tarball: Option<String>,
+    /// Steps whose output (as the harness keeps it: its last 64 KiB) must not show them. Read
+    /// before anything is redacted.
+    #[serde(default)]
+    pub step_logs: Vec<String>,
+}
+
+/// A tag in one of the scenario's registries.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImageInRegistry {
+    pub repository: String,
+    pub tag: String,
+    /// Which registry (default: the first).
+    #[serde(default)]
+    pub registry: Option<String>,
+}
+
+/// The shortest secret a `secret_absent` assertion looks for: shorter ones would be found in
+/// ordinary bytes by chance.
+pub const MIN_SECRET_LEN: usize = 8;
+
+impl SecretAbsentAssertion {
+    /// The secrets, each with what messages call it (`the value of BUILD_TOKEN`, `secret text
+    /// 1`): every value a step of `scenario` gives a variable of `value_of`, then `text`. Values
+    /// as written, placeholders not substituted.
+    pub fn secrets<'a>(&'a self, scenario: &'a Scenario) -> Vec<(String, &'a str)> {
+        let mut secrets = Vec::new();
+        for name in &self.value_of {
+            let mut values: Vec<&str> = scenario
+                .steps
+                .iter()
+                .filter_map(|step| {
+                    step.env.get(name).or_else(|| {
+                        step.settings
+                            .iter()
+                            .find(|(k, _)| setting_variable(k) == *name)
+                            .map(|(_, v)| v)
+                    })
+                })
+                .map(String::as_str)
+                .collect();
+            values.sort_unstable();
+            values.dedup();
+            let several = values.len() > 1;
+            for (i, value) in values.into_iter().enumerate() {
+                let what = match several {
+                    true => format!("value {} of {name}", i + 1),
+                    false => format!("the value of {name}"),
+                };
+                secrets.push((what, value));
+            }
+        }
+        for (i, text) in self.text.iter().enumerate() {
+            secrets.push((format!("secret text {}", i + 1), text.as_str()));
+        }
+        secrets
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]

@@ -10,10 +10,12 @@ use std::time::Instant;
 use model::result::{AssertionOutcome, ScenarioResult, Status, StepRecord};
 use oci::archive::Archives;
 use runtime::profile::RoleSpec;
+use runtime::ssh::SshKeys;
 use runtime::{Environment, Services, REGISTRY_PORT};
 use scenario::{substitute, Scenario, Step, When};
 
 use super::captures::take_captures;
+use super::services;
 use super::{ms, RunContext};
 use crate::accounting;
 use crate::assertions::{self, Evidence, MissingCapture};
@@ -35,8 +37,8 @@ pub(super) async fn exercise(
     plan: &Plan,
     env: &mut Environment,
     result: &mut ScenarioResult,
-    slots: Option<&tokio::sync::Semaphore>,
-    started: Instant,
+    (slots, started): (Option<&tokio::sync::Semaphore>, Instant),
+    ssh_keys: &SshKeys,
 ) -> Result<Vec<Vec<AssertionOutcome>>, RuntimeError> {
     let services = Services {
         registry: role(ctx, "registry"),
@@ -47,9 +49,19 @@ pub(super) async fn exercise(
             .then(|| role(ctx, "dind")),
         base_image: role(ctx, "busybox"),
     };
-    bring_up(env, &services, &plan.scenario, result, (slots, started)).await?;
+    let own = services::own_services(ctx, &plan.scenario, ssh_keys);
+    bring_up(
+        env,
+        (&services, &own),
+        &plan.scenario,
+        result,
+        (slots, started),
+    )
+    .await?;
+    let mut vars = plan_vars(&plan.scenario);
+    vars.extend(services::vars(&plan.scenario, env, ssh_keys));
     let mut observed = Observed {
-        vars: plan_vars(&plan.scenario),
+        vars,
         archives: Archives::new(env.workspace()),
         missing: BTreeMap::new(),
     };
@@ -67,7 +79,7 @@ pub(super) async fn exercise(
 /// plans, and only the rest of the bring-up counts on its critical path.
 async fn bring_up(
     env: &mut Environment,
-    services: &Services<'_>,
+    (services, own): (&Services<'_>, &services::OwnServices<'_>),
     scenario: &Scenario,
     result: &mut ScenarioResult,
     (slots, started): (Option<&tokio::sync::Semaphore>, Instant),
@@ -83,6 +95,11 @@ async fn bring_up(
                 &scenario.base_image_in,
             )
             .await;
+        // The scenario's own services, SSH keys and base images, once the registries answer.
+        let up = match up {
+            Ok(()) => own.start(env).await,
+            failed => failed,
+        };
         let up_at = Instant::now();
         let baseline = match up {
             Ok(()) => Some(accounting::read(env, "environment up").await),
@@ -374,7 +391,9 @@ async fn check(
     for name in assertions::logged_registries(&scenario.assertions, &scenario.registries[0]) {
         registry_logs.insert(name.to_owned(), env.registry_log(name).await);
     }
+    let step_values = assertions::step_values(scenario, vars);
     let evidence = Evidence {
+        step_values: &step_values,
         steps: &result.steps,
         registries: env.registries(),
         vars,

@@ -5,6 +5,7 @@
 mod captures;
 pub mod ci_env;
 mod exercise;
+mod services;
 
 pub use captures::json_capture;
 
@@ -84,6 +85,13 @@ fn roles(plan: &Plan, profile: &Profile) -> Vec<String> {
     if plan.uses_shared_daemon(profile) {
         roles.insert(1, "dind".to_owned());
     }
+    // The scenario's own services and extra base images (`services:`, `base_images:`).
+    let services = plan.scenario.services.values().map(|s| s.role.clone());
+    for role in services.chain(plan.scenario.base_images.iter().cloned()) {
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
     for step in &plan.scenario.steps {
         let role = step.role_for(&plan.builder);
         if !roles.contains(&role) {
@@ -127,9 +135,13 @@ pub async fn run_repetition(
         Teardown::Inline => None,
         Teardown::Deferred(slots) => slots,
     };
-    let secrets = redact::Secrets::of(&plan.scenario);
+    // The plan's SSH keys are drawn for this repetition alone; their private halves are
+    // secrets like the scenario's own.
+    let ssh_keys = runtime::ssh::SshKeys::generate(&plan.scenario.ssh_keys);
+    let secrets =
+        redact::Secrets::of(&plan.scenario).merged(&redact::Secrets::new(ssh_keys.secrets()));
     redact::remember(&secrets);
-    let (mut result, handle) = run_unredacted(ctx, plan, repetition, slots).await;
+    let (mut result, handle) = run_unredacted(ctx, plan, repetition, slots, &ssh_keys).await;
     secrets.scrub_result(&mut result);
     let workspace = ctx.report_dir.join(result.file_stem()).join("workspace");
     secrets.scrub_dir(&workspace);
@@ -199,6 +211,7 @@ async fn run_unredacted(
     plan: &Plan,
     repetition: u32,
     slots: Option<&tokio::sync::Semaphore>,
+    ssh_keys: &runtime::ssh::SshKeys,
 ) -> (ScenarioResult, Option<TeardownTask>) {
     let started = Instant::now();
     let mut result = ScenarioResult {
@@ -262,8 +275,8 @@ async fn run_unredacted(
         plan,
         &mut env,
         &mut result,
-        slots,
-        started,
+        (slots, started),
+        ssh_keys,
     ))
     .catch_unwind()
     .await;

@@ -299,6 +299,7 @@ pub async fn check_tarballs(
     let evidence = harness::assertions::Evidence {
         daemon_images: &daemon_images,
         registry_logs: &registry_logs,
+        step_values: &BTreeMap::new(),
         steps: &[],
         registries: &registries,
         vars: &vars,

@@ -17,6 +17,7 @@ mod contents;
 mod layer;
 mod resolve;
 mod scan;
+mod search;
 mod tarstream;
 
 use crate::human::{human, shown};
@@ -33,6 +34,7 @@ pub use contents::{
 pub use layer::{apply_layers, scan_layer, Algorithm, Compression, LayerProblem, LayerScan, Want};
 use resolve::Resolver;
 use scan::{scan, Pass};
+pub use search::{search_archive, search_json, search_layer, Finding, Needle, Needles, Searched};
 
 use crate::errors::ArchiveReadError;
 use scenario::ArchiveFormat;
@@ -254,6 +256,14 @@ impl Archives {
             let file = crate::workspace::open_file(workspace, path)?;
             ImageArchive::from_file(file, Path::new(path), limits)
         })
+    }
+
+    /// Searches the file at `path`, relative to the workspace, for the needles: every member,
+    /// layers decompressed under the same limits (see [`search_archive`]). Opened inside the
+    /// workspace like [`Archives::get`]; not kept.
+    pub fn search(&self, path: &str, needles: &Needles) -> Result<Searched, ArchiveReadError> {
+        let file = crate::workspace::open_file(&self.workspace, path)?;
+        search_archive(file, Path::new(path), &self.limits, needles)
     }
 }
 

@@ -254,6 +254,7 @@ impl Environment {
                     self.docker.clone(),
                     services.base_image.image.clone(),
                     host.clone(),
+                    (BASE_IMAGE_REPOSITORY.to_owned(), BASE_IMAGE_TAG.to_owned()),
                     registry_auth.get(name).cloned(),
                 );
                 self.detached(push).await?;
@@ -327,16 +328,17 @@ impl Environment {
     }
 }
 
-/// Tags the base image for the registry's published port and pushes it from the host's
-/// daemon (which treats 127.0.0.0/8 as insecure), with the registry's credentials when it
-/// requires some, then drops the temporary tag.
+/// Tags a base image for the registry's published port as `repository:tag` and pushes it from
+/// the host's daemon (which treats 127.0.0.0/8 as insecure), with the registry's credentials
+/// when it requires some, then drops the temporary tag.
 pub(crate) async fn push_base_image(
     docker: Docker,
     image: String,
     host: String,
+    (repository, tag): (String, String),
     credentials: Option<Credentials>,
 ) -> Result<(), RuntimeError> {
-    let target = format!("{host}/{BASE_IMAGE_REPOSITORY}");
+    let target = format!("{host}/{repository}");
     let docker_err = |action: &str| {
         let action = action.to_owned();
         move |source| RuntimeError::Docker { action, source }
@@ -346,7 +348,7 @@ pub(crate) async fn push_base_image(
             &image,
             Some(TagImageOptions {
                 repo: Some(target.clone()),
-                tag: Some(BASE_IMAGE_TAG.into()),
+                tag: Some(tag.clone()),
             }),
         )
         .await
@@ -354,7 +356,7 @@ pub(crate) async fn push_base_image(
     let mut push = docker.push_image(
         &target,
         Some(PushImageOptions {
-            tag: Some(BASE_IMAGE_TAG.into()),
+            tag: Some(tag.clone()),
             ..Default::default()
         }),
         credentials.map(|c| bollard::auth::DockerCredentials {
@@ -376,16 +378,12 @@ pub(crate) async fn push_base_image(
         }
     }
     let _ = docker
-        .remove_image(
-            &format!("{target}:{BASE_IMAGE_TAG}"),
-            None::<RemoveImageOptions>,
-            None,
-        )
+        .remove_image(&format!("{target}:{tag}"), None::<RemoveImageOptions>, None)
         .await;
     match failure {
         None => Ok(()),
         Some(detail) => Err(RuntimeError::NotReady {
-            service: "registry (base image push)".into(),
+            service: format!("registry (base image push of {repository}:{tag})"),
             seconds: 0,
             detail,
         }),

@@ -1,6 +1,6 @@
 //! One scenario's environment: bringing it up, asking its daemon and registries, tearing it down.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -20,9 +20,11 @@ use crate::*;
 mod bring_up;
 mod containers;
 mod daemon;
+mod services;
 
 pub(crate) use containers::ContainerSpec;
 pub use containers::Limits;
+pub use services::{BaseImage, ServiceRun};
 
 /// The images that run the services of an environment.
 pub struct Services<'a> {
@@ -60,6 +62,13 @@ pub struct Environment {
     pub(crate) auth_dir: Option<tempfile::TempDir>,
     /// The run's CA and this environment's registry certificate, once `up` wrote them.
     pub(crate) trust: Option<TrustFiles>,
+    /// The scenario's own service containers (`services:`): container ids by network alias.
+    pub(crate) service_containers: Vec<(String, String)>,
+    /// Their IPv4 addresses on the environment's network, by alias.
+    pub(crate) service_ips: BTreeMap<String, String>,
+    /// The plan's SSH keys (in the private directory), mounted read-only in every step at
+    /// [`scenario::SSH_KEYS_MOUNT`], once `start_services` wrote them.
+    pub(crate) ssh_keys_dir: Option<PathBuf>,
 }
 
 impl Environment {
@@ -90,6 +99,9 @@ impl Environment {
             torn_down: false,
             auth_dir: None,
             trust: None,
+            service_containers: Vec::new(),
+            service_ips: BTreeMap::new(),
+            ssh_keys_dir: None,
         }
     }
 

@@ -155,10 +155,30 @@ impl Scenario {
                         format!("parallel group `{}` needs at least two steps", shown(group));
                     return Err(Problem::at(message, group, Some("assertions:")));
                 }
+                Assertion::CapturedEquals { capture, value } => {
+                    if !self.captures.contains_key(capture) {
+                        let message = format!(
+                            "captured_equals names capture `{}`, which is not under `captures`",
+                            shown(capture)
+                        );
+                        return Err(Problem::at(message, capture, Some("assertions:")));
+                    }
+                    check_placeholders(value, &self.registries, &self.captures).map_err(|e| {
+                        Problem::at(format!("captured_equals: {e}"), value, Some("assertions:"))
+                    })?;
+                }
                 Assertion::TagInRegistry {
-                    config_digest: Some(value),
+                    config_digest,
+                    manifest_digest,
                     ..
-                } => self.check_digest("tag_in_registry config_digest", value)?,
+                } => {
+                    if let Some(value) = config_digest {
+                        self.check_digest("tag_in_registry config_digest", value)?;
+                    }
+                    if let Some(value) = manifest_digest {
+                        self.check_digest("tag_in_registry manifest_digest", value)?;
+                    }
+                }
                 Assertion::Tarball(t) => {
                     for tag in &t.tags {
                         check_placeholders(tag, &self.registries, &self.captures).map_err(|e| {

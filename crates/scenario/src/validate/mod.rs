@@ -8,6 +8,8 @@ use crate::types::*;
 
 mod checks;
 mod registries;
+mod secrets;
+mod services;
 mod steps;
 
 /// The longest a step may be given (`timeout`), and the largest duration budget
@@ -102,10 +104,12 @@ impl Scenario {
             return Err(Problem::at(problem, builder, Some("expect:")));
         }
         self.validate_registries()?;
+        self.validate_services()?;
         self.validate_workspace()?;
         let names = self.validate_steps()?;
         self.validate_captures(&names)?;
         self.validate_assertions(&names)?;
+        self.validate_secrets_absent(&names)?;
         self.validate_accounting()
     }
 }
@@ -192,6 +196,7 @@ fn kind(assertion: &Assertion) -> &'static str {
         Assertion::StepSucceeded(_) => "step_succeeded",
         Assertion::StepFailed(_) => "step_failed",
         Assertion::StepTimedOut(_) => "step_timed_out",
+        Assertion::CapturedEquals { .. } => "captured_equals",
         Assertion::NoTagsInRegistry { .. } => "no_tags_in_registry",
         Assertion::TagInRegistry { .. } => "tag_in_registry",
         Assertion::ImageInDaemon(_) => "image_in_daemon",
@@ -203,6 +208,7 @@ fn kind(assertion: &Assertion) -> &'static str {
         Assertion::DurationRatioUnder { .. } => "duration_ratio_under",
         Assertion::StepDurationUnder { .. } => "step_duration_under",
         Assertion::RegistryLogContains { .. } => "registry_log_contains",
+        Assertion::SecretAbsent(_) => "secret_absent",
     }
 }
 

@@ -215,12 +215,12 @@ impl Scenario {
                 let message = format!("step `{name}`: the `run` command contains a NUL byte");
                 return Err(Problem::at(message, "run:", Some(&here)));
             }
-            check_placeholders(command, &self.registries, &BTreeMap::new()).map_err(|e| {
+            self.check_step_placeholders(command).map_err(|e| {
                 Problem::at(format!("step `{name}`, run: {e}"), command, Some(&here)).or("run:")
             })?;
         }
         for (key, value) in step.env.iter().chain(step.settings.iter()) {
-            check_placeholders(value, &self.registries, &BTreeMap::new()).map_err(|e| {
+            self.check_step_placeholders(value).map_err(|e| {
                 Problem::at(format!("step `{name}`, {}: {e}", shown(key)), value, None).or(key)
             })?;
         }
