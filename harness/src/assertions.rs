@@ -233,6 +233,20 @@ fn step_timed_out(evidence: &Evidence<'_>, name: &str) -> AssertionOutcome {
     }
 }
 
+/// A digest the registry serves against one expected (a capture, or written out).
+fn digest_outcome(
+    evidence: &Evidence<'_>,
+    what: String,
+    expected: &str,
+    served: &str,
+) -> AssertionOutcome {
+    match resolve(evidence, expected) {
+        Ok(expected) if expected == served => outcome(what, Status::Pass, expected, served),
+        Ok(expected) => outcome(what, Status::Fail, expected, served),
+        Err(m) => outcome(what, m.status, "a captured digest", m.reason),
+    }
+}
+
 /// Resolves placeholders, or says which capture is missing and whose doing that is.
 fn resolve(evidence: &Evidence<'_>, value: &str) -> Result<String, MissingCapture> {
     for (name, missing) in evidence.missing_captures {
@@ -532,25 +546,14 @@ async fn tag_in_registry(
             image.layer_count,
         ));
     }
-    if let Some(expected) = expect.config_digest {
-        let what = format!("config digest of {repository}:{tag} in registry equals {expected}");
-        outcomes.push(match resolve(evidence, expected) {
-            Ok(expected) if expected == image.config_digest => {
-                outcome(what, Status::Pass, expected, image.config_digest.clone())
-            }
-            Ok(expected) => outcome(what, Status::Fail, expected, image.config_digest.clone()),
-            Err(m) => outcome(what, m.status, "a captured digest", m.reason),
-        });
-    }
-    if let Some(expected) = expect.manifest_digest {
-        let what = format!("manifest digest of {repository}:{tag} in registry equals {expected}");
-        outcomes.push(match resolve(evidence, expected) {
-            Ok(expected) if expected == image.manifest_digest => {
-                outcome(what, Status::Pass, expected, image.manifest_digest.clone())
-            }
-            Ok(expected) => outcome(what, Status::Fail, expected, image.manifest_digest.clone()),
-            Err(m) => outcome(what, m.status, "a captured digest", m.reason),
-        });
+    for (kind, expected, served) in [
+        ("config", expect.config_digest, &image.config_digest),
+        ("manifest", expect.manifest_digest, &image.manifest_digest),
+    ] {
+        if let Some(expected) = expected {
+            let what = format!("{kind} digest of {repository}:{tag} in registry equals {expected}");
+            outcomes.push(digest_outcome(evidence, what, expected, served));
+        }
     }
     let image_name = format!("{repository}:{tag} in {name}");
     if !expect.labels.is_empty() {

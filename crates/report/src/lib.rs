@@ -11,7 +11,6 @@ use crate::errors::ReportWriteError;
 use crate::runs::Run;
 use model::result::{ScenarioResult, Status, Tally};
 
-pub mod claims_view;
 pub mod compare;
 pub mod compare_view;
 pub mod errors;
@@ -146,7 +145,7 @@ pub fn write_reports(
     )?;
     let mut summary = markdown::render(runs, Redact::Nothing);
     if let Some(claims) = claims {
-        summary.push_str(&crate::redact::printable(&claims_view::markdown(
+        summary.push_str(&crate::redact::printable(&markdown::claims(
             claims,
             Redact::Nothing,
         )));

@@ -4,9 +4,10 @@
 
 use std::fmt::Write;
 
-use super::view::{overhead, steps_ms, CellVerdict, Entry, Matrix, Verdict};
+use super::view::{claim_statuses, overhead, steps_ms, CellVerdict, Entry, Matrix, Verdict};
 use super::Redact;
 use crate::runs::Run;
+use model::claims::{ClaimRow, ClaimsView, Verdict as ClaimVerdict};
 use model::result::Status;
 
 /// How many of the slowest plans the summary lists.
@@ -214,4 +215,42 @@ fn inline(text: &str) -> String {
         .replace('>', "&gt;")
         .replace('|', "\\|")
         .replace('\n', "<br>")
+}
+
+/// The Markdown section: the headline, then every claim that is not simply holding or
+/// unchecked (broken, known discrepancies, undetermined, not run), then the unchecked count by
+/// topic.
+pub fn claims(view: &ClaimsView, redact: Redact) -> String {
+    let mut out = String::new();
+    let counts = view.counts();
+    let _ = writeln!(out, "\n## Claims of the documentation\n");
+    let _ = writeln!(out, "{}.\n", counts.headline());
+    let notable: Vec<&ClaimRow> = view
+        .rows
+        .iter()
+        .filter(|r| !matches!(r.verdict, ClaimVerdict::Holds | ClaimVerdict::Unchecked))
+        .collect();
+    if !notable.is_empty() {
+        let _ = writeln!(out, "| claim | verdict | results | the docs say |");
+        let _ = writeln!(out, "|---|---|---|---|");
+        for row in notable {
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | {} | {} |",
+                row.id,
+                row.verdict.label(),
+                claim_statuses(row),
+                redact
+                    .text(&row.text)
+                    .replace('|', "\\|")
+                    .replace('\n', " ")
+            );
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "Every claim with its quote, scenarios and results: `harness claims`, or the Claims section of `report.html`.\n"
+    );
+    out
 }

@@ -368,3 +368,15 @@ pub fn count(n: usize, noun: &str) -> String {
         format!("{n} {noun}s")
     }
 }
+
+/// The results of a claim's scenarios, one `builder STATUS` each, sorted, without repeats.
+pub(crate) fn claim_statuses(row: &model::claims::ClaimRow) -> String {
+    let mut shown: Vec<String> = row
+        .results
+        .iter()
+        .map(|r| format!("{} {}", r.builder, r.status))
+        .collect();
+    shown.sort();
+    shown.dedup();
+    shown.join(", ")
+}

@@ -456,19 +456,28 @@ impl SecretAbsentAssertion {
                 .collect();
             values.sort_unstable();
             values.dedup();
-            let several = values.len() > 1;
+            let count = values.len();
             for (i, value) in values.into_iter().enumerate() {
-                let what = match several {
-                    true => format!("value {} of {name}", i + 1),
-                    false => format!("the value of {name}"),
-                };
-                secrets.push((what, value));
+                secrets.push((Self::value_label(name, i, count), value));
             }
         }
         for (i, text) in self.text.iter().enumerate() {
-            secrets.push((format!("secret text {}", i + 1), text.as_str()));
+            secrets.push((Self::text_label(i), text.as_str()));
         }
         secrets
+    }
+
+    /// What messages call value `i` (0-based) of `count` values of the variable `name`.
+    pub fn value_label(name: &str, i: usize, count: usize) -> String {
+        match count {
+            0 | 1 => format!("the value of {name}"),
+            _ => format!("value {} of {name}", i + 1),
+        }
+    }
+
+    /// What messages call `text` entry `i` (0-based).
+    pub fn text_label(i: usize) -> String {
+        format!("secret text {}", i + 1)
     }
 }
 

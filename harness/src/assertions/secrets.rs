@@ -43,18 +43,14 @@ fn secrets(evidence: &Evidence<'_>, absent: &SecretAbsentAssertion) -> Vec<(Stri
     let mut secrets = Vec::new();
     for name in &absent.value_of {
         let values = evidence.step_values.get(name).cloned().unwrap_or_default();
-        let several = values.len() > 1;
+        let count = values.len();
         for (i, value) in values.into_iter().enumerate() {
-            let what = match several {
-                true => format!("value {} of {name}", i + 1),
-                false => format!("the value of {name}"),
-            };
-            secrets.push((what, value));
+            secrets.push((SecretAbsentAssertion::value_label(name, i, count), value));
         }
     }
     for (i, text) in absent.text.iter().enumerate() {
         secrets.push((
-            format!("secret text {}", i + 1),
+            SecretAbsentAssertion::text_label(i),
             substitute(text, evidence.vars),
         ));
     }

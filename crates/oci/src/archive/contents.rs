@@ -164,17 +164,7 @@ pub fn apply_layer_files(
 mod tests {
     use super::*;
 
-    fn layer(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut builder = tar::Builder::new(Vec::new());
-        for (name, data) in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            builder.append_data(&mut header, name, *data).unwrap();
-        }
-        builder.into_inner().unwrap()
-    }
+    use crate::archive::test_tar::tar as layer;
 
     fn read(bytes: &[u8], wanted: &[&str]) -> LayerFiles {
         let wanted = wanted.iter().map(|w| image_path(w)).collect();

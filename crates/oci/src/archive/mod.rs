@@ -19,6 +19,8 @@ mod resolve;
 mod scan;
 mod search;
 mod tarstream;
+#[cfg(test)]
+mod test_tar;
 
 use crate::human::{human, shown};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

@@ -19,9 +19,9 @@ const METADATA_NAMES: &[&str] = &["manifest.json", "index.json", "oci-layout", "
 
 /// The file underneath: records the first I/O error (the harness's problem, not the
 /// archive's), so that errors seen further up can be told apart.
-struct Source<R> {
-    inner: R,
-    failed: Option<io::Error>,
+pub(super) struct Source<R> {
+    pub(super) inner: R,
+    pub(super) failed: Option<io::Error>,
 }
 
 impl<R: Read> Read for Source<R> {

@@ -18,6 +18,7 @@ use aho_corasick::AhoCorasick;
 use serde_json::Value;
 
 use super::layer::{decompressed, Compression, LayerProblem};
+use super::scan::Source;
 use super::tarstream::{Kind, TarError, TarStream};
 use super::{shown, Limits, Want};
 use crate::errors::ArchiveReadError;
@@ -341,25 +342,6 @@ fn pointers(value: &Value, at: String, needles: &Needles, out: &mut Vec<(usize, 
     }
 }
 
-/// The archive file: records the first I/O error (the harness's, not the archive's).
-struct Source<R> {
-    inner: R,
-    failed: Option<io::Error>,
-}
-
-impl<R: Read> Read for Source<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self.inner.read(buf) {
-            Err(e) if e.kind() != io::ErrorKind::Interrupted => {
-                let kind = e.kind();
-                self.failed.get_or_insert(e);
-                Err(io::Error::new(kind, "the archive file cannot be read"))
-            }
-            other => other,
-        }
-    }
-}
-
 /// Searches every member of an image archive (`path` names it in messages): each member's
 /// bytes, decompressed when they are (gzip, zstd, told by their first bytes) under the layer
 /// limits, and walked as a tar when they are one (`member blobs/sha256/…, file etc/x`); the
@@ -482,17 +464,7 @@ mod tests {
         .unwrap()
     }
 
-    fn tar(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut builder = tar::Builder::new(Vec::new());
-        for (name, data) in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            builder.append_data(&mut header, name, *data).unwrap();
-        }
-        builder.into_inner().unwrap()
-    }
+    use crate::archive::test_tar::tar;
 
     fn gzip(bytes: &[u8]) -> Vec<u8> {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());

@@ -476,17 +476,7 @@ fn parse_pax(data: &[u8], offset: u64) -> Result<Vec<PaxRecord<'_>>, TarError> {
 mod tests {
     use super::*;
 
-    fn build(entries: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut builder = tar::Builder::new(Vec::new());
-        for (name, data) in entries {
-            let mut header = tar::Header::new_gnu();
-            header.set_size(data.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            builder.append_data(&mut header, name, *data).unwrap();
-        }
-        builder.into_inner().unwrap()
-    }
+    use crate::archive::test_tar::tar as build;
 
     #[test]
     fn reads_names_and_data_and_long_names() {

@@ -15,6 +15,7 @@ use crate::runs::Run;
 use crate::view::{Matrix, Plan, Verdict};
 use model::result::Status;
 
+mod claims;
 mod compare;
 mod inventory;
 mod plan;
@@ -152,7 +153,7 @@ pub fn render_with_claims(
     body.push_str("<main>\n");
     matrix_table(&mut body, &matrix, redact);
     if let Some(claims) = claims {
-        body.push_str(&crate::claims_view::html(claims));
+        body.push_str(&claims::section(claims));
     }
     body.push_str("<section id=\"plans\">\n<h2>Plans</h2>\n");
     for plan in &matrix.plans {

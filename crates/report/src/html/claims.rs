@@ -1,13 +1,12 @@
-//! The claims view of a run: what the documentation promises and what the run showed about each
-//! promise, for `summary.md` and `report.html`. The view is computed by the `claims` crate; this
-//! only renders it.
+//! The claims section of `report.html`: what the documentation promises and what the run showed
+//! about each promise (the view is computed by the `claims` crate; this renders it).
 
 use std::fmt::Write;
 
-use model::claims::{ClaimKind, ClaimRow, ClaimsView, Coverage, Verdict};
+use model::claims::{ClaimKind, ClaimsView, Coverage, Verdict};
 
-use crate::html::esc;
-use crate::Redact;
+use super::esc;
+use crate::view::claim_statuses as statuses;
 
 fn css(verdict: Verdict) -> &'static str {
     match verdict {
@@ -19,57 +18,8 @@ fn css(verdict: Verdict) -> &'static str {
     }
 }
 
-fn statuses(row: &ClaimRow) -> String {
-    let mut shown: Vec<String> = row
-        .results
-        .iter()
-        .map(|r| format!("{} {}", r.builder, r.status))
-        .collect();
-    shown.sort();
-    shown.dedup();
-    shown.join(", ")
-}
-
-/// The Markdown section: the headline, then every claim that is not simply holding or
-/// unchecked (broken, known discrepancies, undetermined, not run), then the unchecked count by
-/// topic.
-pub fn markdown(view: &ClaimsView, redact: Redact) -> String {
-    let mut out = String::new();
-    let counts = view.counts();
-    let _ = writeln!(out, "\n## Claims of the documentation\n");
-    let _ = writeln!(out, "{}.\n", counts.headline());
-    let notable: Vec<&ClaimRow> = view
-        .rows
-        .iter()
-        .filter(|r| !matches!(r.verdict, Verdict::Holds | Verdict::Unchecked))
-        .collect();
-    if !notable.is_empty() {
-        let _ = writeln!(out, "| claim | verdict | results | the docs say |");
-        let _ = writeln!(out, "|---|---|---|---|");
-        for row in notable {
-            let _ = writeln!(
-                out,
-                "| `{}` | {} | {} | {} |",
-                row.id,
-                row.verdict.label(),
-                statuses(row),
-                redact
-                    .text(&row.text)
-                    .replace('|', "\\|")
-                    .replace('\n', " ")
-            );
-        }
-        out.push('\n');
-    }
-    let _ = writeln!(
-        out,
-        "Every claim with its quote, scenarios and results: `harness claims`, or the Claims section of `report.html`.\n"
-    );
-    out
-}
-
 /// The HTML section: the headline and every claim, grouped by topic.
-pub fn html(view: &ClaimsView) -> String {
+pub(super) fn section(view: &ClaimsView) -> String {
     let mut out = String::new();
     let counts = view.counts();
     let _ = writeln!(
