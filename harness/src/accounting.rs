@@ -158,6 +158,11 @@ impl<'a> Named<'a> {
             Assertion::NoTagsInRegistry {
                 repository,
                 registry,
+            }
+            | Assertion::TagsInRegistry {
+                repository,
+                registry,
+                ..
             } => Some(Names::Repository(registry, repository)),
             Assertion::ImageInDaemon(reference) | Assertion::NoImageInDaemon(reference) => {
                 Some(Names::Image(reference))

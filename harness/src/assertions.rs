@@ -124,6 +124,27 @@ pub async fn evaluate(
                     Err(e) => outcome(what, Status::Error, "no tags", e.to_string()),
                 });
             }
+            Assertion::TagsInRegistry {
+                repository,
+                registry,
+                min,
+            } => {
+                let (name, registry) = registry::named(evidence.registries, registry.as_deref());
+                let what = format!("at least {min} tags in {name} for {repository}");
+                let expected = format!("at least {min} tags");
+                outcomes.push(match registry.tags(repository).await {
+                    Ok(tags) => {
+                        // Cache keys are long: name a few, count the rest.
+                        let found = match tags.len() {
+                            0 => "no tags".to_owned(),
+                            n if n <= 5 => format!("{n} tags {tags:?}"),
+                            n => format!("{n} tags {:?} and {} more", &tags[..5], n - 5),
+                        };
+                        outcome(what, Status::of(tags.len() >= *min), expected, found)
+                    }
+                    Err(e) => outcome(what, Status::Error, expected, e.to_string()),
+                });
+            }
             Assertion::TagInRegistry {
                 repository,
                 tag,

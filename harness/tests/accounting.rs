@@ -306,3 +306,54 @@ fn a_registry_read_only_in_part_is_a_fail_naming_the_limit_and_the_step() {
     let loosened = scenario("loosen_accounting: {mirror: \"a mirror others push to\"}");
     assert!(failures(&account(&loosened, &vars(), &snapshots)).is_empty());
 }
+
+#[test]
+fn tags_in_registry_accounts_for_any_tag_of_its_repository_and_only_there() {
+    let text = r#"
+version: 1
+name: accounting
+description: d
+claim: [t]
+builders: [kaniko]
+registries: [registry, mirror]
+steps:
+  - name: build
+assertions:
+  - tag_in_registry: {repository: conformance/app, tag: "1.0"}
+  - tags_in_registry: {repository: conformance/cache, registry: mirror}
+"#;
+    let scenario = Scenario::parse(Path::new("accounting.yaml"), text).expect("a valid scenario");
+    let key = "0f3c1e5a9b7d2c4e6f8a0b1c3d5e7f9a1b3c5d7e9f0a2b4c6d8e0f1a3b5c7d9e";
+    let cached = snapshot(
+        "step build",
+        &[
+            BASE,
+            ("registry", "conformance/app", "1.0", "sha256:a"),
+            ("mirror", "conformance/cache", key, "sha256:c"),
+        ],
+        &[],
+    );
+    let up = snapshot("environment up", &[BASE], &[]);
+    let outcomes = account(&scenario, &vars(), &[up.clone(), cached]);
+    assert!(failures(&outcomes).is_empty(), "{outcomes:#?}");
+
+    // The same cache image in the other registry was not asked for.
+    let elsewhere = snapshot(
+        "step build",
+        &[
+            BASE,
+            ("registry", "conformance/app", "1.0", "sha256:a"),
+            ("mirror", "conformance/cache", key, "sha256:c"),
+            ("registry", "conformance/cache", key, "sha256:c"),
+        ],
+        &[],
+    );
+    let outcomes = account(&scenario, &vars(), &[up, elsewhere]);
+    let failed = failures(&outcomes);
+    assert_eq!(failed.len(), 1, "{outcomes:#?}");
+    assert!(
+        outcomes.iter().any(|o| o.status == Status::Fail
+            && o.assertion.contains("registry:5000/conformance/cache:")),
+        "{outcomes:#?}"
+    );
+}

@@ -315,6 +315,20 @@ pub enum Assertion {
         #[serde(default)]
         registry: Option<String>,
     },
+    /// The registry holds at least `min` tags (default 1) for the repository, whatever their
+    /// names: for images a plugin names itself, e.g. the layers a remote build cache pushes
+    /// (kaniko's `--cache-repo`, buildah's `--cache-to`), tagged with cache keys no scenario can
+    /// know. Like `no_tags_in_registry`, it accounts for every tag of the repository, so the
+    /// full accounting still catches anything pushed anywhere else.
+    TagsInRegistry {
+        repository: String,
+        /// Which registry (default: the first).
+        #[serde(default)]
+        registry: Option<String>,
+        /// The fewest tags the repository must hold (at least 1).
+        #[serde(default = "one")]
+        min: usize,
+    },
     /// The registry serves the tag; optionally with this config digest, manifest media type
     /// and number of layers.
     TagInRegistry {
@@ -552,4 +566,8 @@ impl Step {
 /// `source_tar_path` → `PLUGIN_SOURCE_TAR_PATH`.
 pub fn setting_variable(setting: &str) -> String {
     format!("PLUGIN_{}", setting.to_ascii_uppercase())
+}
+
+fn one() -> usize {
+    1
 }

@@ -124,6 +124,9 @@ impl Scenario {
                 Assertion::NoTagsInRegistry {
                     registry: Some(r), ..
                 }
+                | Assertion::TagsInRegistry {
+                    registry: Some(r), ..
+                }
                 | Assertion::TagInRegistry {
                     registry: Some(r), ..
                 }
@@ -227,6 +230,19 @@ impl Scenario {
                 Assertion::NoTagsInRegistry { repository, .. } => {
                     grammar::check_repository(repository)
                         .map_err(|e| located(format!("{kind}: {e}"), repository))?;
+                }
+                Assertion::TagsInRegistry {
+                    repository, min, ..
+                } => {
+                    grammar::check_repository(repository)
+                        .map_err(|e| located(format!("{kind}: {e}"), repository))?;
+                    if *min == 0 {
+                        let message = format!(
+                            "{kind} `{}`: min must be at least 1 (no_tags_in_registry says there are none)",
+                            shown(repository)
+                        );
+                        return Err(located(message, "min"));
+                    }
                 }
                 Assertion::TagInRegistry {
                     repository, tag, ..

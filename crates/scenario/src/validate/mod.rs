@@ -198,6 +198,7 @@ fn kind(assertion: &Assertion) -> &'static str {
         Assertion::StepTimedOut(_) => "step_timed_out",
         Assertion::CapturedEquals { .. } => "captured_equals",
         Assertion::NoTagsInRegistry { .. } => "no_tags_in_registry",
+        Assertion::TagsInRegistry { .. } => "tags_in_registry",
         Assertion::TagInRegistry { .. } => "tag_in_registry",
         Assertion::ImageInDaemon(_) => "image_in_daemon",
         Assertion::NoImageInDaemon(_) => "no_image_in_daemon",
