@@ -19,6 +19,12 @@ pub enum ProfileLoadError {
     },
     #[error("malformed role override `{value}`: expected ROLE=IMAGE")]
     MalformedOverride { value: String },
+    #[error("{path}: bounds: {field}: {message}")]
+    Bounds {
+        path: PathBuf,
+        field: &'static str,
+        message: String,
+    },
     #[error("{path}: role `{role}`: {field}: {message}")]
     Role {
         path: PathBuf,

@@ -26,6 +26,82 @@ pub struct Profile {
     #[serde(default)]
     pub build: Option<String>,
     pub roles: BTreeMap<String, RoleSpec>,
+    /// Bounds on every container of a plan (steps, registries, DinD, services) where a step's
+    /// own `resources` set none: a plugin cannot take the host's memory, processes or a tmpfs
+    /// without end. Defaults: [`Bounds::default`].
+    #[serde(default)]
+    pub bounds: Bounds,
+}
+
+/// See [`Profile::bounds`]. Memory and tmpfs sizes are Kubernetes quantities (`8Gi`), CPU cores
+/// (`2`, `400m`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bounds {
+    /// Each container's memory (no swap beyond it); tmpfs pages count towards it.
+    #[serde(default = "default_bound_memory")]
+    pub memory: String,
+    /// Each container's CPU; none by default (the plans share the machine's cores).
+    #[serde(default)]
+    pub cpu: Option<String>,
+    /// Each container's processes and threads.
+    #[serde(default = "default_bound_pids")]
+    pub pids: u32,
+    /// The size of each tmpfs a container gets (DinD's storage, a daemonless builder's).
+    #[serde(default = "default_bound_tmpfs")]
+    pub tmpfs: String,
+}
+
+fn default_bound_memory() -> String {
+    "8Gi".to_owned()
+}
+
+fn default_bound_pids() -> u32 {
+    4096
+}
+
+fn default_bound_tmpfs() -> String {
+    "8Gi".to_owned()
+}
+
+impl Default for Bounds {
+    fn default() -> Self {
+        Bounds {
+            memory: default_bound_memory(),
+            cpu: None,
+            pids: default_bound_pids(),
+            tmpfs: default_bound_tmpfs(),
+        }
+    }
+}
+
+impl Bounds {
+    /// The bounds as container limits, or what is wrong with one.
+    pub fn limits(&self) -> Result<crate::Limits, (&'static str, String)> {
+        let memory = scenario::memory_quantity(&self.memory).map_err(|e| ("memory", e))?;
+        let tmpfs = scenario::memory_quantity(&self.tmpfs).map_err(|e| ("tmpfs", e))?;
+        let cpu = self
+            .cpu
+            .as_deref()
+            .map(scenario::cpu_quantity)
+            .transpose()
+            .map_err(|e| ("cpu", e))?;
+        if self.pids < 64 {
+            return Err((
+                "pids",
+                format!(
+                    "{} processes are too few for any build (at least 64)",
+                    self.pids
+                ),
+            ));
+        }
+        Ok(crate::Limits {
+            memory_bytes: Some(memory),
+            millicores: cpu,
+            pids: Some(self.pids),
+            tmpfs_bytes: Some(tmpfs),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -247,6 +323,13 @@ impl Profile {
                 .join(format!("{name_or_path}.yaml"))
         };
         let profile: Profile = scenario::read_yaml(&path, "profile file")?;
+        if let Err((field, message)) = profile.bounds.limits() {
+            return Err(ProfileLoadError::Bounds {
+                path,
+                field,
+                message,
+            });
+        }
         for (role, spec) in &profile.roles {
             let problems = [
                 ("trust", spec.trust.problem()),

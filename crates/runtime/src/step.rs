@@ -40,6 +40,7 @@ impl Environment {
             timeout,
             limits,
         } = bounds;
+        let limits = limits.or(self.default_limits);
         stop::or_stopped(async move {
             let started = Instant::now();
             let suffix = format!("step-{}", scenario::container_suffix(name));

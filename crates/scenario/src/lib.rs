@@ -18,7 +18,8 @@ mod types;
 mod validate;
 
 pub use grammar::{
-    check_digest, check_env_name, check_reference, check_relative_path, check_repository, check_tag,
+    check_digest, check_env_name, check_reference, check_relative_path, check_repository,
+    check_tag, cpu_quantity, memory_quantity,
 };
 pub use load::{discover, ScenarioFile, SourceText, MAX_SCENARIO_BYTES};
 pub use services::*;

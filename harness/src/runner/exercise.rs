@@ -236,6 +236,7 @@ async fn run_batch(
                         limits: runtime::Limits {
                             memory_bytes: step.resources.as_ref().and_then(|r| r.memory_bytes()),
                             millicores: step.resources.as_ref().and_then(|r| r.millicores()),
+                            ..Default::default()
                         },
                     },
                 )

@@ -268,6 +268,8 @@ async fn run_unredacted(
         workspace.clone(),
     );
     env.mount_outputs(ci_env::outputs_dir(&workspace));
+    // Checked when the profile was loaded.
+    env.bound_containers(ctx.profile.bounds.limits().unwrap_or_default());
     // A panic in the plan is the harness's failure: the teardown still runs, and the plan is
     // an Error saying so.
     let outcome = AssertUnwindSafe(exercise::exercise(

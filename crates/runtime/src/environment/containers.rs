@@ -70,6 +70,7 @@ impl Environment {
         spec: ContainerSpec<'_>,
     ) -> Result<String, RuntimeError> {
         let name = format!("conformance-{}-{}", self.instance, spec.suffix);
+        let limits = spec.limits.or(self.default_limits);
         let env: Vec<String> = spec
             .env
             .iter()
@@ -102,13 +103,14 @@ impl Environment {
                 tmpfs: (!spec.tmpfs.is_empty()).then(|| {
                     spec.tmpfs
                         .into_iter()
-                        .map(|path| (path, String::new()))
+                        .map(|path| (path, tmpfs_options(limits.tmpfs_bytes)))
                         .collect()
                 }),
-                memory: spec.limits.memory_bytes.map(|b| b as i64),
+                memory: limits.memory_bytes.map(|b| b as i64),
                 // Swap as large as the memory limit: no swap beyond it.
-                memory_swap: spec.limits.memory_bytes.map(|b| b as i64),
-                nano_cpus: spec.limits.millicores.map(|m| m as i64 * 1_000_000),
+                memory_swap: limits.memory_bytes.map(|b| b as i64),
+                nano_cpus: limits.millicores.map(|m| m as i64 * 1_000_000),
+                pids_limit: limits.pids.map(i64::from),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -301,14 +303,33 @@ pub(crate) struct ContainerSpec<'a> {
     pub(crate) limits: Limits,
 }
 
-/// Limits on a container: memory in bytes (no swap beyond it), CPU in millicores.
+/// A tmpfs mount's options: its size when bounded (the kernel's default is half the memory).
+fn tmpfs_options(size: Option<u64>) -> String {
+    size.map(|bytes| format!("size={bytes}"))
+        .unwrap_or_default()
+}
+
+/// Limits on a container: memory in bytes (no swap beyond it), CPU in millicores, processes,
+/// and the size of each of its tmpfs mounts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Limits {
     pub memory_bytes: Option<u64>,
     pub millicores: Option<u64>,
+    pub pids: Option<u32>,
+    pub tmpfs_bytes: Option<u64>,
 }
 
 impl Limits {
+    /// These limits, with `defaults` where they set none.
+    pub fn or(self, defaults: Limits) -> Limits {
+        Limits {
+            memory_bytes: self.memory_bytes.or(defaults.memory_bytes),
+            millicores: self.millicores.or(defaults.millicores),
+            pids: self.pids.or(defaults.pids),
+            tmpfs_bytes: self.tmpfs_bytes.or(defaults.tmpfs_bytes),
+        }
+    }
+
     /// How the step's record shows them, e.g. `memory 500Mi, cpu 400m`; `None` without limits.
     pub fn shown(&self) -> Option<String> {
         let mut parts = Vec::new();
@@ -321,6 +342,12 @@ impl Limits {
         }
         if let Some(m) = self.millicores {
             parts.push(format!("cpu {m}m"));
+        }
+        if let Some(pids) = self.pids {
+            parts.push(format!("{pids} processes"));
+        }
+        if let Some(bytes) = self.tmpfs_bytes {
+            parts.push(format!("tmpfs {}", oci::human::human(bytes)));
         }
         (!parts.is_empty()).then(|| parts.join(", "))
     }

@@ -44,6 +44,8 @@ pub struct Environment {
     pub(crate) workspace: PathBuf,
     /// A host folder mounted in every step at [`OUTPUTS_MOUNT`], if the runner gives one.
     pub(crate) outputs: Option<PathBuf>,
+    /// The limits every container of the environment gets where its own set none.
+    pub(crate) default_limits: Limits,
     pub(crate) registries: Vec<(String, Registry)>,
     /// Registry container ids by registry name.
     pub(crate) registry_containers: Vec<(String, String)>,
@@ -90,6 +92,7 @@ impl Environment {
             labels,
             workspace,
             outputs: None,
+            default_limits: Limits::default(),
             registries: Vec::new(),
             registry_containers: Vec::new(),
             phases: EnvironmentPhases::default(),
@@ -123,6 +126,11 @@ impl Environment {
     /// where steps write what they hand to later steps, out of the build context.
     pub fn mount_outputs(&mut self, dir: PathBuf) {
         self.outputs = Some(dir);
+    }
+
+    /// The limits every container gets where a step's own set none (the profile's `bounds`).
+    pub fn bound_containers(&mut self, limits: Limits) {
+        self.default_limits = limits;
     }
 
     /// The registries by name, as seen from the host. Empty before [`Environment::up`].

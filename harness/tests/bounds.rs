@@ -1,0 +1,56 @@
+//! A plugin cannot take the host's processes or memory through a tmpfs without end (issue 19,
+//! item 1): every container of a plan gets the profile's bounds. Runs
+//! `tests/fixtures/bounds/` on the offline images with the bounds made small, and reads what
+//! the hostile steps got.
+
+mod common;
+
+use harness::plan::plans;
+use harness::runner;
+use model::result::Status;
+
+fn number_after(log: &str, key: &str) -> u64 {
+    log.lines()
+        .find_map(|l| l.trim().strip_prefix(key))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `{key}` in the log:\n{log}"))
+}
+
+#[test]
+fn processes_and_tmpfs_are_bounded_by_the_profile() {
+    let plans = plans(&common::docker::root().join("harness/tests/fixtures/bounds"))
+        .expect("the scenario loads");
+    assert_eq!(plans.len(), 1, "{plans:?}");
+    let run = common::docker::run_id("bounds", "hostile");
+    let result = common::docker::in_session(&run, "offline", async |mut ctx| {
+        ctx.profile.bounds.pids = 256;
+        ctx.profile.bounds.tmpfs = "64Mi".to_owned();
+        runner::run_plan(&ctx, &plans[0]).await
+    });
+    assert_eq!(result.status, Status::Pass, "{}", result.explain());
+    let forks = &result.steps[0];
+    let started = number_after(&forks.log, "started=");
+    assert!(
+        started < 256,
+        "{started} processes started under a bound of 256"
+    );
+    assert!(
+        started > 10,
+        "only {started} processes: the step itself failed?"
+    );
+    assert!(
+        forks
+            .limits
+            .as_deref()
+            .is_some_and(|l| l.contains("256 processes")),
+        "{:?}",
+        forks.limits
+    );
+    let fill = &result.steps[1];
+    assert!(fill.log.contains("No space left on device"), "{}", fill.log);
+    let filled = number_after(&fill.log, "filled=");
+    assert!(filled <= 64, "{filled} MiB written into a 64 MiB tmpfs");
+    assert_eq!(common::docker::leftovers(&run).total(), 0);
+    common::docker::forget(&run);
+    eprintln!("bounded: {started} processes of 256, {filled} MiB of a 64 MiB tmpfs");
+}
