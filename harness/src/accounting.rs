@@ -147,13 +147,17 @@ impl<'a> Named<'a> {
             Repository(&'s Option<String>, &'s String),
             Image(&'s String),
         }
-        let by_assertions = scenario.assertions.iter().filter_map(|a| match a {
+        let by_assertions = scenario.assertions.iter().flat_map(|a| match a {
             Assertion::TagInRegistry {
                 repository,
                 tag,
                 registry,
                 ..
-            } => Some(Names::Tag(registry, repository, tag, true)),
+            } => vec![Names::Tag(registry, repository, tag, true)],
+            // Both images compared, as a tag_in_registry names each.
+            Assertion::ImagesEquivalent(eq) => [&eq.a, &eq.b]
+                .map(|i| Names::Tag(&i.registry, &i.repository, &i.tag, true))
+                .into(),
             // The assertion itself judges whatever is there.
             Assertion::NoTagsInRegistry {
                 repository,
@@ -163,11 +167,11 @@ impl<'a> Named<'a> {
                 repository,
                 registry,
                 ..
-            } => Some(Names::Repository(registry, repository)),
+            } => vec![Names::Repository(registry, repository)],
             Assertion::ImageInDaemon(reference) | Assertion::NoImageInDaemon(reference) => {
-                Some(Names::Image(reference))
+                vec![Names::Image(reference)]
             }
-            _ => None,
+            _ => vec![],
         });
         let by_leftovers = scenario.leftovers.iter().map(|l| match l {
             Leftover::RegistryTag {

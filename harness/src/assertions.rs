@@ -11,6 +11,7 @@ use oci::archive::Archives;
 use oci::registry::{self, Registry};
 use scenario::{substitute, Assertion};
 
+mod equivalence;
 mod image;
 mod secrets;
 mod tarball;
@@ -71,6 +72,7 @@ pub(crate) fn outcome(
         status,
         expected: expected.into(),
         found: found.into(),
+        differences: None,
     }
 }
 
@@ -194,6 +196,9 @@ pub async fn evaluate(
             }
             Assertion::SecretAbsent(absent) => {
                 outcomes.extend(secrets::secret_absent(evidence, absent, archives).await)
+            }
+            Assertion::ImagesEquivalent(eq) => {
+                outcomes.push(equivalence::images_equivalent(evidence, eq).await)
             }
         }
     }

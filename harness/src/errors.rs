@@ -48,6 +48,12 @@ pub enum ImageBuildError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{script} printed no recipe key on stdout for role `{role}`'s image {image}")]
+    NoRecipe {
+        script: PathBuf,
+        role: String,
+        image: String,
+    },
     #[error("{script} exited with {status}")]
     Failed {
         script: PathBuf,
@@ -65,4 +71,66 @@ pub enum ImageBuildError {
         image: String,
         message: String,
     },
+}
+
+/// A shard's record (`shard.json` in its run directory) could not be written or read.
+#[derive(Debug, Error)]
+pub enum ShardRecordError {
+    #[error("cannot write the shard record {path}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot read the shard record {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the shard record {path} is not one the harness wrote: {message}")]
+    Parse { path: PathBuf, message: String },
+}
+
+/// Shard runs could not be merged into one matrix (`harness report`, `compare`, a baseline).
+#[derive(Debug, Error)]
+pub enum ShardMergeError {
+    #[error(transparent)]
+    Record(#[from] ShardRecordError),
+    #[error("cannot merge shard {shard} with {b}: shard {shard} is {a} already")]
+    SameShard { shard: String, a: String, b: String },
+    #[error("cannot merge: shard {shard} is missing (given: {given}); run it or pass its run directory too")]
+    Missing { shard: String, given: String },
+    #[error("cannot merge shards of different plan lists: {a} is shard {a_shard} of {a_total} plans, {b} is shard {b_shard} of {b_total} (a different filter, scenario set or shard count)")]
+    DifferentLists {
+        a: String,
+        a_shard: String,
+        a_total: usize,
+        b: String,
+        b_shard: String,
+        b_total: usize,
+    },
+    #[error("cannot merge shards split differently: {a} was balanced by {a_by}, {b} by {b_by} (give every shard the same --shard-by)")]
+    DifferentSplits {
+        a: String,
+        a_by: String,
+        b: String,
+        b_by: String,
+    },
+    #[error("cannot merge: plan {plan} is in both {a} and {b}")]
+    Overlap { plan: String, a: String, b: String },
+    #[error("cannot merge: {run} ran plan {plan}, not one of shard {shard}'s")]
+    Foreign {
+        plan: String,
+        run: String,
+        shard: String,
+    },
+    #[error("cannot merge {run}, which is no shard, with the shards of a split ({shard_run} is shard {shard})")]
+    NotAShard {
+        run: String,
+        shard_run: String,
+        shard: String,
+    },
+    #[error("{run} is only shard {shard} of its matrix: merge every shard first (`harness report SHARD_DIR… --out MERGED`) and use MERGED")]
+    Partial { run: String, shard: String },
 }

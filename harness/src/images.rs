@@ -12,10 +12,15 @@ use model::result::ImageRecord;
 use runtime::profile::{Profile, PullPolicy};
 
 /// Runs the profile's build script, if it has one (the offline profile builds from Debian
-/// packages; hot in ~0.1 s when the images are current).
-pub async fn build_profile_images(root: &Path, profile: &Profile) -> Result<(), ImageBuildError> {
+/// packages; hot in ~0.1 s when the images are current), and returns the profile with the
+/// recipe key it printed (its last line on stdout) in the roles' images
+/// ([`runtime::profile::RECIPE`]).
+pub async fn build_profile_images(
+    root: &Path,
+    profile: Profile,
+) -> Result<Profile, ImageBuildError> {
     let Some(script) = &profile.build else {
-        return Ok(());
+        return Ok(profile);
     };
     let script = root.join(script);
     // In a process group of its own, stopped with the group (SIGTERM) when this future is
@@ -24,12 +29,25 @@ pub async fn build_profile_images(root: &Path, profile: &Profile) -> Result<(), 
     let mut child = tokio::process::Command::new("bash")
         .arg(&script)
         .process_group(0)
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .map_err(|source| ImageBuildError::Spawn {
             script: script.clone(),
             source,
         })?;
     let group = StopGroupOnDrop(child.id());
+    // Read to its end (a full pipe would stop the script), keeping the last 4 KiB: the key is
+    // the last line.
+    let mut printed = Vec::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        use tokio::io::AsyncReadExt as _;
+        let mut chunk = [0u8; 8192];
+        while let Ok(n @ 1..) = stdout.read(&mut chunk).await {
+            printed.extend_from_slice(&chunk[..n]);
+            let excess = printed.len().saturating_sub(4096);
+            printed.drain(..excess);
+        }
+    }
     let status = child
         .wait()
         .await
@@ -38,11 +56,32 @@ pub async fn build_profile_images(root: &Path, profile: &Profile) -> Result<(), 
             source,
         })?;
     std::mem::forget(group);
-    if status.success() {
-        Ok(())
-    } else {
-        Err(ImageBuildError::Failed { script, status })
+    if !status.success() {
+        return Err(ImageBuildError::Failed { script, status });
     }
+    let printed = String::from_utf8_lossy(&printed);
+    // What may stand in a tag: letters, digits, `_`, `.`, `-`.
+    let key = printed
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .filter(|k| {
+            k.len() <= 100
+                && k.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+        });
+    let profile = match key {
+        Some(key) => profile.with_recipe(key),
+        None => profile,
+    };
+    if let Some((role, image)) = profile.unresolved_recipe() {
+        return Err(ImageBuildError::NoRecipe {
+            script,
+            role: role.to_owned(),
+            image: image.to_owned(),
+        });
+    }
+    Ok(profile)
 }
 
 /// Sends SIGTERM to a process group when dropped (the build was abandoned).

@@ -20,3 +20,4 @@ pub mod progress;
 pub mod release;
 pub mod runner;
 pub mod session;
+pub mod shard;

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 
-use cli::args::{CompareArgs, JudgeArgs, ProfileArgs, RunArgs};
+use cli::args::{CompareArgs, JudgeArgs, ProfileArgs, RunArgs, ShardArgs};
 use cli::mutants::mutants;
 use cli::nightly::nightly;
 use cli::release::validate_release;
@@ -50,6 +50,8 @@ enum Command {
         /// its labels and reports/<ID>/.
         #[arg(long, value_name = "ID", value_parser = cli::args::run_id)]
         run_id: Option<String>,
+        #[command(flatten)]
+        shard: ShardArgs,
     },
     /// Run each mutant plugin (fixtures/mutants) in the plans of its role and print the kill
     /// matrix: which assertion caught which mutant, and the sensitivity score.
@@ -61,6 +63,10 @@ enum Command {
         /// Plans run at once (each a registry, a DinD daemon and plugin containers).
         #[arg(long, env = "CONFORMANCE_JOBS", default_value_t = 2)]
         jobs: usize,
+        // Shards split the mutants (each with all its plans), balanced by --shard-by's plan
+        // durations summed, else by the number of plans.
+        #[command(flatten)]
+        shard: ShardArgs,
     },
     /// May IMAGE_B replace IMAGE_A in ROLE? Runs the role's plans with A and with B on the
     /// chosen profile, in counterbalanced order (A B, B A, …, each pair in one lane), then
@@ -97,8 +103,11 @@ enum Command {
         #[command(flatten)]
         judge: JudgeArgs,
     },
-    /// List the plans (scenario × builder).
-    List,
+    /// List the plans (scenario × builder), or those of one shard (its expected load on stderr).
+    List {
+        #[command(flatten)]
+        shard: ShardArgs,
+    },
     /// Every claim of the docs (claims/ledger.yaml) with the scenarios × builders that check it
     /// and their status in a run (default: the newest under reports/), or why nothing checks it.
     Claims {
@@ -111,6 +120,21 @@ enum Command {
         /// Print only the features table (claims per topic, as in the README) and exit.
         #[arg(long)]
         topics: bool,
+    },
+    /// Turn the Build and Push steps of a Harness pipeline file (a pipeline, stage, step group
+    /// or steps; nested `parallel`) into a scenario skeleton, printed or written to `--out`.
+    Import {
+        pipeline: PathBuf,
+        /// Write the skeleton here (e.g. scenarios/imported/my-pipeline.yaml) instead of printing it.
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The build context the scenario copies into the workspace (relative to the repository).
+        #[arg(
+            long,
+            value_name = "DIR",
+            default_value = "fixtures/contexts/harness-examples"
+        )]
+        workspace: String,
     },
     /// Check scenario files (default: every file under scenarios/).
     Validate { files: Vec<PathBuf> },
@@ -169,6 +193,17 @@ fn main() -> ExitCode {
         .with_writer(harness::progress::TraceLine::default)
         .init();
     let cli = Cli::parse();
+    // Before any thread starts: a host without CA certificates gets the run's CA to load.
+    match runtime::tls::trust_run_ca_where_the_host_has_none() {
+        Ok(true) => {
+            errln!("note: this host has no CA certificates; the harness trusts its run's CA only")
+        }
+        Ok(false) => {}
+        Err(e) => {
+            errln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
     match runtime.block_on(dispatch(cli.command)) {
         Ok(code) => code,
@@ -184,8 +219,13 @@ fn main() -> ExitCode {
 
 async fn dispatch(command: Command) -> Outcome {
     match command {
-        Command::List => cli::scenarios::list(),
+        Command::List { shard } => cli::scenarios::list(shard),
         Command::Claims { run, json, topics } => cli::claims::claims(run, json, topics),
+        Command::Import {
+            pipeline,
+            out,
+            workspace,
+        } => cli::import::import(&pipeline, out.as_deref(), &workspace),
         Command::Validate { files } => cli::scenarios::validate(files),
         Command::Schema => cli::scenarios::schema(),
         Command::Sweep { run, all, labels } => sweep(run, all, labels).await,
@@ -197,12 +237,14 @@ async fn dispatch(command: Command) -> Outcome {
             repeat,
             retry_errors,
             run_id,
-        } => cli::run::run(profile, filter, jobs, repeat, retry_errors, run_id).await,
+            shard,
+        } => cli::run::run(profile, filter, jobs, repeat, retry_errors, run_id, shard).await,
         Command::Mutants {
             profile,
             filter,
             jobs,
-        } => mutants(profile, filter, jobs).await,
+            shard,
+        } => mutants(profile, filter, jobs, shard).await,
         Command::ValidateRelease {
             profile,
             role,

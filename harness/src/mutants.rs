@@ -49,9 +49,14 @@ pub struct Mutant {
 }
 
 impl Mutant {
-    /// The image the offline image script builds for this mutant.
-    pub fn image(&self) -> String {
-        format!("conformance-offline/mutant-{}:offline", self.name)
+    /// The image the offline image script builds for this mutant: tagged with the mutants'
+    /// recipe key (`mutants_key`) when known, so that another checkout's mutants never stand in;
+    /// else the `:offline` name of the last build.
+    pub fn image(&self, mutants_key: Option<&str>) -> String {
+        match mutants_key {
+            Some(key) => format!("conformance-offline/mutant-{}:offline-{key}", self.name),
+            None => format!("conformance-offline/mutant-{}:offline", self.name),
+        }
     }
 
     /// The plans the mutant takes part in: run (not skipped), with a step in the mutant's role.
@@ -172,7 +177,26 @@ pub async fn run_matrix(
 /// The run context with the mutant in its role's place, reporting under `mutants/<name>/`.
 pub fn context_for(ctx: &RunContext, mutant: &Mutant) -> Result<RunContext, ProfileLoadError> {
     let subdir = Path::new("mutants").join(&mutant.name);
-    ctx.with_image(&mutant.spec.role, &mutant.image(), &subdir)
+    let image = mutant.image(mutants_key(ctx).as_deref());
+    ctx.with_image(&mutant.spec.role, &image, &subdir)
+}
+
+/// The mutants' recipe key, as the profile's build script computes it (`--mutants-key`), once
+/// per process; `None` when the profile has no build script or it says nothing usable.
+fn mutants_key(ctx: &RunContext) -> Option<String> {
+    static KEY: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let script = ctx.root.join(ctx.profile.build.as_ref()?);
+        let output = std::process::Command::new("bash")
+            .arg(script)
+            .arg("--mutants-key")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        let key = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+        (!key.is_empty() && key.bytes().all(|b| b.is_ascii_hexdigit())).then_some(key)
+    })
+    .clone()
 }
 
 /// What each mutant breaks, by name: the kill matrix's rendering names it.

@@ -99,7 +99,7 @@ async fn open_now(choice: &ProfileChoice, run_id: String) -> Result<RunContext, 
             runtime::connect().await?
         }
     };
-    images::build_profile_images(&root, &profile).await?;
+    let profile = images::build_profile_images(&root, profile).await?;
     Ok(RunContext {
         report_dir: root.join("reports").join(&run_id),
         root,

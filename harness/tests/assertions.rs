@@ -68,6 +68,14 @@ async fn check(
 }
 
 /// Each outcome's status and what was found, in order.
+fn image_in_registry(repository: &str) -> scenario::ImageInRegistry {
+    scenario::ImageInRegistry {
+        repository: repository.into(),
+        tag: "1.0".into(),
+        registry: None,
+    }
+}
+
 fn status_and_found(outcomes: &[AssertionOutcome]) -> Vec<(Status, &str)> {
     outcomes
         .iter()
@@ -137,11 +145,17 @@ async fn an_unreachable_registry_is_an_error_not_a_fail() {
                 files: vec![],
                 file_contents: Default::default(),
             },
+            Assertion::ImagesEquivalent(scenario::ImagesEquivalentAssertion {
+                a: image_in_registry("conformance/a"),
+                b: image_in_registry("conformance/b"),
+                allow: vec![],
+            }),
         ],
         &[],
         dir.path(),
     )
     .await;
+    assert_eq!(outcomes.len(), 3);
     assert!(
         outcomes.iter().all(|o| o.status == Status::Error),
         "{outcomes:#?}"

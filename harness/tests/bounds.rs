@@ -54,3 +54,44 @@ fn processes_and_tmpfs_are_bounded_by_the_profile() {
     common::docker::forget(&run);
     eprintln!("bounded: {started} processes of 256, {filled} MiB of a 64 MiB tmpfs");
 }
+
+/// A plugin filling its workspace fills its own file system (the profile's `bounds.workspace`):
+/// a Fail naming the quota, not an Error blamed on the host's disk; the workspace is kept as a
+/// plain directory, and the file system and its file are gone.
+#[test]
+fn a_plugin_filling_its_workspace_fails_on_its_quota() {
+    let plans = plans(&common::docker::root().join("harness/tests/fixtures/quota"))
+        .expect("the scenario loads");
+    assert_eq!(plans.len(), 1, "{plans:?}");
+    let run = common::docker::run_id("bounds", "quota");
+    let (result, report_dir) = common::docker::in_session(&run, "offline", async |mut ctx| {
+        ctx.profile.bounds.workspace = "64Mi".to_owned();
+        let result = runner::run_plan(&ctx, &plans[0]).await;
+        (result, ctx.report_dir.clone())
+    });
+    assert_eq!(result.status, Status::Fail, "{}", result.explain());
+    let reason = result.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("the plugin filled its workspace quota (64 MiB, bounds.workspace)"),
+        "{reason}"
+    );
+    let fill = &result.steps[0];
+    assert!(fill.log.contains("No space left on device"), "{}", fill.log);
+    let filled = number_after(&fill.log, "filled=");
+    assert!(
+        (32..=64).contains(&filled),
+        "{filled} MiB written into a 64 MiB workspace"
+    );
+    let workspace = report_dir.join(result.file_stem()).join("workspace");
+    let kept = std::fs::metadata(workspace.join("fill")).unwrap().len();
+    assert!(kept <= 64 << 20, "{kept}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&workspace.display().to_string()),
+        "{mounts}"
+    );
+    assert!(!workspace.with_extension("quota.img").exists());
+    assert_eq!(common::docker::leftovers(&run).total(), 0);
+    common::docker::forget(&run);
+    eprintln!("workspace quota: {filled} MiB of 64 MiB, then a Fail naming the quota");
+}

@@ -40,6 +40,26 @@ fn every_claim_is_checked_or_explained_and_every_citation_is_a_claim() {
 }
 
 #[test]
+fn every_build_and_push_example_of_the_pages_runs_as_written_or_is_explained() {
+    let (ledger, _) = harness::ledger::read(&repo_root()).unwrap();
+    let examples = match claims::examples::check(
+        &repo_root().join("claims/examples.yaml"),
+        &ledger,
+        &repo_root(),
+    ) {
+        Ok(examples) => examples,
+        Err(e) => panic!("{e}"),
+    };
+    // Every page's examples: 2 + 15 + 2 + 15 + 8 today; the check finds any new one.
+    assert!(examples.len() >= 42, "{} examples", examples.len());
+    let unexplained: Vec<_> = examples
+        .iter()
+        .filter(|e| e.run_by.is_none() && e.not_runnable.is_none())
+        .collect();
+    assert!(unexplained.is_empty(), "{unexplained:?}");
+}
+
+#[test]
 fn the_readme_features_table_is_the_ledgers() {
     let (ledger, citations) = harness::ledger::read(&repo_root()).unwrap();
     let readme = readme();

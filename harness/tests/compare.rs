@@ -58,6 +58,7 @@ fn result(test: &str, status: Status) -> Result {
         repetition: 1,
         retried_errors: Vec::new(),
         known_discrepancy: None,
+        harness_steps: Vec::new(),
     })
 }
 
@@ -76,6 +77,7 @@ fn outcome(assertion: &str, status: Status) -> AssertionOutcome {
         status,
         expected: "e".into(),
         found: "f".into(),
+        differences: None,
     }
 }
 

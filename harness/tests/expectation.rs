@@ -11,6 +11,7 @@ fn outcome(what: &str, status: Status) -> AssertionOutcome {
         status,
         expected: String::new(),
         found: String::new(),
+        differences: None,
     }
 }
 

@@ -390,6 +390,14 @@ fn killed_harness_leaves_owned_resources_that_sweep_removes() {
         );
     }
 
+    // Its private directory (TLS key) is left in the temporary directory too, and (where the
+    // host allows a workspace quota) its workspace file system mounted.
+    let private = || private_dirs(&run);
+    assert_eq!(private().len(), 1, "{:?}", private());
+    let quota_left = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(&run);
+
     // Narrowed to this run: other engineers' gone runs are theirs to sweep.
     let began = Instant::now();
     let output = harness()
@@ -405,7 +413,15 @@ fn killed_harness_leaves_owned_resources_that_sweep_removes() {
     );
     assert!(stdout.contains("its process is gone"), "{stdout}");
     assert_eq!(leftovers(&run), Swept::default());
+    assert!(stdout.contains("(private, of a gone process)"), "{stdout}");
+    assert!(private().is_empty(), "{:?}", private());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(&run),
+        "its workspace file system left mounted: {mounts}"
+    );
     assert!(swept_in < Duration::from_secs(40), "{swept_in:?}");
+    eprintln!("SIGKILL mid-plan: workspace file system left mounted: {quota_left}");
 
     // The next run is unaffected.
     let next = run_id("after-sigkill");
@@ -426,6 +442,16 @@ fn killed_harness_leaves_owned_resources_that_sweep_removes() {
     assert!(next_took < Duration::from_secs(120), "{next_took:?}");
     forget(&run);
     forget(&next);
+}
+
+/// The run's private directories (`conformance-auth-RUN-…`) in the temporary directory.
+fn private_dirs(run: &str) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| runtime::is_private_dir_of(&e.file_name().to_string_lossy(), run, None))
+        .map(|e| e.path())
+        .collect()
 }
 
 /// Sweeps what the killed harness of run `.0` left, should the test fail before its own sweep

@@ -167,6 +167,13 @@ fn a_trust_or_tmpfs_declaration_that_cannot_work_is_a_load_error_naming_the_role
             "`/var/run` is where a step shares the daemon's socket",
         ),
         ("tmpfs", "[/]", "`/` is the container's root"),
+        // A read-only workspace would make every write of the step miss, silently.
+        (
+            "workdir",
+            "\"/harness:ro\"",
+            "`/harness:ro` contains `:` or `,`",
+        ),
+        ("workdir", "harness", "`harness` is not an absolute path"),
     ] {
         let err = load_with_dind(&dir, &format!("{field}: {value}")).unwrap_err();
         assert!(
@@ -239,4 +246,85 @@ fn a_service_role_may_set_its_ready_timeout_within_bounds() {
         assert!(err.contains("p.yaml:6:"), "{bad}: {err}");
         assert!(err.contains(bad), "{bad}: {err}");
     }
+}
+
+#[test]
+fn a_build_script_outside_the_repository_or_a_recipe_without_one_is_a_load_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.yaml");
+    for (build, image, message) in [
+        (
+            "build: ../../tmp/evil.sh\n",
+            "x:1",
+            "build: `../../tmp/evil.sh` leads out of the repository with `..`",
+        ),
+        (
+            "build: fixtures/../../evil.sh\n",
+            "x:1",
+            "leads out of the repository",
+        ),
+        (
+            "build: /tmp/evil.sh\n",
+            "x:1",
+            "build: `/tmp/evil.sh` is absolute",
+        ),
+        (
+            "",
+            "x:offline-${recipe}",
+            "role `dind`: image: `x:offline-${recipe}` names ${recipe}, which only a profile with a build script gives",
+        ),
+    ] {
+        std::fs::write(
+            &path,
+            format!("name: p\ndescription: d\n{build}roles:\n  dind:\n    image: \"{image}\"\n"),
+        )
+        .unwrap();
+        let err = Profile::load(&root(), path.to_str().unwrap()).unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&path.display().to_string()) && text.contains(message),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn the_offline_images_are_named_by_their_recipe_key() {
+    let profile = Profile::load(&root(), "offline").unwrap();
+    for (role, spec) in &profile.roles {
+        assert!(
+            spec.image.ends_with(":offline-${recipe}"),
+            "{role}: {} does not carry the recipe key",
+            spec.image
+        );
+    }
+    let keyed = profile.with_recipe("0123456789abcdef");
+    assert_eq!(
+        keyed.roles["dind"].image,
+        "conformance-offline/dind:offline-0123456789abcdef"
+    );
+    assert!(keyed.unresolved_recipe().is_none());
+}
+
+#[test]
+fn a_workspace_bound_must_be_a_quantity_room_enough_for_a_file_system() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("p.yaml");
+    for (value, message) in [
+        (
+            "8Mi",
+            "bounds: workspace: 8Mi is too small for a file system (at least 16Mi)",
+        ),
+        ("lots", "bounds: workspace: "),
+    ] {
+        std::fs::write(
+            &path,
+            format!("name: p\ndescription: d\nbounds: {{workspace: {value}}}\nroles:\n  dind:\n    image: x:1\n"),
+        )
+        .unwrap();
+        let err = Profile::load(&root(), path.to_str().unwrap()).unwrap_err();
+        assert!(err.to_string().contains(message), "{err}");
+    }
+    let default = Profile::load(&root(), "offline").unwrap().bounds;
+    assert_eq!(default.workspace_bytes(), Ok(16 << 30));
 }

@@ -96,3 +96,20 @@ fn list(problems: &[LocatedProblem]) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// The docs' examples file could not be read, or an example is neither run nor explained.
+#[derive(Debug, Error, Diagnostic)]
+pub enum CheckExamplesError {
+    #[error("cannot read the examples file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the examples file {path} has {} problem(s):\n{}", problems.len(), list(problems))]
+    Invalid {
+        path: PathBuf,
+        #[related]
+        problems: Vec<LocatedProblem>,
+    },
+}

@@ -8,6 +8,7 @@
 
 mod coverage;
 pub mod errors;
+pub mod examples;
 mod ledger;
 
 pub use coverage::{check, topics_markdown, view, Citations, Citing};

@@ -143,6 +143,44 @@ pub struct AssertionOutcome {
     pub status: Status,
     pub expected: String,
     pub found: String,
+    /// What differs between two images (`images_equivalent`), one row each, allowed ones
+    /// marked: the table a report shows under the outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub differences: Option<Vec<Difference>>,
+}
+
+/// One difference between two images: where (a file's path, a config key such as `env.HOME`
+/// or `labels.KEY`, `layer_count`, `history.3`), what each side has there (`None`: absent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Difference {
+    pub kind: DifferenceKind,
+    pub key: String,
+    pub left: Option<String>,
+    pub right: Option<String>,
+    /// The allow-list pattern that lets it differ, when one does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_by: Option<String>,
+}
+
+/// What part of an image a [`Difference`] is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DifferenceKind {
+    Config,
+    LayerCount,
+    History,
+    File,
+}
+
+impl std::fmt::Display for DifferenceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DifferenceKind::Config => "config",
+            DifferenceKind::LayerCount => "layer count",
+            DifferenceKind::History => "history",
+            DifferenceKind::File => "file",
+        })
+    }
 }
 
 /// A builder's known discrepancy (the scenario's `expect:`) and whether it showed exactly.
@@ -193,6 +231,30 @@ pub struct ScenarioResult {
     /// Set when the scenario expects this builder to fail (a documented discrepancy).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_discrepancy: Option<KnownDiscrepancy>,
+    /// The steps written as Harness Build and Push steps: what Harness made of each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub harness_steps: Vec<HarnessStepRecord>,
+}
+
+/// What Harness runs for a step written as a Harness Build and Push step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HarnessStepRecord {
+    /// The step's name in the scenario.
+    pub step: String,
+    /// e.g. `BuildAndPushECR`.
+    pub step_type: String,
+    /// `kubernetes`, `cloud`, `vm` or `local`.
+    pub infrastructure: String,
+    /// The builder Harness picks, and the role that ran the step (e.g. `kaniko-ecr`).
+    pub builder: String,
+    pub role: String,
+    /// The row of the docs' table that picked the builder.
+    pub why: String,
+    /// The variables the translation set (secrets redacted like everything stored).
+    pub variables: BTreeMap<String, String>,
+    /// What the local registries stand in for, and so was not checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stand_ins: Vec<String>,
 }
 
 fn first_repetition() -> u32 {

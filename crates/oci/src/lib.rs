@@ -6,5 +6,6 @@
 pub mod archive;
 pub mod errors;
 pub mod human;
+pub mod image_view;
 pub mod registry;
 pub mod workspace;

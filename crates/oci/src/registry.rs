@@ -13,10 +13,12 @@ use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
 use crate::archive::{
-    apply_layer_files, apply_layers, config_labels, image_path, read_layer_files, scan_layer,
-    search_json, search_layer, Compression, FileContent, Limits, Needles, Searched, Want,
+    apply_layer_files, apply_layers, config_labels, image_path, read_layer_entries,
+    read_layer_files, scan_layer, search_json, search_layer, Compression, FileContent, Limits,
+    Needles, Searched, Want,
 };
 use crate::errors::RegistryQueryError;
+use crate::image_view::ImageDescription;
 pub use model::inventory::{RegistryContents, ServedTag};
 
 /// The largest image config the harness reads into memory. Real ones are a few KiB; a plugin
@@ -472,6 +474,63 @@ impl Registry {
             .iter()
             .filter_map(|p| Some((p.clone(), found.get(&image_path(p))?.clone())))
             .collect()))
+    }
+}
+
+impl Registry {
+    /// A served image as [`crate::image_view`] describes it: the config (at most
+    /// [`MAX_CONFIG_BYTES`]) and every layer, pulled once each (digest verified) into a
+    /// temporary file and streamed through the bounded decompressor, every regular file's
+    /// content hashed on the way; only the entries are kept, within
+    /// [`Limits::name_bytes`](crate::archive::Limits). Errors as for [`Registry::files`].
+    pub async fn describe(
+        &self,
+        image: &RegistryImage,
+    ) -> Result<Result<ImageDescription, String>, RegistryQueryError> {
+        if !(0..=MAX_CONFIG_BYTES as i64).contains(&image.config.size) {
+            return Ok(Err(config_declared_too_big(image.config.size)));
+        }
+        let mut config = Capped::new(MAX_CONFIG_BYTES);
+        match self
+            .client
+            .pull_blob(&image.reference, &image.config, &mut config)
+            .await
+        {
+            Ok(()) => {}
+            Err(_) if config.overflowed => return Ok(Err(config_sent_too_big(image.config.size))),
+            Err(e) => {
+                return Err(RegistryQueryError {
+                    what: format!("image config of {}", image.reference),
+                    message: e.to_string(),
+                })
+            }
+        }
+        let config = match serde_json::from_slice::<serde_json::Value>(&config.data) {
+            Ok(config) => config,
+            Err(e) => return Ok(Err(format!("the image config is not json: {e}"))),
+        };
+        let limits = Limits::default();
+        let mut budget = limits.name_bytes;
+        let mut layers = Vec::with_capacity(image.layers.len());
+        for layer in &image.layers {
+            let (file, size, compression) = self.pull_layer(image, layer).await?;
+            let digest = layer.digest.clone();
+            let limits = limits.clone();
+            let (read, left) = tokio::task::spawn_blocking(move || {
+                let reader = std::io::BufReader::with_capacity(256 * 1024, file);
+                let read = read_layer_entries(reader, compression, size, &limits, &mut budget)
+                    .map_err(|problem| problem.describe(&digest));
+                (read, budget)
+            })
+            .await
+            .map_err(|e| layer_reader_stopped(image, layer, e))?;
+            budget = left;
+            match read.and_then(|r| r.map_err(|e| format!("layer {}: {e}", layer.digest))) {
+                Ok(entries) => layers.push(entries),
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+        Ok(Ok(ImageDescription::new(&config, layers)))
     }
 }
 

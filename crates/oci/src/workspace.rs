@@ -205,6 +205,56 @@ fn symlink_to(rel: &str, link: &str, target: &Path) -> String {
     }
 }
 
+/// Replaces every symlink under `workspace` that leads out of it (absolute, `..` past the root,
+/// or through another link that does) with a regular file naming where it led, so that a kept
+/// workspace copied with its links followed (`tar -ch`, `cp -L`) copies no host file. Links that
+/// stay inside are kept. Nothing is followed while walking. Returns the paths replaced.
+pub fn neutralise_links(workspace: &Path) -> Vec<String> {
+    let Ok(dir) = Dir::open_ambient_dir(workspace, ambient_authority()) else {
+        return Vec::new();
+    };
+    let mut links = Vec::new();
+    links_below(workspace, Path::new(""), &mut links);
+    // Judged against the tree as the plugin left it, then replaced.
+    let outward: Vec<(String, String)> = links
+        .into_iter()
+        .filter_map(|rel| escape(&dir, &rel).map(|how| (rel, how)))
+        .collect();
+    let mut replaced = Vec::new();
+    for (rel, how) in outward {
+        let note = format!(
+            "{rel} {how}, outside the workspace: the harness replaced the link with this file\n"
+        );
+        let swapped = dir.remove_file(&rel).and_then(|()| {
+            let mut options = OpenOptions::new();
+            options
+                .write(true)
+                .create_new(true)
+                .custom_flags(libc::O_NOFOLLOW);
+            let mut file = dir.open_with(&rel, &options)?;
+            io::Write::write_all(&mut file, note.as_bytes())
+        });
+        if swapped.is_ok() {
+            replaced.push(rel);
+        }
+    }
+    replaced
+}
+
+fn links_below(root: &Path, rel: &Path, found: &mut Vec<String>) {
+    let Ok(entries) = std::fs::read_dir(root.join(rel)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let rel = rel.join(entry.file_name());
+        match entry.file_type() {
+            Ok(kind) if kind.is_symlink() => found.push(rel.to_string_lossy().into_owned()),
+            Ok(kind) if kind.is_dir() => links_below(root, &rel, found),
+            _ => {}
+        }
+    }
+}
+
 /// Copies the directory `from` into `to` (which exists) without following symlinks: a
 /// relative symlink that stays inside `from` is copied as a symlink; an absolute one, one that
 /// leads out, and anything but files, directories and symlinks are refused.
@@ -250,6 +300,43 @@ fn copy_below(root: &Path, to: &Path, rel: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn links_leading_out_of_a_kept_workspace_become_files_naming_their_target() {
+        use std::os::unix::fs::symlink;
+        let root = tempfile::tempdir().unwrap();
+        let ws = root.path().join("workspace");
+        std::fs::create_dir_all(ws.join("sub")).unwrap();
+        std::fs::write(ws.join("inside.txt"), "mine").unwrap();
+        symlink("/etc/shadow", ws.join("shadow")).unwrap();
+        symlink("../../outside", ws.join("sub/up")).unwrap();
+        symlink("/", ws.join("sub/root")).unwrap();
+        // Inside by itself, out through the link it goes via.
+        symlink("sub/root/etc", ws.join("via")).unwrap();
+        symlink("inside.txt", ws.join("ok")).unwrap();
+        symlink("../inside.txt", ws.join("sub/ok")).unwrap();
+        let mut replaced = neutralise_links(&ws);
+        replaced.sort();
+        assert_eq!(replaced, ["shadow", "sub/root", "sub/up", "via"]);
+        let note = std::fs::read_to_string(ws.join("shadow")).unwrap();
+        assert!(
+            note.contains("shadow is a symlink to /etc/shadow, outside the workspace"),
+            "{note}"
+        );
+        assert!(std::fs::symlink_metadata(ws.join("shadow"))
+            .unwrap()
+            .is_file());
+        assert!(std::fs::read_to_string(ws.join("via"))
+            .unwrap()
+            .contains("sub/root"));
+        for kept in ["ok", "sub/ok"] {
+            assert!(std::fs::symlink_metadata(ws.join(kept))
+                .unwrap()
+                .file_type()
+                .is_symlink());
+        }
+        assert_eq!(std::fs::read_to_string(ws.join("ok")).unwrap(), "mine");
+    }
 
     #[test]
     fn lexical_escapes() {

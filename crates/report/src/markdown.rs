@@ -8,7 +8,7 @@ use super::view::{claim_statuses, overhead, steps_ms, CellVerdict, Entry, Matrix
 use super::Redact;
 use crate::runs::Run;
 use model::claims::{ClaimRow, ClaimsView, Verdict as ClaimVerdict};
-use model::result::Status;
+use model::result::{AssertionOutcome, Status};
 
 /// How many of the slowest plans the summary lists.
 const SLOWEST: usize = 5;
@@ -134,6 +134,17 @@ fn not_passing(out: &mut String, matrix: &Matrix<'_>, redact: Redact) {
         if let Some(reason) = &r.reason {
             let _ = writeln!(out, "{}\n", inline(&redact.text(reason)));
         }
+        for h in &r.harness_steps {
+            let _ = writeln!(
+                out,
+                "Harness step `{}` ({}, {}) ran as `{}`: {}\n",
+                inline(&redact.text(&h.step)),
+                h.step_type,
+                h.infrastructure,
+                h.role,
+                inline(&redact.text(&h.why))
+            );
+        }
         if let Some(known) = &r.known_discrepancy {
             let verdict = match (&known.difference, known.met) {
                 (_, true) => "fails exactly as expected".to_owned(),
@@ -164,6 +175,9 @@ fn not_passing(out: &mut String, matrix: &Matrix<'_>, redact: Redact) {
                 );
             }
             out.push('\n');
+            for a in r.assertions.iter().filter(|a| a.status != Status::Pass) {
+                differences(out, a, redact);
+            }
         }
     }
 }
@@ -208,6 +222,40 @@ fn slowest(out: &mut String, matrix: &Matrix<'_>, redact: Redact) {
 
 /// Text for one Markdown line or table cell: pipes escaped, angle brackets as entities (so
 /// `<ms>` is not read as an HTML tag), line breaks as `<br>`.
+/// The differences an `images_equivalent` outcome found that its allow-list does not name, as
+/// a table (the allowed ones are counted: report.html lists them).
+fn differences(out: &mut String, a: &AssertionOutcome, redact: Redact) {
+    let Some(differences) = &a.differences else {
+        return;
+    };
+    let allowed = differences
+        .iter()
+        .filter(|d| d.allowed_by.is_some())
+        .count();
+    let _ = writeln!(
+        out,
+        "Differences for {} ({allowed} allowed, not listed):\n",
+        inline(&redact.text(&a.assertion))
+    );
+    let _ = writeln!(out, "| what | where | left | right |");
+    let _ = writeln!(out, "|---|---|---|---|");
+    let side = |v: &Option<String>| match v {
+        Some(v) => inline(&redact.text(v)),
+        None => "*absent*".to_owned(),
+    };
+    for d in differences.iter().filter(|d| d.allowed_by.is_none()) {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            d.kind,
+            inline(&redact.text(&d.key)),
+            side(&d.left),
+            side(&d.right)
+        );
+    }
+    out.push('\n');
+}
+
 fn inline(text: &str) -> String {
     text.trim_end()
         .replace('&', "&amp;")

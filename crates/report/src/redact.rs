@@ -223,6 +223,11 @@ impl Secrets {
             clean(&mut a.assertion);
             clean(&mut a.expected);
             clean(&mut a.found);
+            for d in a.differences.iter_mut().flatten() {
+                clean(&mut d.key);
+                d.left.iter_mut().for_each(clean);
+                d.right.iter_mut().for_each(clean);
+            }
         }
         for value in result.captures.values_mut() {
             clean(value);

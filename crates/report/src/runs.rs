@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use crate::errors::RunReadError;
 use model::result::ScenarioResult;
 
+/// The merged results `harness report` writes next to the report it made of several runs
+/// (shards): a baseline file, which `compare` and `nightly --baseline` read.
+pub const MERGED_FILE: &str = "merged.json";
+
 /// A finished run's results, with where they came from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Run {
@@ -54,7 +58,16 @@ impl Run {
             .filter(|p| {
                 p.extension().is_some_and(|e| e == "json")
                     && p.file_name().is_some_and(|n| {
-                        n != "summary.json" && n != "compare.json" && n != "claims.json"
+                        !matches!(
+                            n.to_str(),
+                            Some(
+                                "summary.json"
+                                    | "compare.json"
+                                    | "claims.json"
+                                    | "shard.json"
+                                    | MERGED_FILE
+                            )
+                        )
                     })
             })
             .collect();
@@ -68,6 +81,12 @@ impl Run {
                     message: e.to_string(),
                 })?;
             results.push(result);
+        }
+        if results.is_empty() && dir.join(MERGED_FILE).is_file() {
+            // A directory `harness report` wrote from several runs (shards): their merged results.
+            let mut run: Run = read_json(&dir.join(MERGED_FILE))?;
+            run.source = dir.to_owned();
+            return Ok(run);
         }
         if results.is_empty() {
             return Err(RunReadError::Empty {

@@ -89,6 +89,7 @@ fn leaky_result() -> ScenarioResult {
         status: Status::Fail,
         expected: "no hunter2-wrong".into(),
         found: "found in: login with hunter2-right".into(),
+        differences: None,
     });
     result
 }

@@ -56,6 +56,7 @@ fn assertion(what: &str, status: Status, expected: &str, found: &str) -> Asserti
         status,
         expected: expected.to_owned(),
         found: found.to_owned(),
+        differences: None,
     }
 }
 
@@ -157,6 +158,7 @@ fn result(test: &str, status: Status) -> ScenarioResult {
         repetition: 1,
         retried_errors: Vec::new(),
         known_discrepancy: None,
+        harness_steps: Vec::new(),
     }
 }
 
@@ -739,4 +741,79 @@ fn the_report_renders_in_headless_chromium() -> Result<(), String> {
         std::fs::copy(&shot, keep).map_err(|e| e.to_string())?;
     }
     Ok(())
+}
+
+/// One plan whose `images_equivalent` failed: two differences the allow-list does not name
+/// (one carrying markup and a table separator), one it does.
+fn equivalence_run() -> Vec<Run> {
+    use model::result::{Difference, DifferenceKind};
+    let mut r = result("equivalence::kaniko_buildx::kaniko", Status::Fail);
+    let mut outcome = assertion(
+        "equivalence/kaniko:1.0 is equivalent to equivalence/buildx:1.0",
+        Status::Fail,
+        "the same files, config, layer count and history, except history",
+        "2 difference(s) not allowed: workdir, labels.a (and 1 allowed)",
+    );
+    let difference =
+        |kind, key: &str, left: Option<&str>, right: Option<&str>, allowed| Difference {
+            kind,
+            key: key.to_owned(),
+            left: left.map(str::to_owned),
+            right: right.map(str::to_owned),
+            allowed_by: allowed,
+        };
+    outcome.differences = Some(vec![
+        difference(
+            DifferenceKind::Config,
+            "workdir",
+            Some("/srv/app"),
+            Some("/"),
+            None,
+        ),
+        difference(
+            DifferenceKind::Config,
+            "labels.a",
+            Some("<b>x|y</b>"),
+            None,
+            None,
+        ),
+        difference(
+            DifferenceKind::History,
+            "history.1",
+            Some("WORKDIR /srv/app"),
+            Some("RUN mkdir"),
+            Some("history".to_owned()),
+        ),
+    ]);
+    r.assertions = vec![outcome];
+    vec![Run {
+        id: "1796131083-99c473".to_owned(),
+        source: PathBuf::new(),
+        results: vec![r],
+    }]
+}
+
+#[test]
+fn image_differences_reach_both_reports_escaped() {
+    let runs = equivalence_run();
+    let summary = markdown::render(&runs, Redact::Nothing);
+    assert!(
+        summary.contains("| what | where | left | right |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| config | workdir | /srv/app | / |"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("| config | labels.a | &lt;b&gt;x\\|y&lt;/b&gt; | *absent* |"),
+        "{summary}"
+    );
+    assert!(summary.contains("(1 allowed, not listed)"), "{summary}");
+    assert!(!summary.contains("history.1"), "{summary}");
+    let page = html::render(&runs, Redact::Nothing);
+    assert!(page.contains("<table class=\"differences\">"));
+    assert!(page.contains("<td>labels.a</td><td>&lt;b&gt;x|y&lt;/b&gt;</td><td><i>absent</i></td>"));
+    assert!(!page.contains("<b>x"));
+    assert!(page.contains("<tr class=\"allowed\"><td>history</td><td>history.1</td>"));
 }

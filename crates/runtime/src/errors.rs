@@ -25,6 +25,8 @@ pub enum ProfileLoadError {
         field: &'static str,
         message: String,
     },
+    #[error("{path}: build: {message}")]
+    Build { path: PathBuf, message: String },
     #[error("{path}: role `{role}`: {field}: {message}")]
     Role {
         path: PathBuf,
@@ -32,6 +34,15 @@ pub enum ProfileLoadError {
         field: &'static str,
         message: String,
     },
+}
+
+/// A plan's workspace could not be put on a file system of its own (see [`crate::quota`]).
+#[derive(Debug, Error)]
+#[error("no workspace quota for {dir} ({} MiB): {why}", bytes >> 20)]
+pub struct QuotaError {
+    pub dir: std::path::PathBuf,
+    pub bytes: u64,
+    pub why: String,
 }
 
 /// No Docker daemon answered.

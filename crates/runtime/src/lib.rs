@@ -14,6 +14,7 @@
 
 pub mod errors;
 pub mod profile;
+pub mod quota;
 pub mod ssh;
 pub mod stop;
 pub mod tls;
@@ -41,6 +42,12 @@ pub const LABEL_HOST: &str = "io.conformance.host";
 /// When that process started (clock ticks since boot, `/proc/PID/stat`), so that a reused pid
 /// is not taken for the owner.
 pub const LABEL_PID_START: &str = "io.conformance.pid-start";
+/// The PID namespace that pid lives in (`pid:[INODE]`, `/proc/self/ns/pid`): a pid means
+/// nothing in another namespace (a harness run in a container of its own).
+pub const LABEL_PID_NS: &str = "io.conformance.pid-ns";
+/// The prefix of a run's private directory in the temporary directory (htpasswd, TLS key, SSH
+/// keys): `conformance-auth-RUN-INSTANCE-XXXXXX`.
+pub const PRIVATE_DIR_PREFIX: &str = "conformance-auth-";
 
 /// The port every registry listens on inside the scenario's network.
 pub const REGISTRY_PORT: u16 = 5000;
@@ -143,8 +150,9 @@ pub(crate) fn write_new_file(
     file.write_all(contents)
 }
 
-/// The labels naming the process that creates a resource: host, pid and the pid's start time.
-pub fn owner_labels() -> [(String, String); 3] {
+/// The labels naming the process that creates a resource: host, pid, the pid's start time and
+/// its PID namespace.
+pub fn owner_labels() -> [(String, String); 4] {
     let pid = std::process::id();
     [
         (LABEL_HOST.to_owned(), hostname()),
@@ -153,7 +161,16 @@ pub fn owner_labels() -> [(String, String); 3] {
             LABEL_PID_START.to_owned(),
             process_start(pid).unwrap_or_default(),
         ),
+        (LABEL_PID_NS.to_owned(), pid_namespace().unwrap_or_default()),
     ]
+}
+
+/// This process's PID namespace (`pid:[4026531836]`), `None` where `/proc` does not say.
+pub fn pid_namespace() -> Option<String> {
+    std::fs::read_link("/proc/self/ns/pid")
+        .ok()
+        .map(|link| link.to_string_lossy().into_owned())
+        .filter(|ns| !ns.is_empty())
 }
 
 /// This machine's host name (`/proc/sys/kernel/hostname`).
@@ -222,6 +239,7 @@ mod tests {
     #[test]
     fn process_start_reads_this_process() {
         assert!(process_start(std::process::id()).is_some());
+        assert!(pid_namespace().is_some_and(|ns| ns.starts_with("pid:[")));
         assert!(!hostname().is_empty());
     }
 }

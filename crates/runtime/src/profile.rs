@@ -21,8 +21,10 @@ pub struct Profile {
     /// Whether images missing from the daemon may be pulled.
     #[serde(default)]
     pub pull: PullPolicy,
-    /// A script (relative to the repository root) that builds the profile's images; run before
-    /// scenarios, it must be idempotent and quick when the images are current.
+    /// A script (relative to the repository root, inside it) that builds the profile's images;
+    /// run before scenarios, it must be idempotent and quick when the images are current. The
+    /// last line it prints on stdout replaces [`RECIPE`] in the roles' images (the offline
+    /// images' tags carry their recipe key).
     #[serde(default)]
     pub build: Option<String>,
     pub roles: BTreeMap<String, RoleSpec>,
@@ -50,6 +52,9 @@ pub struct Bounds {
     /// The size of each tmpfs a container gets (DinD's storage, a daemonless builder's).
     #[serde(default = "default_bound_tmpfs")]
     pub tmpfs: String,
+    /// The size of each plan's workspace: a file system of its own ([`crate::quota`]).
+    #[serde(default = "default_bound_workspace")]
+    pub workspace: String,
 }
 
 fn default_bound_memory() -> String {
@@ -64,6 +69,10 @@ fn default_bound_tmpfs() -> String {
     "8Gi".to_owned()
 }
 
+fn default_bound_workspace() -> String {
+    "16Gi".to_owned()
+}
+
 impl Default for Bounds {
     fn default() -> Self {
         Bounds {
@@ -71,15 +80,32 @@ impl Default for Bounds {
             cpu: None,
             pids: default_bound_pids(),
             tmpfs: default_bound_tmpfs(),
+            workspace: default_bound_workspace(),
         }
     }
 }
 
 impl Bounds {
+    /// The workspace quota in bytes (at least 16 MiB), or what is wrong with it.
+    pub fn workspace_bytes(&self) -> Result<u64, (&'static str, String)> {
+        let bytes = scenario::memory_quantity(&self.workspace).map_err(|e| ("workspace", e))?;
+        if bytes < 16 << 20 {
+            return Err((
+                "workspace",
+                format!(
+                    "{} is too small for a file system (at least 16Mi)",
+                    self.workspace
+                ),
+            ));
+        }
+        Ok(bytes)
+    }
+
     /// The bounds as container limits, or what is wrong with one.
     pub fn limits(&self) -> Result<crate::Limits, (&'static str, String)> {
         let memory = scenario::memory_quantity(&self.memory).map_err(|e| ("memory", e))?;
         let tmpfs = scenario::memory_quantity(&self.tmpfs).map_err(|e| ("tmpfs", e))?;
+        self.workspace_bytes()?;
         let cpu = self
             .cpu
             .as_deref()
@@ -121,6 +147,10 @@ pub struct RoleSpec {
     /// Run the container privileged (DinD, plugins that start their own dockerd).
     #[serde(default)]
     pub privileged: bool,
+    /// The user the role's containers run as (`UID` or `UID:GID`), as a pod's "Run as User"
+    /// sets it; default: the image's own. A step's `user` replaces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     /// Extra environment the role needs in this profile (e.g. PLUGIN_INSECURE=true).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -313,6 +343,22 @@ impl RoleSpec {
     }
 }
 
+/// In a role's image, replaced by what the profile's build script printed (its recipe key).
+pub const RECIPE: &str = "${recipe}";
+
+/// What is wrong with a profile's `build:` path, if anything: relative, inside the repository.
+fn build_problem(build: &str) -> Option<String> {
+    let path = Path::new(build);
+    if path.is_absolute() {
+        return Some(format!(
+            "`{build}` is absolute; name a script inside the repository"
+        ));
+    }
+    path.components()
+        .any(|c| matches!(c, std::path::Component::ParentDir))
+        .then(|| format!("`{build}` leads out of the repository with `..`"))
+}
+
 impl Profile {
     /// Loads a profile by name (`offline`, `upstream`: files in `fixtures/profiles/`) or by path.
     pub fn load(root: &Path, name_or_path: &str) -> Result<Profile, ProfileLoadError> {
@@ -330,8 +376,20 @@ impl Profile {
                 message,
             });
         }
+        if let Some(message) = profile.build.as_deref().and_then(build_problem) {
+            return Err(ProfileLoadError::Build { path, message });
+        }
         for (role, spec) in &profile.roles {
+            let recipe_problem =
+                (spec.image.contains(RECIPE) && profile.build.is_none()).then(|| {
+                    format!(
+                        "`{}` names {RECIPE}, which only a profile with a build script gives",
+                        spec.image
+                    )
+                });
             let problems = [
+                ("image", recipe_problem),
+                ("workdir", path_problem(spec.workdir.iter())),
                 ("trust", spec.trust.problem()),
                 ("tmpfs", spec.tmpfs_problem()),
                 (
@@ -359,6 +417,22 @@ impl Profile {
                 role: role.to_owned(),
                 known: self.roles.keys().cloned().collect::<Vec<_>>().join(", "),
             })
+    }
+
+    /// Every role's image with [`RECIPE`] replaced by `recipe` (what the build script printed).
+    pub fn with_recipe(mut self, recipe: &str) -> Profile {
+        for spec in self.roles.values_mut() {
+            spec.image = spec.image.replace(RECIPE, recipe);
+        }
+        self
+    }
+
+    /// A role whose image still names [`RECIPE`] (the build script printed no key), if any.
+    pub fn unresolved_recipe(&self) -> Option<(&str, &str)> {
+        self.roles
+            .iter()
+            .find(|(_, spec)| spec.image.contains(RECIPE))
+            .map(|(role, spec)| (role.as_str(), spec.image.as_str()))
     }
 
     /// Applies `ROLE=IMAGE` overrides; the role keeps its run options.

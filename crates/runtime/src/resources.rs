@@ -87,9 +87,12 @@ pub fn out_of_disk(disks: &[DiskSpace], failed: &[&StepRecord]) -> Option<String
 impl Environment {
     /// The file systems the steps of this environment write to, as far as this host can see
     /// them: Docker's data root (images, containers; only when the daemon is local) and the
-    /// workspace's.
+    /// workspace's (unless it is a quota of its own: filling that is the plugin's doing).
     pub async fn disks(&self) -> Vec<DiskSpace> {
-        let mut paths = vec![self.workspace.clone()];
+        let mut paths = Vec::new();
+        if !self.workspace_quota {
+            paths.push(self.workspace.clone());
+        }
         if !docker_host_is_elsewhere() {
             if let Ok(info) = self.docker.info().await {
                 if let Some(root) = info.docker_root_dir {

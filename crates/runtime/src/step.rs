@@ -84,6 +84,7 @@ impl Environment {
                     env: &spec.env,
                     extra_env: &step_env,
                     privileged: spec.privileged,
+                    user: spec.user.clone(),
                     binds,
                     tmpfs,
                     security_opt: spec.security_opt.clone(),

@@ -1,6 +1,7 @@
 //! Sweeping: removing what the harness labelled — one run's, a gone process's, or everything.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{
@@ -44,13 +45,68 @@ impl std::fmt::Display for Swept {
 }
 
 /// Removes every container, network and volume of one run (`Some`), or every one the harness
-/// labelled, including those of runs still going on (`None`: `harness sweep --all`).
-pub async fn sweep(docker: &Docker, run: Option<&str>) -> Result<Swept, RuntimeError> {
+/// labelled, including those of runs still going on (`None`: `harness sweep --all`), and their
+/// private directories in this host's temporary directory ([`remove_private_dirs`]) and
+/// workspace file systems ([`crate::quota::release_left`]).
+pub async fn sweep(
+    docker: &Docker,
+    run: Option<&str>,
+) -> Result<(Swept, Vec<PathBuf>), RuntimeError> {
     let filter = match run {
         Some(run) => format!("{LABEL_RUN}={run}"),
         None => format!("{LABEL_MANAGED}=true"),
     };
-    remove_until_gone(docker, vec![filter], None, TEARDOWN_DEADLINE).await
+    let swept = remove_until_gone(docker, vec![filter], None, TEARDOWN_DEADLINE).await?;
+    let mut dirs = remove_private_dirs(&std::env::temp_dir(), |name| match run {
+        Some(run) => is_private_dir_of(name, run, None),
+        None => true,
+    });
+    dirs.extend(crate::quota::release_left(run));
+    Ok((swept, dirs))
+}
+
+/// Whether `name` (an entry of the temporary directory) is the private directory of `run`
+/// (and of `instance`, when given): `conformance-auth-RUN-INSTANCE-XXXXXX`, where INSTANCE is
+/// twelve hex digits, so that run `a` never takes run `a-b`'s directory.
+pub fn is_private_dir_of(name: &str, run: &str, instance: Option<&str>) -> bool {
+    let Some(rest) = name
+        .strip_prefix(PRIVATE_DIR_PREFIX)
+        .and_then(|r| r.strip_prefix(run))
+        .and_then(|r| r.strip_prefix('-'))
+    else {
+        return false;
+    };
+    let Some((found, random)) = rest.split_once('-') else {
+        return false;
+    };
+    found.len() == 12
+        && found.bytes().all(|b| b.is_ascii_hexdigit())
+        && instance.is_none_or(|i| i == found)
+        && !random.is_empty()
+        && random.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+/// Removes the directories under `temp` whose name starts with [`PRIVATE_DIR_PREFIX`] and
+/// passes `wanted` (never a symlink, nothing followed inside); returns those removed. A run
+/// killed before its teardown leaves its htpasswd, TLS key and SSH keys there.
+pub fn remove_private_dirs(temp: &Path, wanted: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(temp) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with(PRIVATE_DIR_PREFIX) || !wanted(&name) {
+            continue;
+        }
+        // file_type() does not follow a symlink: a link named like one is left alone.
+        if entry.file_type().is_ok_and(|t| t.is_dir())
+            && std::fs::remove_dir_all(entry.path()).is_ok()
+        {
+            removed.push(entry.path());
+        }
+    }
+    removed
 }
 
 /// Removes what this process created for a run (its run, host and pid labels), after waiting
@@ -65,7 +121,7 @@ pub async fn sweep_own(
     labels.extend(
         owner_labels()
             .into_iter()
-            .filter(|(k, _)| k != LABEL_PID_START)
+            .filter(|(k, v)| k != LABEL_PID_START && !v.is_empty())
             .map(|(k, v)| format!("{k}={v}")),
     );
     remove_until_gone(docker, labels, Some(stop::stop().in_flight()), deadline).await
@@ -78,6 +134,8 @@ pub struct Owner {
     pub host: Option<String>,
     pub pid: Option<String>,
     pub pid_start: Option<String>,
+    /// The pid's namespace (`pid:[INODE]`); `None` for resources of older harnesses.
+    pub pid_ns: Option<String>,
 }
 
 /// Whether the owner of some resources is still there.
@@ -99,6 +157,7 @@ impl Owner {
             host: get(LABEL_HOST),
             pid: get(LABEL_PID),
             pid_start: get(LABEL_PID_START),
+            pid_ns: get(LABEL_PID_NS),
         }
     }
 
@@ -111,6 +170,16 @@ impl Owner {
         };
         if *host != hostname() {
             return OwnerState::Unknown(format!("owned by a process on host {host}"));
+        }
+        // A pid is looked up in this process's namespace only: in another one (a harness in a
+        // container of its own, even with this host name) the same number is another process.
+        if let Some(theirs) = &self.pid_ns {
+            if pid_namespace().as_ref() != Some(theirs) {
+                return OwnerState::Unknown(format!(
+                    "owned by a process in another PID namespace ({theirs}), whose liveness \
+                     cannot be told from here"
+                ));
+            }
         }
         let Ok(pid) = pid.parse::<u32>() else {
             return OwnerState::Unknown(format!("unreadable pid label `{pid}`"));
@@ -134,6 +203,9 @@ impl Owner {
         if let Some(pid) = &self.pid {
             filters.push(format!("{LABEL_PID}={pid}"));
         }
+        if let Some(ns) = &self.pid_ns {
+            filters.push(format!("{LABEL_PID_NS}={ns}"));
+        }
         filters
     }
 }
@@ -155,6 +227,9 @@ pub struct SweepReport {
     pub removed: Vec<(Owner, Swept)>,
     /// Owners left alone, with why.
     pub kept: Vec<(Owner, String)>,
+    /// The private directories of the removed owners' environments (htpasswd, TLS key), and
+    /// the workspace file systems they left mounted ([`crate::quota`]).
+    pub private_dirs: Vec<PathBuf>,
 }
 
 /// Removes the leftovers of processes that are gone: every labelled resource whose owning
@@ -165,14 +240,30 @@ pub async fn sweep_gone(docker: &Docker, only: &[String]) -> Result<SweepReport,
     let mut filters = vec![format!("{LABEL_MANAGED}=true")];
     filters.extend(only.iter().cloned());
     let listed = list_labelled(docker, &filters).await?;
-    let owners: BTreeSet<Owner> = listed.iter().map(|r| Owner::of(&r.labels)).collect();
+    let mut owners: BTreeMap<Owner, BTreeSet<String>> = BTreeMap::new();
+    for resource in &listed {
+        let instances = owners.entry(Owner::of(&resource.labels)).or_default();
+        if let Some(instance) = resource.labels.get(LABEL_INSTANCE) {
+            instances.insert(instance.clone());
+        }
+    }
     let mut report = SweepReport::default();
-    for owner in owners {
+    for (owner, instances) in owners {
         match owner.state() {
             OwnerState::Gone => {
                 let mut filters = owner.filters();
                 filters.extend(only.iter().cloned());
                 let swept = remove_until_gone(docker, filters, None, TEARDOWN_DEADLINE).await?;
+                report
+                    .private_dirs
+                    .extend(remove_private_dirs(&std::env::temp_dir(), |name| {
+                        instances
+                            .iter()
+                            .any(|i| is_private_dir_of(name, &owner.run, Some(i)))
+                    }));
+                report
+                    .private_dirs
+                    .extend(crate::quota::release_left(Some(&owner.run)));
                 report.removed.push((owner, swept));
             }
             OwnerState::Alive => report.kept.push((owner, "its process is running".into())),

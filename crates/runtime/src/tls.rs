@@ -30,6 +30,29 @@ pub struct ServerCert {
 
 static RUN_CA: OnceLock<Result<RunCa, String>> = OnceLock::new();
 
+/// On a host without any CA certificate (a minimal container), gives the process the run's CA
+/// as the certificates it trusts, and says so (`true`). The registry client builds a default
+/// HTTP client besides the one trusting the run's CA, which loads the host's certificates and
+/// panics when there are none; the harness itself trusts the run's CA only. The CA is handed
+/// over through `SSL_CERT_FILE`, naming a deleted file this process keeps open
+/// (`/proc/self/fd/N`), so nothing is left on disk. Must be called before any thread starts
+/// (it sets an environment variable).
+pub fn trust_run_ca_where_the_host_has_none() -> Result<bool, TlsSetupError> {
+    if !rustls_native_certs::load_native_certs().certs.is_empty() {
+        return Ok(false);
+    }
+    let failed = |reason: String| TlsSetupError {
+        what: "a trust store for a host without CA certificates".into(),
+        reason,
+    };
+    let pem = run_ca()?.pem().to_owned();
+    let mut file = tempfile::tempfile().map_err(|e| failed(e.to_string()))?;
+    std::io::Write::write_all(&mut file, pem.as_bytes()).map_err(|e| failed(e.to_string()))?;
+    let fd = std::os::unix::io::IntoRawFd::into_raw_fd(file);
+    std::env::set_var("SSL_CERT_FILE", format!("/proc/self/fd/{fd}"));
+    Ok(true)
+}
+
 /// This process's CA, generated on first use.
 pub fn run_ca() -> Result<&'static RunCa, TlsSetupError> {
     RUN_CA

@@ -101,9 +101,12 @@ impl Scenario {
             let message = "the file holds no scenario: it is empty or only comments".to_owned();
             return Err(located(path, text, text.len(), 0, message));
         }
-        let scenario: Scenario = serde_saphyr::from_str_with_options(text, yaml_options())
+        let mut scenario: Scenario = serde_saphyr::from_str_with_options(text, yaml_options())
             .map_err(|e| syntax_error(path, text, &e))?;
-        let Err(problem) = scenario.validate() else {
+        let checked = scenario
+            .translate_harness_steps()
+            .and_then(|()| scenario.validate());
+        let Err(problem) = checked else {
             return Ok(scenario);
         };
         Err(match problem.locate(text) {

@@ -75,6 +75,14 @@ pub struct Scenario {
     /// `[git]` = `${registry}/harness/git:1` (git and an SSH client; role `git`).
     #[serde(default)]
     pub base_images: Vec<String>,
+    /// The Harness stage that steps written as Harness steps (`harness_step`) run in: its
+    /// infrastructure (`kubernetes`, `cloud`, `vm`, `local`), feature flags, stage variables,
+    /// the connectors the steps name (each standing for one of the scenario's registries) and
+    /// the values of their `<+…>` expressions and placeholders, e.g.
+    /// `{infrastructure: kubernetes, connectors: {docker_hub: {registry: registry}}, inputs:
+    /// {"<+pipeline.sequenceId>": "7"}}`.
+    #[serde(default)]
+    pub harness_stage: Option<pipeline::Stage>,
     /// A directory, relative to the repository root, copied into the workspace (`/harness`)
     /// before the first step: usually a Dockerfile context under `fixtures/contexts/`.
     #[serde(default)]
@@ -178,6 +186,66 @@ pub struct Step {
     /// (`0.4`) or in millicores (`400m`). The step's record keeps them.
     #[serde(default)]
     pub resources: Option<Resources>,
+    /// The user the step's container runs as, as the Harness step's "Run as User" sets it: a
+    /// numeric uid, optionally with a gid (`"1000"`, `"0"`, `"1000:1000"`). Default: the
+    /// image's own user (root for every offline image). When a step sets one, the workspace
+    /// and the DRONE_OUTPUT folder are writable by every user, as a pod's shared volume is.
+    #[schemars(extend("pattern" = "^[0-9]{1,10}(:[0-9]{1,10})?$"))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Runs the step's container privileged (`true`) or not (`false`) whatever the profile's
+    /// role says, as the Harness step's "Privileged" setting does; default: the role's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<bool>,
+    /// `run` (default): the role's image is given the run's CA where it reads CAs (the role's
+    /// `trust`), so the scenario's HTTPS registries are trusted. `none`: the CA is not
+    /// mounted, as for a registry whose certificate the step was never given (for
+    /// PLUGIN_SKIP_TLS_VERIFY).
+    #[serde(default, skip_serializing_if = "TrustMode::is_run")]
+    pub trust: TrustMode,
+    /// The step written as a Harness Build and Push step, as in a pipeline (`type:
+    /// BuildAndPushDockerRegistry` or `…ECR`, `…GCR`, `…GAR`, `…ACR`, with its `spec`). Harness's
+    /// choices are made for it: the builder by the docs' table (infrastructure, caching, feature
+    /// flags), the role (`kaniko-ecr` for an ECR step) and the `PLUGIN_*` variables as Harness's
+    /// CI manager sets them; the step then has no `role`, `run`, `env` or `settings` of its own.
+    #[serde(default)]
+    pub harness_step: Option<pipeline::BuildAndPushStep>,
+    /// The Harness stage for this step only, instead of the scenario's `harness_stage` (e.g. the
+    /// same step on another infrastructure).
+    #[serde(default)]
+    pub harness_stage: Option<pipeline::Stage>,
+    /// What Harness made of `harness_step`, filled when the scenario is read.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub translation: Option<HarnessTranslation>,
+}
+
+/// What Harness runs for a step written as a Harness step: the builder it picked and why, and
+/// what the local registries stand in for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HarnessTranslation {
+    pub step_type: &'static str,
+    pub infrastructure: &'static str,
+    pub builder: &'static str,
+    pub why: String,
+    /// The variables the translation set (the step's `env` also holds them).
+    pub variables: BTreeMap<String, String>,
+    pub stand_ins: Vec<String>,
+}
+
+/// Which certificate authorities a step's container is given (see [`Step::trust`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TrustMode {
+    #[default]
+    Run,
+    None,
+}
+
+impl TrustMode {
+    fn is_run(&self) -> bool {
+        *self == TrustMode::Run
+    }
 }
 
 /// A step container's limits (see [`Step::resources`]).
@@ -402,7 +470,62 @@ pub enum Assertion {
     /// `{value_of: [BUILD_TOKEN], image: {repository: conformance/app, tag: "1.0"}, step_logs:
     /// [build]}`. Messages never show a secret.
     SecretAbsent(SecretAbsentAssertion),
+    /// Two pushed images are the same image to a user: the same files (type, mode, owner,
+    /// size, content, link target; layers applied, whiteouts honoured) and the same config
+    /// (env, entrypoint, cmd, workdir, user, exposed ports, labels, volumes, stop signal,
+    /// created, os, architecture), layer count and history, except where `allow` says they
+    /// may differ, e.g. `{a: {repository: equivalence/kaniko, tag: "1.0"}, b: {repository:
+    /// equivalence/buildx, tag: "1.0"}, allow: [{key: history, because: …}]}`. Each image is
+    /// read once. A Fail lists every difference (what, left, right).
+    ImagesEquivalent(ImagesEquivalentAssertion),
 }
+
+/// Two images to compare and the differences allowed (see [`Assertion::ImagesEquivalent`]).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImagesEquivalentAssertion {
+    /// The left image.
+    pub a: ImageInRegistry,
+    /// The right image.
+    pub b: ImageInRegistry,
+    /// Differences that do not count, each with the reason (a legitimate difference between
+    /// builders, never one a user would notice).
+    #[serde(default)]
+    pub allow: Vec<AllowedDifference>,
+}
+
+/// A difference two images may have: a glob over the difference's key, with the reason.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AllowedDifference {
+    /// A glob (`*` within a path component or label key, `**` across components, `?`, `[…]`,
+    /// `{a,b}`) over a difference's key or its section: a config key (`created`, `os`,
+    /// `architecture`, `user`, `workdir`, `entrypoint`, `cmd`, `stop_signal`, `env.NAME`,
+    /// `labels.KEY`, `exposed_ports.PORT`, `volumes.PATH`), `layer_count`, `history.N`, or a
+    /// file's absolute path. E.g. `history`, `labels.io.buildah.version`, `/var/cache/**`.
+    pub key: String,
+    /// Why the builders may differ there.
+    pub because: String,
+}
+
+/// The sections of an `images_equivalent` difference's key (the part before the first `.`); a
+/// file's key is its absolute path.
+pub const IMAGE_DIFFERENCE_SECTIONS: &[&str] = &[
+    "created",
+    "os",
+    "architecture",
+    "user",
+    "workdir",
+    "entrypoint",
+    "cmd",
+    "stop_signal",
+    "env",
+    "labels",
+    "exposed_ports",
+    "volumes",
+    "layer_count",
+    "history",
+];
 
 /// Where a build's secrets must not be, and which secrets (see [`Assertion::SecretAbsent`]).
 /// Each place gives one outcome. A secret is looked for as it is, JSON-escaped,

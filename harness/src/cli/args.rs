@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 
 use harness::matrix;
+use harness::plan::Plan;
 use harness::session::ProfileChoice;
+use harness::shard::{self, Record, Shard, Weights};
 
 #[derive(clap::Args)]
 pub struct ProfileArgs {
@@ -43,6 +45,54 @@ pub struct RunArgs {
     /// retried.
     #[arg(long, default_value_t = 1)]
     pub retry_errors: u32,
+    #[command(flatten)]
+    pub shard: ShardArgs,
+}
+
+/// Which part of the matrix this runner takes (CI runners, each with its own Docker daemon).
+#[derive(clap::Args)]
+pub struct ShardArgs {
+    /// Run only shard K of N of the selected plans: a deterministic split (the same on every
+    /// runner given the same plans, N and --shard-by), recorded in the run directory
+    /// (shard.json); `harness report` merges the N run directories.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// Balance the shards by the plans' durations in this finished run or baseline (longest
+    /// first) instead of by plan name.
+    #[arg(long, value_name = "RUN_OR_BASELINE", requires = "shard")]
+    pub shard_by: Option<PathBuf>,
+}
+
+impl ShardArgs {
+    /// What the shards are balanced by: --shard-by, else `fallback` when it exists (a
+    /// nightly's baseline), else plan names.
+    pub fn weights(
+        &self,
+        fallback: Option<&std::path::Path>,
+    ) -> Result<Weights, Box<dyn std::error::Error>> {
+        let by = self.shard_by.as_deref().or(fallback.filter(|f| f.exists()));
+        Ok(match by {
+            Some(path) => {
+                let run = report::runs::Run::load(path)?;
+                shard::check_whole(&run)?;
+                Weights::of_run(&run)
+            }
+            None => Weights::by_name(),
+        })
+    }
+
+    /// This runner's plans and the shard's record; every plan and no record without --shard.
+    pub fn select(
+        &self,
+        plans: Vec<Plan>,
+        fallback: Option<&std::path::Path>,
+    ) -> Result<(Vec<Plan>, Option<Record>), Box<dyn std::error::Error>> {
+        let Some(shard) = self.shard else {
+            return Ok((plans, None));
+        };
+        let (mine, record) = shard::select_plans(plans, shard, &self.weights(fallback)?);
+        Ok((mine, Some(record)))
+    }
 }
 
 impl RunArgs {

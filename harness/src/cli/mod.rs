@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod claims;
+pub mod import;
 pub mod mutants;
 pub mod nightly;
 pub mod release;

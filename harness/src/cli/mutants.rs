@@ -8,11 +8,16 @@ use harness::runner::new_run_id;
 use harness::session::{self};
 use runtime::stop::{self};
 
-use super::args::ProfileArgs;
+use super::args::{ProfileArgs, ShardArgs};
 use super::interrupted;
 use super::Outcome;
 
-pub async fn mutants(profile: ProfileArgs, filter: Option<String>, jobs: usize) -> Outcome {
+pub async fn mutants(
+    profile: ProfileArgs,
+    filter: Option<String>,
+    jobs: usize,
+    shard: ShardArgs,
+) -> Outcome {
     let root = session::repo_root();
     let plans = plans(&root.join("scenarios"))?;
     let all = harness::mutants::discover(&root)?;
@@ -23,9 +28,48 @@ pub async fn mutants(profile: ProfileArgs, filter: Option<String>, jobs: usize) 
     if chosen.is_empty() {
         return Err("no mutant's name matches (see fixtures/mutants/)".into());
     }
+    // A shard takes whole mutants, each weighing its plans (their durations, else 1 each).
+    let record = match shard.shard {
+        Some(k) => {
+            let weights = shard.weights(None)?;
+            let items: Vec<(String, u64)> = chosen
+                .iter()
+                .map(|m| {
+                    let weight = m
+                        .plans(&plans)
+                        .iter()
+                        .map(|p| weights.of(&p.test_name, p.skip.is_some()))
+                        .sum();
+                    (m.name.clone(), weight)
+                })
+                .collect();
+            let split = harness::shard::split(&items, k.count);
+            Some(harness::shard::Record::of(
+                &split,
+                k,
+                "mutants",
+                &weights.balanced_by,
+            ))
+        }
+        None => None,
+    };
+    let chosen: Vec<_> = chosen
+        .into_iter()
+        .filter(|m| record.as_ref().is_none_or(|r| r.names.contains(&m.name)))
+        .collect();
     let run_id = new_run_id();
     let _signals = stop::listen();
     let ctx = session::open(&profile.choice(), run_id.clone()).await?;
+    if let Some(record) = &record {
+        record.write(&ctx.report_dir)?;
+        outln!(
+            "shard {}: {} of {} mutants, balanced by {}",
+            record.shard,
+            record.names.len(),
+            record.total,
+            record.balanced_by
+        );
+    }
     let count: usize = chosen.iter().map(|m| m.plans(&plans).len()).sum();
     outln!(
         "run {run_id}: {} mutant(s) in {count} plan(s)",

@@ -22,13 +22,34 @@ pub async fn nightly(
     judge: JudgeArgs,
 ) -> Outcome {
     let settings = judge.settings()?;
-    // Enough repetitions for the comparison with the baseline to decide timings.
+    // Enough repetitions for the comparison with the baseline to decide timings: counted over
+    // the whole matrix, so that every shard runs as many as the merged comparison needs.
     let selected = selected(args.filter.as_deref())?;
     let repeat = matrix::recommended_repeat(&selected.iter().collect::<Vec<_>>(), &settings);
+    // Shards are balanced by the baseline's durations unless --shard-by says otherwise.
+    let (selected, shard) = args.shard.select(selected, Some(&baseline))?;
+    if shard.is_some() && update_baseline {
+        return Err("--update-baseline keeps a whole run, not a shard: merge the shards (`harness report SHARD_DIR… --out MERGED`) and keep MERGED/merged.json as the baseline".into());
+    }
     let _signals = stop::listen();
-    let (code, report_dir) =
-        run_matrix(profile, &selected, args.options_or(repeat), new_run_id()).await?;
+    let (code, report_dir) = run_matrix(
+        profile,
+        &selected,
+        args.options_or(repeat),
+        new_run_id(),
+        shard.as_ref(),
+    )
+    .await?;
     if code == ExitCode::from(130) {
+        return Ok(code);
+    }
+    if let Some(shard) = shard {
+        outln!(
+            "shard {} of the nightly: merge the {} shards' run directories (`harness report DIR… --out MERGED`), then `harness compare {} MERGED`",
+            shard.shard,
+            shard.count,
+            baseline.display()
+        );
         return Ok(code);
     }
     let this = report::runs::Run::load(&report_dir)?;
@@ -37,6 +58,7 @@ pub async fn nightly(
     let calibration_file = baseline.with_extension("calibration.json");
     if baseline.exists() {
         let base = report::runs::Run::load(&baseline)?;
+        harness::shard::check_whole(&base)?;
         let calibration = match judge.calibration()? {
             Some(c) => Some(c),
             None if calibration_file.exists() => {

@@ -19,19 +19,35 @@ pub async fn validate_release(
     args: RunArgs,
     judge: JudgeArgs,
 ) -> Outcome {
-    let settings = judge.settings()?;
-    let selected = selected(args.filter.as_deref())?;
-    let role_plans: Vec<&harness::plan::Plan> = selected
-        .iter()
+    let mut settings = judge.settings()?;
+    let role_plans: Vec<harness::plan::Plan> = selected(args.filter.as_deref())?
+        .into_iter()
         .filter(|p| p.runs_role(&candidates.role))
         .collect();
     if role_plans.is_empty() {
         return Err(format!("no plan runs the role `{}`", candidates.role).into());
     }
+    let (selected, shard) = args.shard.select(role_plans, None)?;
+    if let Some(shard) = &shard {
+        // Each of N shards judges at α/N: the N answers together keep the false-alarm rate.
+        settings.false_alarm_rate /= f64::from(shard.count);
+    }
+    let role_plans: Vec<&harness::plan::Plan> = selected.iter().collect();
     let options = args.options_or(matrix::recommended_repeat(&role_plans, &settings));
     let run_id = new_run_id();
     let _signals = stop::listen();
     let ctx = session::open(&profile.choice(), run_id.clone()).await?;
+    if let Some(shard) = &shard {
+        shard.write(&ctx.report_dir)?;
+        outln!(
+            "shard {}: {} of the role's {} plans, balanced by {}, judged at a false-alarm rate of {} (the answer is the release's when every shard may replace)",
+            shard.shard,
+            shard.names.len(),
+            shard.total,
+            shard.balanced_by,
+            settings.false_alarm_rate
+        );
+    }
     outln!(
         "run {run_id}: {} plan(s) of role `{}` × {} with A = {} and B = {}{}",
         role_plans.len(),

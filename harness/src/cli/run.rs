@@ -13,7 +13,7 @@ use model::result::Tally;
 use report::runs::Run;
 use runtime::stop;
 
-use super::args::ProfileArgs;
+use super::args::{ProfileArgs, ShardArgs};
 use super::{interrupted, result_line, selected, Outcome};
 
 /// `harness run`: the matrix, `jobs` plans at once, each `repeat` times.
@@ -24,6 +24,7 @@ pub async fn run(
     repeat: u32,
     retry_errors: u32,
     run_id: Option<String>,
+    shard: ShardArgs,
 ) -> Outcome {
     let options = matrix::Options {
         jobs: jobs.max(1),
@@ -32,19 +33,35 @@ pub async fn run(
     };
     let run_id = run_id.unwrap_or_else(new_run_id);
     let _signals = stop::listen();
-    let selected = selected(filter.as_deref())?;
-    Ok(run_matrix(profile, &selected, options, run_id).await?.0)
+    let (selected, record) = shard.select(selected(filter.as_deref())?, None)?;
+    Ok(
+        run_matrix(profile, &selected, options, run_id, record.as_ref())
+            .await?
+            .0,
+    )
 }
 
 /// Runs the plans as a matrix; the exit code says whether every result was as expected (130: stopped by a
-/// signal), and where the reports went. The caller listens for signals ([`stop::listen`]).
+/// signal), and where the reports went. The caller listens for signals ([`stop::listen`]). A
+/// shard's record goes into the run directory first.
 pub async fn run_matrix(
     profile: ProfileArgs,
     selected: &[Plan],
     options: matrix::Options,
     run_id: String,
+    shard: Option<&harness::shard::Record>,
 ) -> Result<(ExitCode, PathBuf), Box<dyn std::error::Error>> {
     let mut ctx = session::open(&profile.choice(), run_id.clone()).await?;
+    if let Some(record) = shard {
+        record.write(&ctx.report_dir)?;
+        outln!(
+            "shard {}: {} of {} plans, balanced by {}",
+            record.shard,
+            record.names.len(),
+            record.total,
+            record.balanced_by
+        );
+    }
     outln!(
         "run {run_id}: {} plan(s) × {} on profile `{}`",
         selected.len(),

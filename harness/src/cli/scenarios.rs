@@ -11,9 +11,23 @@ use scenario::Scenario;
 use super::Outcome;
 
 /// `harness list`: every plan's name.
-pub fn list() -> Outcome {
-    for plan in plans(&session::repo_root().join("scenarios"))? {
+pub fn list(shard: super::args::ShardArgs) -> Outcome {
+    let (plans, record) = shard.select(plans(&session::repo_root().join("scenarios"))?, None)?;
+    for plan in &plans {
         outln!("{}", plan.test_name);
+    }
+    if let Some(r) = record {
+        let load = match r.balanced_by.as_str() {
+            "plan name" => format!("{} plans that run", r.expected_load),
+            _ => format!("{:.1} s of plan time", r.expected_load as f64 / 1000.0),
+        };
+        errln!(
+            "shard {}: {} of {} plans, expected {load} (balanced by {})",
+            r.shard,
+            r.names.len(),
+            r.total,
+            r.balanced_by
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

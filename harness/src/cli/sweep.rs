@@ -16,8 +16,11 @@ pub async fn sweep(run: Option<String>, all: bool, labels: Vec<String>) -> Outco
         if all {
             errln!("warning: --all removes every labelled resource on this daemon, including those of runs still going on");
         }
-        let swept = runtime::sweep(&docker, run.as_deref()).await?;
-        outln!("removed {swept}");
+        let (swept, dirs) = runtime::sweep(&docker, run.as_deref()).await?;
+        outln!(
+            "removed {swept}, {} private director(ies) and workspace file system(s)",
+            dirs.len()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let report = runtime::sweep_gone(&docker, &labels).await?;
@@ -29,6 +32,9 @@ pub async fn sweep(run: Option<String>, all: bool, labels: Vec<String>) -> Outco
             "left {owner} alone: {why} (`--run {}` removes it)",
             owner.run
         );
+    }
+    for dir in &report.private_dirs {
+        outln!("removed {} (private, of a gone process)", dir.display());
     }
     if report.removed.is_empty() {
         outln!("nothing to remove");

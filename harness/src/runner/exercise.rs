@@ -212,6 +212,16 @@ async fn run_batch(
     let runs = steps.iter().map(|step| {
         let role_name = step.role_for(&plan.builder);
         let mut spec = role_spec(ctx, &role_name, &role_vars);
+        // The step's own "Run as User", "Privileged" and CA settings win over the role's.
+        if let Some(user) = &step.user {
+            spec.user = Some(user.clone());
+        }
+        if let Some(privileged) = step.privileged {
+            spec.privileged = privileged;
+        }
+        if step.trust == scenario::TrustMode::None {
+            spec.trust = Default::default();
+        }
         if let Some(command) = &step.run {
             spec.entrypoint = Some(vec!["sh".into(), "-c".into()]);
             spec.args = vec![substitute(command, vars)];

@@ -5,6 +5,7 @@
 mod captures;
 pub mod ci_env;
 mod exercise;
+mod harness_steps;
 mod services;
 
 pub use captures::json_capture;
@@ -146,6 +147,9 @@ pub async fn run_repetition(
     let workspace = ctx.report_dir.join(result.file_stem()).join("workspace");
     secrets.scrub_dir(&workspace);
     secrets.scrub_dir(&ci_env::outputs_dir(&workspace));
+    // A kept workspace copied with its links followed (`tar -ch reports/`) copies no host file.
+    oci::workspace::neutralise_links(&workspace);
+    oci::workspace::neutralise_links(&ci_env::outputs_dir(&workspace));
     let pending = handle.map(|handle| PendingTeardown { secrets, handle });
     match (teardown, pending) {
         (Teardown::Inline, Some(pending)) => {
@@ -239,6 +243,7 @@ async fn run_unredacted(
         repetition,
         retried_errors: Vec::new(),
         known_discrepancy: None,
+        harness_steps: harness_steps::records(&plan.scenario),
     };
 
     if let Some(reason) = &plan.skip {
@@ -247,17 +252,20 @@ async fn run_unredacted(
         return (result, None);
     }
     let workspace = ctx.report_dir.join(result.file_stem()).join("workspace");
-    if let Err(e) = prepare_workspace(&ctx.root, &plan.scenario, &workspace) {
-        result.reason = Some(e.to_string());
-        return (finish(result, started, &workspace), None);
-    }
+    let quota = match prepare_workspace(ctx, &plan.scenario, &workspace) {
+        Ok(quota) => quota,
+        Err(e) => {
+            result.reason = Some(e.to_string());
+            return (finish(result, started, &workspace, None), None);
+        }
+    };
     ctx.note(plan, repetition, "bringing the environment up");
     let roles = roles(plan, &ctx.profile);
     match images::resolve(&ctx.docker, &ctx.profile, &roles).await {
         Ok(records) => result.images = records,
         Err(e) => {
             result.reason = Some(e.to_string());
-            return (finish(result, started, &workspace), None);
+            return (finish(result, started, &workspace, quota), None);
         }
     }
 
@@ -268,6 +276,9 @@ async fn run_unredacted(
         workspace.clone(),
     );
     env.mount_outputs(ci_env::outputs_dir(&workspace));
+    if quota.is_some() {
+        env.workspace_has_quota();
+    }
     // Checked when the profile was loaded.
     env.bound_containers(ctx.profile.bounds.limits().unwrap_or_default());
     // A panic in the plan is the harness's failure: the teardown still runs, and the plan is
@@ -298,7 +309,21 @@ async fn run_unredacted(
             result.reason = Some(format!("the harness panicked: {}", panic_message(&*panic)));
         }
     }
-    (finish(result, started, &workspace), Some(teardown))
+    // The plugin filled its own file system: its Fail says so (a full host disk is an Error,
+    // decided when the step failed).
+    if let Some(quota) = quota.as_ref().filter(|q| q.is_full()) {
+        if result.status == Status::Fail {
+            let note = format!(
+                "the plugin filled its workspace quota ({} MiB, bounds.workspace)",
+                quota.bytes() >> 20
+            );
+            result.reason = Some(match result.reason.take() {
+                Some(r) => format!("{r}; {note}"),
+                None => note,
+            });
+        }
+    }
+    (finish(result, started, &workspace, quota), Some(teardown))
 }
 
 /// The text a panic was raised with.
@@ -357,11 +382,29 @@ fn note_for_expectation(previous: &Option<String>) -> String {
     }
 }
 
-fn finish(mut result: ScenarioResult, started: Instant, workspace: &Path) -> ScenarioResult {
+fn finish(
+    mut result: ScenarioResult,
+    started: Instant,
+    workspace: &Path,
+    quota: Option<runtime::quota::WorkspaceQuota>,
+) -> ScenarioResult {
     // Time spent before the plan got its slot (bringing its environment up beside other plans)
     // is not its wall time.
     result.duration_ms =
         (started.elapsed().as_millis() as u64).saturating_sub(result.phases.ahead_ms);
+    if let Some(quota) = quota {
+        // Its own file system goes; a workspace kept for inspection is copied out first.
+        if let Err(e) = quota.release(result.status != Status::Pass) {
+            let note = format!("the workspace quota could not be released: {e}");
+            result.reason = Some(match result.reason.take() {
+                Some(r) => format!("{r}; {note}"),
+                None => note,
+            });
+            if result.status == Status::Pass {
+                result.status = Status::Error;
+            }
+        }
+    }
     if result.status == Status::Pass {
         // Keep the workspace (tarballs) and the steps' outputs only when there is something to
         // look into.
@@ -371,11 +414,14 @@ fn finish(mut result: ScenarioResult, started: Instant, workspace: &Path) -> Sce
     result
 }
 
+/// The workspace, on a file system of the profile's `bounds.workspace` where this host allows
+/// it (the quota, returned), else a plain directory (said once on stderr).
 fn prepare_workspace(
-    root: &Path,
+    ctx: &RunContext,
     scenario: &Scenario,
     workspace: &Path,
-) -> Result<(), RuntimeError> {
+) -> Result<Option<runtime::quota::WorkspaceQuota>, RuntimeError> {
+    let root = &ctx.root;
     let err = |source| RuntimeError::Workspace {
         path: workspace.to_owned(),
         source,
@@ -384,12 +430,63 @@ fn prepare_workspace(
         std::fs::remove_dir_all(workspace).map_err(err)?;
     }
     std::fs::create_dir_all(workspace).map_err(err)?;
+    let quota = match ctx.profile.bounds.workspace_bytes() {
+        Ok(bytes) => match runtime::quota::WorkspaceQuota::mount(workspace, bytes) {
+            Ok(quota) => Some(quota),
+            Err(e) => {
+                static SAID: std::sync::Once = std::sync::Once::new();
+                SAID.call_once(|| crate::errln!("note: {e}; workspaces are not bounded"));
+                None
+            }
+        },
+        // Checked when the profile was loaded.
+        Err(_) => None,
+    };
     ci_env::prepare(workspace).map_err(err)?;
     if let Some(dir) = &scenario.workspace {
-        copy_dir(&root.join(dir), workspace).map_err(|source| RuntimeError::Workspace {
-            path: root.join(dir),
+        let from = root.join(dir);
+        let located = |source| RuntimeError::Workspace {
+            path: from.clone(),
             source,
-        })?;
+        };
+        refuse_linked_source(root, dir).map_err(located)?;
+        copy_dir(&from, workspace).map_err(located)?;
+    }
+    // A step run as another user writes to the workspace and its DRONE_OUTPUT file as a pod's
+    // shared volume lets it (Kubernetes' fsGroup): the two folders are writable by everyone.
+    if scenario.steps.iter().any(|step| step.user.is_some()) {
+        use std::os::unix::fs::PermissionsExt;
+        for dir in [workspace.to_owned(), ci_env::outputs_dir(workspace)] {
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).map_err(
+                |source| RuntimeError::Workspace {
+                    path: dir.clone(),
+                    source,
+                },
+            )?;
+        }
+    }
+    Ok(quota)
+}
+
+/// A scenario's `workspace:` is a directory of the repository: neither it nor a directory on
+/// the way to it may be a symlink (which could lead anywhere on the host).
+fn refuse_linked_source(root: &Path, dir: &str) -> std::io::Result<()> {
+    let mut here = root.to_owned();
+    for component in Path::new(dir).components() {
+        here.push(component);
+        let meta = std::fs::symlink_metadata(&here)?;
+        if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(&here).unwrap_or_default();
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!(
+                    "workspace `{dir}`: {} is a symlink to {}; a scenario's workspace must be a \
+                     directory of the repository",
+                    here.strip_prefix(root).unwrap_or(&here).display(),
+                    target.display()
+                ),
+            ));
+        }
     }
     Ok(())
 }

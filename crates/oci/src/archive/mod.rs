@@ -14,6 +14,7 @@
 //! the [`Limits`]; going over one is a Fail naming the limit, never an abort.
 
 mod contents;
+mod entries;
 mod layer;
 mod resolve;
 mod scan;
@@ -33,6 +34,7 @@ use serde_json::Value;
 pub use contents::{
     apply_layer_files, image_path, read_layer_files, FileContent, LayerFiles, MAX_FILE_BYTES,
 };
+pub use entries::{read_layer_entries, Entry, EntryKind, Hidden, LayerEntries, ENTRY_OVERHEAD};
 pub use layer::{apply_layers, scan_layer, Algorithm, Compression, LayerProblem, LayerScan, Want};
 use resolve::Resolver;
 use scan::{scan, Pass};

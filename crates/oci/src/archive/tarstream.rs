@@ -38,6 +38,11 @@ pub struct Header {
     pub size: u64,
     /// Where the member's (first) header starts.
     pub offset: u64,
+    /// Permission bits (`0o7777` at most); `None` when the field is not a number.
+    pub mode: Option<u32>,
+    /// Owner and group ids (PAX `uid`/`gid` when given); `None` when not a number.
+    pub uid: Option<u64>,
+    pub gid: Option<u64>,
 }
 
 /// Why a tar stream cannot be read on. Messages name offsets and members, never content.
@@ -164,6 +169,8 @@ impl<R: Read> TarStream<R> {
         let mut pax_path = None;
         let mut pax_link = None;
         let mut pax_size = None;
+        let mut pax_uid = None;
+        let mut pax_gid = None;
         let mut long_name = None;
         let mut long_link = None;
         loop {
@@ -208,6 +215,8 @@ impl<R: Read> TarStream<R> {
                                             })?,
                                     )
                                 }
+                                b"uid" => pax_uid = pax_number(value),
+                                b"gid" => pax_gid = pax_number(value),
                                 _ => {}
                             }
                         }
@@ -249,6 +258,9 @@ impl<R: Read> TarStream<R> {
                         kind,
                         size,
                         offset,
+                        mode: parse_number(&block[100..108]).map(|m| (m & 0o7777) as u32),
+                        uid: pax_uid.or_else(|| parse_number(&block[108..116])),
+                        gid: pax_gid.or_else(|| parse_number(&block[116..124])),
                     }));
                 }
             }
@@ -426,6 +438,26 @@ fn parse_size(bytes: &[u8], offset: u64) -> Result<u64, TarError> {
     })
 }
 
+/// A numeric field (mode, uid, gid): octal, or GNU base-256 when positive and within 64 bits.
+fn parse_number(bytes: &[u8]) -> Option<u64> {
+    if bytes[0] & 0x80 == 0 {
+        return parse_octal(bytes);
+    }
+    if bytes[0] == 0xff {
+        return None;
+    }
+    let mut value: u128 = u128::from(bytes[0] & 0x7f);
+    for &b in &bytes[1..] {
+        value = (value << 8) | u128::from(b);
+    }
+    u64::try_from(value).ok()
+}
+
+/// A PAX record's decimal number.
+fn pax_number(value: &[u8]) -> Option<u64> {
+    std::str::from_utf8(value).ok()?.parse().ok()
+}
+
 /// An octal field: optional leading spaces, digits, then NUL or spaces. Empty is 0.
 fn parse_octal(bytes: &[u8]) -> Option<u64> {
     let mut value: u64 = 0;
@@ -485,6 +517,10 @@ mod tests {
         let mut stream = TarStream::new(bytes.as_slice());
         let first = stream.next_header().unwrap().unwrap();
         assert_eq!((first.name.as_str(), first.size), ("a", 5));
+        assert_eq!(
+            (first.mode, first.uid, first.gid),
+            (Some(0o644), Some(0), Some(0))
+        );
         let mut data = Vec::new();
         stream.data().read_to_end(&mut data).unwrap();
         assert_eq!(data, b"hello");

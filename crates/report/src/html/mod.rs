@@ -17,6 +17,7 @@ use model::result::Status;
 
 mod claims;
 mod compare;
+mod harness_steps;
 mod inventory;
 mod plan;
 pub use compare::render_compare;
@@ -111,6 +112,7 @@ table.inv tr.changed td{background:#fff8c5}
 table.inv tr.gone td{background:#ffebe9;text-decoration:line-through;color:var(--muted)}
 table.assertions td.expected,table.assertions td.found{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;white-space:pre-wrap;word-break:break-word}
 table.assertions tr.fail td:first-child{border-left:3px solid var(--fail)}
+table.differences{margin:4px 0 8px}table.differences td{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px;white-space:pre-wrap;word-break:break-word}table.differences tr.allowed td{color:#888}
 details.log,details.more{margin:4px 0}
 details.log>summary,details.more>summary{cursor:pointer}
 details.log pre{background:#1f2328;color:#e6edf3;padding:8px 10px;border-radius:4px;max-height:420px;overflow:auto;white-space:pre-wrap;word-break:break-all}

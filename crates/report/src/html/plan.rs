@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use super::Redact;
 use crate::view::{overhead, Entry};
-use model::result::{Phases, ScenarioResult, Status, StepRecord};
+use model::result::{Difference, Phases, ScenarioResult, Status, StepRecord};
 
 use super::*;
 
@@ -68,6 +68,7 @@ pub(super) fn repetition(out: &mut String, entry: &Entry<'_>, redact: Redact) {
     }
     // A plan that errored before its steps shows only what it recorded.
     let ran = !r.steps.is_empty();
+    harness_steps::harness_steps(out, &r.harness_steps, redact);
     if ran {
         out.push_str("<h4>Steps</h4>\n");
         timeline(out, &r.steps, redact);
@@ -280,8 +281,43 @@ pub(super) fn assertion_rows(
             esc(&redact.text(&a.expected)),
             esc(&redact.text(&a.found))
         );
+        if let Some(differences) = &a.differences {
+            difference_rows(out, differences, redact);
+        }
     }
     out.push_str("</tbody></table>\n");
+}
+
+/// What differs between two images (`images_equivalent`), under its outcome: one row each,
+/// allowed ones greyed with the pattern that allows them.
+fn difference_rows(out: &mut String, differences: &[Difference], redact: Redact) {
+    let absent = |v: &Option<String>| match v {
+        Some(v) => esc(&redact.text(v)),
+        None => "<i>absent</i>".to_owned(),
+    };
+    out.push_str(
+        "<tr class=\"differences\"><td colspan=\"4\"><table class=\"differences\"><thead><tr><th>what</th><th>where</th><th>left</th><th>right</th><th>allowed by</th></tr></thead><tbody>\n",
+    );
+    for d in differences {
+        let _ = writeln!(
+            out,
+            "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if d.allowed_by.is_some() {
+                " class=\"allowed\""
+            } else {
+                ""
+            },
+            esc(&d.kind.to_string()),
+            esc(&redact.text(&d.key)),
+            absent(&d.left),
+            absent(&d.right),
+            d.allowed_by
+                .as_deref()
+                .map(|p| esc(&redact.text(p)))
+                .unwrap_or_default()
+        );
+    }
+    out.push_str("</tbody></table></td></tr>\n");
 }
 
 pub(super) fn assertions(out: &mut String, r: &ScenarioResult, redact: Redact) {

@@ -150,6 +150,7 @@ impl Environment {
                             env: &services.registry.env,
                             extra_env,
                             privileged: services.registry.privileged,
+                            user: services.registry.user.clone(),
                             binds: binds.clone(),
                             aliases: vec![name.clone()],
                             workdir: None,
@@ -183,6 +184,7 @@ impl Environment {
                     env: &spec.env,
                     extra_env: &dind_env,
                     privileged: true,
+                    user: spec.user.clone(),
                     binds: dind_binds,
                     aliases: vec!["dind".into()],
                     workdir: None,
@@ -300,7 +302,7 @@ impl Environment {
             // tempfile creates the directory with mode 0700.
             let dir = tempfile::Builder::new()
                 .prefix(&format!(
-                    "conformance-auth-{}-{}-",
+                    "{PRIVATE_DIR_PREFIX}{}-{}-",
                     self.labels[LABEL_RUN], self.instance
                 ))
                 .tempdir()

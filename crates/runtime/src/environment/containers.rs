@@ -93,6 +93,7 @@ impl Environment {
             env: Some(env),
             labels: Some(self.labels.clone()),
             working_dir: spec.workdir.map(str::to_owned),
+            user: spec.user.clone(),
             exposed_ports: spec.publish.map(|port| vec![format!("{port}/tcp")]),
             host_config: Some(HostConfig {
                 privileged: Some(spec.privileged),
@@ -293,6 +294,8 @@ pub(crate) struct ContainerSpec<'a> {
     pub(crate) env: &'a BTreeMap<String, String>,
     pub(crate) extra_env: &'a BTreeMap<String, String>,
     pub(crate) privileged: bool,
+    /// The user the container runs as (`UID` or `UID:GID`); `None`: the image's.
+    pub(crate) user: Option<String>,
     pub(crate) binds: Vec<String>,
     pub(crate) aliases: Vec<String>,
     pub(crate) workdir: Option<&'a str>,

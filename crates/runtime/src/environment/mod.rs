@@ -71,6 +71,9 @@ pub struct Environment {
     /// The plan's SSH keys (in the private directory), mounted read-only in every step at
     /// [`scenario::SSH_KEYS_MOUNT`], once `start_services` wrote them.
     pub(crate) ssh_keys_dir: Option<PathBuf>,
+    /// Whether the workspace is on a file system of its own ([`crate::quota`]): then its
+    /// filling up is the plugin's doing, not the host's.
+    pub(crate) workspace_quota: bool,
 }
 
 impl Environment {
@@ -105,6 +108,7 @@ impl Environment {
             service_containers: Vec::new(),
             service_ips: BTreeMap::new(),
             ssh_keys_dir: None,
+            workspace_quota: false,
         }
     }
 
@@ -126,6 +130,12 @@ impl Environment {
     /// where steps write what they hand to later steps, out of the build context.
     pub fn mount_outputs(&mut self, dir: PathBuf) {
         self.outputs = Some(dir);
+    }
+
+    /// Says that the workspace is on a file system of its own: it no longer counts among the
+    /// host's disks ([`Environment::disks`]).
+    pub fn workspace_has_quota(&mut self) {
+        self.workspace_quota = true;
     }
 
     /// The limits every container gets where a step's own set none (the profile's `bounds`).

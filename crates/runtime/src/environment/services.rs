@@ -75,6 +75,7 @@ impl Environment {
                         env: &service.spec.env,
                         extra_env: &BTreeMap::new(),
                         privileged: service.spec.privileged,
+                        user: service.spec.user.clone(),
                         binds,
                         aliases: vec![service.alias.to_owned()],
                         workdir: None,

@@ -265,6 +265,37 @@ impl Scenario {
                             .map_err(|e| located(format!("tarball tags: {e}"), tag))?;
                     }
                 }
+                Assertion::ImagesEquivalent(eq) => {
+                    for image in [&eq.a, &eq.b] {
+                        if let Some(r) = image
+                            .registry
+                            .as_ref()
+                            .filter(|r| !self.registries.contains(r))
+                        {
+                            let message = format!(
+                                "{kind} names registry `{}`, which is not under `registries`",
+                                shown(r)
+                            );
+                            return Err(located(message, r));
+                        }
+                        grammar::check_repository(&image.repository)
+                            .map_err(|e| located(format!("{kind}: {e}"), &image.repository))?;
+                        grammar::check_tag(&image.tag)
+                            .map_err(|e| located(format!("{kind}: {e}"), &image.tag))?;
+                    }
+                    if eq.a == eq.b {
+                        let message = format!(
+                            "{kind}: `a` and `b` name the same image ({}:{}); compare two",
+                            shown(&eq.a.repository),
+                            shown(&eq.a.tag)
+                        );
+                        return Err(located(message, "b:"));
+                    }
+                    for allowed in &eq.allow {
+                        check_allowed(allowed)
+                            .map_err(|e| located(format!("{kind} allow: {e}"), &allowed.key))?;
+                    }
+                }
                 Assertion::StepDurationUnder { step, max }
                     if max.is_zero() || *max > MAX_TIMEOUT =>
                 {
@@ -368,4 +399,28 @@ impl Scenario {
         vars.insert(NONCE.to_owned(), NONCE_SAMPLE.to_owned());
         grammar::check_reference(&substitute(reference, &vars))
     }
+}
+
+/// An allowed difference: a glob over a key of a known section or over an absolute path, with
+/// a reason.
+fn check_allowed(allowed: &AllowedDifference) -> Result<(), String> {
+    let key = allowed.key.as_str();
+    if !key.starts_with('/') {
+        let section = key.split('.').next().unwrap_or(key);
+        if !IMAGE_DIFFERENCE_SECTIONS.contains(&section) {
+            return Err(format!(
+                "`{}` is neither a file's absolute path nor a key of {}",
+                shown(key),
+                IMAGE_DIFFERENCE_SECTIONS.join(", ")
+            ));
+        }
+    }
+    globset::GlobBuilder::new(key)
+        .literal_separator(true)
+        .build()
+        .map_err(|e| format!("`{}` is not a glob: {}", shown(key), e.kind()))?;
+    if allowed.because.trim().is_empty() {
+        return Err(format!("`{}` needs a reason (`because`)", shown(key)));
+    }
+    Ok(())
 }

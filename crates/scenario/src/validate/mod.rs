@@ -7,6 +7,7 @@ use crate::grammar::shown;
 use crate::types::*;
 
 mod checks;
+mod harness_steps;
 mod registries;
 mod secrets;
 mod services;
@@ -210,6 +211,7 @@ fn kind(assertion: &Assertion) -> &'static str {
         Assertion::StepDurationUnder { .. } => "step_duration_under",
         Assertion::RegistryLogContains { .. } => "registry_log_contains",
         Assertion::SecretAbsent(_) => "secret_absent",
+        Assertion::ImagesEquivalent(_) => "images_equivalent",
     }
 }
 

@@ -140,6 +140,16 @@ impl Scenario {
                 }
             }
         }
+        if let Some(user) = &step.user {
+            if !valid_user(user) {
+                let message = format!(
+                    "step `{name}`: user `{}` must be a numeric uid, optionally with a gid \
+                     (`1000` or `1000:1000`)",
+                    shown(user)
+                );
+                return Err(Problem::at(message, user, Some(&here)).or("user:"));
+            }
+        }
         for key in step.settings.keys() {
             if step.env.contains_key(&setting_variable(key)) {
                 let message = format!(
@@ -225,5 +235,43 @@ impl Scenario {
             })?;
         }
         Ok(())
+    }
+}
+
+/// A step's `user`: `UID` or `UID:GID`, each 1 to 10 digits and within 32 bits.
+fn valid_user(user: &str) -> bool {
+    let id = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 10
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && part.parse::<u32>().is_ok()
+    };
+    match user.split_once(':') {
+        Some((uid, gid)) => id(uid) && id(gid),
+        None => id(user),
+    }
+}
+
+#[cfg(test)]
+mod user_tests {
+    use super::valid_user;
+
+    #[test]
+    fn step_user_is_a_numeric_uid_with_an_optional_gid() {
+        for good in ["0", "1000", "1000:1000", "4294967295"] {
+            assert!(valid_user(good), "{good}");
+        }
+        for bad in [
+            "",
+            "root",
+            "1000:",
+            ":1000",
+            "-1",
+            "4294967296",
+            "1:2:3",
+            "10 00",
+        ] {
+            assert!(!valid_user(bad), "{bad}");
+        }
     }
 }
