@@ -257,7 +257,10 @@ fn a_known_discrepancy_names_the_builder_and_the_assertions_it_breaks() {
     // written.
     assert_eq!(
         kaniko.fails,
-        [scenario.assertions[3].clone(), scenario.assertions[4].clone()]
+        [
+            scenario.assertions[3].clone(),
+            scenario.assertions[4].clone()
+        ]
     );
     assert!(matches!(
         &scenario.assertions[3],
