@@ -15,7 +15,7 @@ use runtime::{self, Swept};
 
 mod common;
 
-use common::docker::{forget, harness, leftovers, root, stderr_of, wait_within};
+use common::docker::{forget, harness, leftovers, root, stderr_of, wait_within, with_docker};
 
 /// A plan that brings a whole environment up (network, two volumes, registry, DinD, a step) in
 /// a few seconds.
@@ -308,15 +308,10 @@ impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let label = self.0.clone();
         let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    let docker = runtime::connect().await.unwrap();
-                    runtime::remove_until_gone(&docker, vec![label], None, Duration::from_secs(10))
-                        .await
-                })
+            with_docker(async |docker| {
+                runtime::remove_until_gone(&docker, vec![label], None, Duration::from_secs(10))
+                    .await
+            })
         })
         .join();
     }

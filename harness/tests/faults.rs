@@ -17,7 +17,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{KillContainerOptions, ListContainersOptions, LogsOptions};
+use bollard::query_parameters::{KillContainerOptions, LogsOptions};
 use bollard::Docker;
 use futures_util::StreamExt;
 use harness::matrix::{self, Job};
@@ -29,7 +29,9 @@ use runtime::{self, Swept};
 
 mod common;
 
-use common::docker::{forget, harness, in_session, leftovers, root, stderr_of, wait_within};
+use common::docker::{
+    forget, harness, in_session, leftovers, root, run_containers, stderr_of, wait_within,
+};
 
 /// A real plan that brings a whole environment up (network, volumes, registry, DinD, a step).
 const PLAN: &str = "build_only::no_push::buildx";
@@ -73,19 +75,7 @@ fn assert_error(result: &ScenarioResult) -> &str {
 
 /// The first container of the run whose name contains `part`: its id.
 async fn container(docker: &Docker, run: &str, part: &str) -> Option<String> {
-    let filters = HashMap::from([
-        (
-            "label".to_owned(),
-            vec![format!("{}={run}", runtime::LABEL_RUN)],
-        ),
-        ("name".to_owned(), vec![part.to_owned()]),
-    ]);
-    docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters),
-            ..Default::default()
-        }))
+    run_containers(docker, run, Some(part))
         .await
         .ok()?
         .into_iter()
@@ -485,12 +475,7 @@ impl Drop for Harness {
 async fn owner_labels(docker: &Docker, run: &str) -> Vec<HashMap<String, String>> {
     let label = format!("{}={run}", runtime::LABEL_RUN);
     let filters = HashMap::from([("label".to_owned(), vec![label])]);
-    let mut found: Vec<HashMap<String, String>> = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            filters: Some(filters.clone()),
-            ..Default::default()
-        }))
+    let mut found: Vec<HashMap<String, String>> = run_containers(docker, run, None)
         .await
         .unwrap()
         .into_iter()

@@ -8,41 +8,25 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::ListContainersOptions;
-
 mod common;
 
-use common::docker::{harness, leftovers, root, run_id, wait_within};
+use common::docker::{harness, leftovers, root, run_containers, run_id, wait_within, with_docker};
 
 const PLAN: &str = "build_only::no_push::buildx";
 
 /// The labels of the run's containers.
 fn container_labels(run: &str) -> Vec<(String, HashMap<String, String>)> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let docker = runtime::connect().await.unwrap();
-            let filters = HashMap::from([(
-                "label".to_owned(),
-                vec![format!("{}={run}", runtime::LABEL_RUN)],
-            )]);
-            docker
-                .list_containers(Some(ListContainersOptions {
-                    all: true,
-                    filters: Some(filters),
-                    ..Default::default()
-                }))
-                .await
-                .unwrap()
-                .into_iter()
-                .map(|c| {
-                    let name = c.names.unwrap_or_default().join(",");
-                    (name, c.labels.unwrap_or_default())
-                })
-                .collect()
-        })
+    with_docker(async |docker| {
+        run_containers(&docker, run, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| {
+                let name = c.names.unwrap_or_default().join(",");
+                (name, c.labels.unwrap_or_default())
+            })
+            .collect()
+    })
 }
 
 /// A repository root holding only the plan's scenario (others' scenarios being edited cannot

@@ -398,6 +398,23 @@ impl Registry {
         Ok((file, size, compression))
     }
 
+    /// A layer of a served image pulled as by [`Registry::pull_layer`], then read off the async
+    /// runtime: `read` gets the file (buffered, 256 KiB), its size and how it is compressed.
+    async fn read_pulled_layer<T: Send + 'static>(
+        &self,
+        image: &RegistryImage,
+        layer: &OciDescriptor,
+        read: impl FnOnce(std::io::BufReader<std::fs::File>, u64, Compression) -> T + Send + 'static,
+    ) -> Result<T, RegistryQueryError> {
+        let (file, size, compression) = self.pull_layer(image, layer).await?;
+        tokio::task::spawn_blocking(move || {
+            let reader = std::io::BufReader::with_capacity(256 * 1024, file);
+            read(reader, size, compression)
+        })
+        .await
+        .map_err(|e| layer_reader_stopped(image, layer, e))
+    }
+
     /// The files of a served image: every layer pulled (its digest verified by the client)
     /// into a temporary file, then streamed through the bounded decompressor and listed (names
     /// only), applied in order; nothing is held in memory but the names. The inner error says
@@ -412,24 +429,22 @@ impl Registry {
         let mut names_left = limits.name_bytes;
         let mut layers = Vec::with_capacity(image.layers.len());
         for layer in &image.layers {
-            let (file, size, compression) = self.pull_layer(image, layer).await?;
             let digest = layer.digest.clone();
             let limits = limits.clone();
-            let (scan, left) = tokio::task::spawn_blocking(move || {
-                let reader = std::io::BufReader::with_capacity(256 * 1024, file);
-                let scan = scan_layer(
-                    reader,
-                    compression,
-                    size,
-                    &limits,
-                    Want::default(),
-                    &mut names_left,
-                )
-                .map_err(|problem| problem.describe(&digest));
-                (scan, names_left)
-            })
-            .await
-            .map_err(|e| layer_reader_stopped(image, layer, e))?;
+            let (scan, left) = self
+                .read_pulled_layer(image, layer, move |reader, size, compression| {
+                    let scan = scan_layer(
+                        reader,
+                        compression,
+                        size,
+                        &limits,
+                        Want::default(),
+                        &mut names_left,
+                    )
+                    .map_err(|problem| problem.describe(&digest));
+                    (scan, names_left)
+                })
+                .await?;
             names_left = left;
             match scan.and_then(|s| s.paths.map_err(|e| format!("layer {}: {e}", layer.digest))) {
                 Ok(paths) => layers.push(paths),
@@ -454,16 +469,14 @@ impl Registry {
         let wanted: BTreeSet<String> = paths.iter().map(|p| image_path(p)).collect();
         let mut layers = Vec::with_capacity(image.layers.len());
         for layer in &image.layers {
-            let (file, size, compression) = self.pull_layer(image, layer).await?;
             let digest = layer.digest.clone();
             let wanted = wanted.clone();
-            let read = tokio::task::spawn_blocking(move || {
-                let reader = std::io::BufReader::with_capacity(256 * 1024, file);
-                read_layer_files(reader, compression, size, &Limits::default(), &wanted)
-                    .map_err(|problem| problem.describe(&digest))
-            })
-            .await
-            .map_err(|e| layer_reader_stopped(image, layer, e))?;
+            let read = self
+                .read_pulled_layer(image, layer, move |reader, size, compression| {
+                    read_layer_files(reader, compression, size, &Limits::default(), &wanted)
+                        .map_err(|problem| problem.describe(&digest))
+                })
+                .await?;
             match read.and_then(|r| r.map_err(|e| format!("layer {}: {e}", layer.digest))) {
                 Ok(files) => layers.push(files),
                 Err(e) => return Ok(Err(e)),
@@ -513,17 +526,15 @@ impl Registry {
         let mut budget = limits.name_bytes;
         let mut layers = Vec::with_capacity(image.layers.len());
         for layer in &image.layers {
-            let (file, size, compression) = self.pull_layer(image, layer).await?;
             let digest = layer.digest.clone();
             let limits = limits.clone();
-            let (read, left) = tokio::task::spawn_blocking(move || {
-                let reader = std::io::BufReader::with_capacity(256 * 1024, file);
-                let read = read_layer_entries(reader, compression, size, &limits, &mut budget)
-                    .map_err(|problem| problem.describe(&digest));
-                (read, budget)
-            })
-            .await
-            .map_err(|e| layer_reader_stopped(image, layer, e))?;
+            let (read, left) = self
+                .read_pulled_layer(image, layer, move |reader, size, compression| {
+                    let read = read_layer_entries(reader, compression, size, &limits, &mut budget)
+                        .map_err(|problem| problem.describe(&digest));
+                    (read, budget)
+                })
+                .await?;
             budget = left;
             match read.and_then(|r| r.map_err(|e| format!("layer {}: {e}", layer.digest))) {
                 Ok(entries) => layers.push(entries),
@@ -602,17 +613,15 @@ impl Registry {
         }
         let count = image.layers.len();
         for (i, layer) in image.layers.iter().enumerate() {
-            let (file, size, compression) = self.pull_layer(image, layer).await?;
             let digest = layer.digest.clone();
             let needles = needles.clone();
-            let found = tokio::task::spawn_blocking(move || {
-                let reader = std::io::BufReader::with_capacity(256 * 1024, file);
-                search_layer(reader, compression, size, &Limits::default(), &needles).map_err(
-                    |problem| format!("{}: not searched through", problem.describe(&digest)),
-                )
-            })
-            .await
-            .map_err(|e| layer_reader_stopped(image, layer, e))?;
+            let found = self
+                .read_pulled_layer(image, layer, move |reader, size, compression| {
+                    search_layer(reader, compression, size, &Limits::default(), &needles).map_err(
+                        |problem| format!("{}: not searched through", problem.describe(&digest)),
+                    )
+                })
+                .await?;
             match found {
                 Ok(found) => searched.add_part(
                     found,

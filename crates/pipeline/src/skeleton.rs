@@ -28,6 +28,10 @@ struct Skeleton {
     harness_stage: Stage,
     steps: Vec<StepOut>,
     assertions: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    leftovers: Vec<serde_json::Value>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    loosen_accounting: BTreeMap<String, String>,
 }
 
 #[derive(Serialize)]
@@ -107,6 +111,8 @@ pub fn skeleton(imported: &Imported, source: &str, workspace: &str) -> String {
     let mut assertions = Vec::new();
     let mut builders = Vec::new();
     let mut pushes: Vec<(usize, String)> = Vec::new();
+    let mut leftovers = Vec::new();
+    let mut loosen = BTreeMap::new();
     let mut no_push: Vec<(usize, String)> = Vec::new();
     for (index, step) in imported.steps.iter().enumerate() {
         let base = step_name(step.step.identifier.as_deref().or(step.step.name.as_deref()), index);
@@ -145,6 +151,28 @@ pub fn skeleton(imported: &Imported, source: &str, workspace: &str) -> String {
                     .map(|t| t.split(',').map(|s| s.trim().to_owned()).collect())
                     .unwrap_or_default();
                 let push_only = on("PLUGIN_PUSH_ONLY");
+                // What a plugin leaves in a daemon it is given: BuildX its images, by name;
+                // drone-docker a random temporary name for each build.
+                if t.daemon == crate::translate::DaemonChoice::Shared {
+                    match t.builder {
+                        crate::select::Builder::Buildx => {
+                            for tag in &tags {
+                                let reference = format!("{repo}:{tag}");
+                                if leftovers.iter().any(|l: &serde_json::Value| l["daemon_image"]["reference"] == reference.as_str()) {
+                                    continue;
+                                }
+                                leftovers.push(serde_json::json!({"daemon_image": {
+                                    "reference": reference,
+                                    "because": format!("step `{name}` builds or loads the image in the daemon it is given (PLUGIN_DAEMON_OFF)"),
+                                }}));
+                            }
+                        }
+                        crate::select::Builder::Docker => {
+                            loosen.insert("daemon".to_owned(), "drone-docker tags each build with a random temporary name in the daemon it is given, so its images cannot be named in advance".to_owned());
+                        }
+                        crate::select::Builder::Kaniko => {}
+                    }
+                }
                 let builds_only = !push_only && (on("PLUGIN_NO_PUSH") || on("PLUGIN_DRY_RUN"));
                 match repository {
                     Some(repository) if builds_only => no_push.push((index, repository)),
@@ -205,6 +233,8 @@ pub fn skeleton(imported: &Imported, source: &str, workspace: &str) -> String {
         harness_stage: scenario_stage,
         steps,
         assertions,
+        leftovers,
+        loosen_accounting: loosen,
     };
     let mut out = String::new();
     out.push_str(&format!(

@@ -1,11 +1,16 @@
-//! For the tests that run the harness against the Docker daemon (cleanup, faults): the
-//! `harness` binary, run ids of their own, and what a run left behind.
+//! For the tests that run the harness against the Docker daemon (cleanup, faults,
+//! shared_state): the `harness` binary, run ids of their own, the daemon, and what a run left
+//! behind.
 
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use bollard::models::ContainerSummary;
+use bollard::query_parameters::ListContainersOptions;
+use bollard::Docker;
 use harness::runner::RunContext;
 use harness::session::{self, ProfileChoice};
 use runtime::stop;
@@ -40,18 +45,49 @@ pub fn run_id(group: &str, case: &str) -> String {
     )
 }
 
-/// What remains labelled with this run: containers, networks, volumes.
-pub fn leftovers(run: &str) -> Swept {
+/// Runs `body` with the Docker daemon, on a runtime of its own (one thread): for the
+/// synchronous parts of a test and for `Drop`s.
+pub fn with_docker<T>(body: impl AsyncFnOnce(Docker) -> T) -> T {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
         .block_on(async {
             let docker = runtime::connect().await.expect("a docker daemon answers");
-            runtime::count_labelled(&docker, &[format!("{}={run}", runtime::LABEL_RUN)])
-                .await
-                .expect("docker lists resources")
+            body(docker).await
         })
+}
+
+/// What remains labelled with this run: containers, networks, volumes.
+pub fn leftovers(run: &str) -> Swept {
+    with_docker(async |docker| {
+        runtime::count_labelled(&docker, &[format!("{}={run}", runtime::LABEL_RUN)])
+            .await
+            .expect("docker lists resources")
+    })
+}
+
+/// The containers labelled with this run, running or not; with `name`, only those whose name
+/// contains it.
+pub async fn run_containers(
+    docker: &Docker,
+    run: &str,
+    name: Option<&str>,
+) -> Result<Vec<ContainerSummary>, bollard::errors::Error> {
+    let mut filters = HashMap::from([(
+        "label".to_owned(),
+        vec![format!("{}={run}", runtime::LABEL_RUN)],
+    )]);
+    if let Some(part) = name {
+        filters.insert("name".to_owned(), vec![part.to_owned()]);
+    }
+    docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        }))
+        .await
 }
 
 /// Removes what a test left in reports/ (only after it passed: a failure keeps the evidence).

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
-use super::layer::decompressed;
-use super::tarstream::{Kind, TarError, TarStream};
-use super::{normalize, Compression, LayerProblem, Limits, Want, KIB};
+use super::tarstream::Kind;
+use super::walk::{walk_members, Stop};
+use super::{normalize, Compression, LayerProblem, Limits, KIB};
 use crate::human::shown;
 
 /// The most bytes of one file read to compare its content (64 KiB); a larger file is said to be
@@ -49,100 +49,69 @@ pub fn read_layer_files<R: Read>(
     limits: &Limits,
     wanted: &BTreeSet<String>,
 ) -> Result<Result<LayerFiles, String>, LayerProblem> {
-    let mut capped = decompressed(input, compression, compressed_size, limits, Want::default())?;
-    let mut stream = TarStream::new(&mut capped);
     let mut files = LayerFiles::default();
-    let mut failed = None;
-    let mut broken = None;
-    loop {
-        let header = match stream.next_header() {
-            Ok(Some(header)) => header,
-            Ok(None) => break,
-            Err(TarError::Inner(e)) => {
-                failed = Some(e);
-                break;
-            }
-            Err(e) => {
-                broken = Some(format!("not a readable tar: {e}"));
-                break;
-            }
-        };
-        let path = normalize(&header.name);
-        if path.split('/').any(|c| c == "..") {
-            broken = Some(format!(
-                "member {} leaves the layer's root (path traversal)",
-                shown(&header.name)
-            ));
-            break;
-        }
-        let (dir, base) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-        let hidden = if base == ".wh..wh..opq" {
-            Some(dir.to_owned())
-        } else {
-            base.strip_prefix(".wh.").map(|name| {
-                if dir.is_empty() {
-                    name.to_owned()
-                } else {
-                    format!("{dir}/{name}")
-                }
-            })
-        };
-        if let Some(hidden) = hidden {
-            // An opaque directory hides what is below it; a whiteout its target and below.
-            let opaque = base == ".wh..wh..opq";
-            files.removed.extend(
-                wanted
-                    .iter()
-                    .filter(|w| {
-                        (!opaque && **w == hidden)
-                            || hidden.is_empty()
-                            || w.starts_with(&format!("{hidden}/"))
-                    })
-                    .cloned(),
-            );
-            continue;
-        }
-        if !wanted.contains(&path) {
-            continue;
-        }
-        let link = || shown(header.link.as_deref().unwrap_or_default());
-        let content = match header.kind {
-            Kind::File => {
-                // Never more than the cap, whatever the header declares.
-                let mut head = Vec::new();
-                if let Err(e) = stream.data().take(MAX_FILE_BYTES).read_to_end(&mut head) {
-                    if stream.truncation().is_none() {
-                        failed = Some(e);
+    let walked = walk_members(
+        input,
+        compression,
+        compressed_size,
+        limits,
+        |header, path, data| {
+            let (dir, base) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+            let hidden = if base == ".wh..wh..opq" {
+                Some(dir.to_owned())
+            } else {
+                base.strip_prefix(".wh.").map(|name| {
+                    if dir.is_empty() {
+                        name.to_owned()
+                    } else {
+                        format!("{dir}/{name}")
                     }
-                    break;
-                }
-                FileContent::Regular {
-                    size: header.size,
-                    head,
-                }
+                })
+            };
+            if let Some(hidden) = hidden {
+                // An opaque directory hides what is below it; a whiteout its target and below.
+                let opaque = base == ".wh..wh..opq";
+                files.removed.extend(
+                    wanted
+                        .iter()
+                        .filter(|w| {
+                            (!opaque && **w == hidden)
+                                || hidden.is_empty()
+                                || w.starts_with(&format!("{hidden}/"))
+                        })
+                        .cloned(),
+                );
+                return Ok(());
             }
-            Kind::Dir => FileContent::NotRegular("a directory".to_owned()),
-            Kind::Symlink => FileContent::NotRegular(format!("a symlink to {}", link())),
-            Kind::Hardlink => FileContent::NotRegular(format!("a hard link to {}", link())),
-            Kind::Other(flag) => FileContent::NotRegular(format!(
-                "a special file (tar type {})",
-                shown(&char::from(flag).to_string())
-            )),
-        };
-        files.written.insert(path, content);
-    }
-    // Data the walker skipped (or read) may have ended the stream early.
-    if let Some(truncated) = stream.truncation() {
-        broken.get_or_insert_with(|| format!("not a readable tar: {truncated}"));
-    }
-    drop(stream);
-    if let Some(e) = failed {
-        return Err(capped.problem(&e));
-    }
-    Ok(match broken {
-        Some(why) => Err(why),
-        None => Ok(files),
-    })
+            if !wanted.contains(&path) {
+                return Ok(());
+            }
+            let link = || shown(header.link.as_deref().unwrap_or_default());
+            let content = match header.kind {
+                Kind::File => {
+                    // Never more than the cap, whatever the header declares.
+                    let mut head = Vec::new();
+                    data.take(MAX_FILE_BYTES)
+                        .read_to_end(&mut head)
+                        .map_err(Stop::Read)?;
+                    FileContent::Regular {
+                        size: header.size,
+                        head,
+                    }
+                }
+                Kind::Dir => FileContent::NotRegular("a directory".to_owned()),
+                Kind::Symlink => FileContent::NotRegular(format!("a symlink to {}", link())),
+                Kind::Hardlink => FileContent::NotRegular(format!("a hard link to {}", link())),
+                Kind::Other(flag) => FileContent::NotRegular(format!(
+                    "a special file (tar type {})",
+                    shown(&char::from(flag).to_string())
+                )),
+            };
+            files.written.insert(path, content);
+            Ok(())
+        },
+    )?;
+    Ok(walked.map(|()| files))
 }
 
 /// The files asked for as the layers, in order, leave them: a whiteout hides lower layers only,

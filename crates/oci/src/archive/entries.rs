@@ -8,10 +8,11 @@ use std::io::{self, Read};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::layer::{decompressed, NAME_OVERHEAD};
-use super::tarstream::{Kind, TarError, TarStream};
-use super::{normalize, Compression, LayerProblem, Limits, Want};
-use crate::human::{human, shown};
+use super::layer::NAME_OVERHEAD;
+use super::tarstream::Kind;
+use super::walk::{walk_members, Stop};
+use super::{normalize, Compression, LayerProblem, Limits};
+use crate::human::human;
 
 /// What keeping one entry costs besides its path (the metadata, a digest, a link target's
 /// `String`), counted with the path against [`Limits::name_bytes`].
@@ -76,108 +77,74 @@ pub fn read_layer_entries<R: Read>(
     limits: &Limits,
     budget: &mut u64,
 ) -> Result<Result<LayerEntries, String>, LayerProblem> {
-    let mut capped = decompressed(input, compression, compressed_size, limits, Want::default())?;
-    let mut stream = TarStream::new(&mut capped);
     let mut layer = LayerEntries::default();
-    let mut failed = None;
-    let mut broken = None;
-    loop {
-        let header = match stream.next_header() {
-            Ok(Some(header)) => header,
-            Ok(None) => break,
-            Err(TarError::Inner(e)) => {
-                failed = Some(e);
-                break;
+    let walked = walk_members(
+        input,
+        compression,
+        compressed_size,
+        limits,
+        |header, path, data| {
+            if path.is_empty() {
+                return Ok(());
             }
-            Err(e) => {
-                broken = Some(format!("not a readable tar: {e}"));
-                break;
+            let cost = path.len() as u64 + NAME_OVERHEAD + ENTRY_OVERHEAD;
+            if cost > *budget {
+                return Err(Stop::Refused(format!(
+                    "the layers list more than {} of files",
+                    human(limits.name_bytes)
+                )));
             }
-        };
-        let path = normalize(&header.name);
-        if path.split('/').any(|c| c == "..") {
-            broken = Some(format!(
-                "member {} leaves the layer's root (path traversal)",
-                shown(&header.name)
-            ));
-            break;
-        }
-        if path.is_empty() {
-            continue;
-        }
-        let cost = path.len() as u64 + NAME_OVERHEAD + ENTRY_OVERHEAD;
-        if cost > *budget {
-            broken = Some(format!(
-                "the layers list more than {} of files",
-                human(limits.name_bytes)
-            ));
-            break;
-        }
-        *budget -= cost;
-        let (dir, base) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-        if base == ".wh..wh..opq" {
-            layer.hidden.push(Hidden::Below(dir.to_owned()));
-            continue;
-        }
-        if let Some(name) = base.strip_prefix(".wh.") {
-            let target = if dir.is_empty() {
-                name.to_owned()
-            } else {
-                format!("{dir}/{name}")
+            *budget -= cost;
+            let (dir, base) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+            if base == ".wh..wh..opq" {
+                layer.hidden.push(Hidden::Below(dir.to_owned()));
+                return Ok(());
+            }
+            if let Some(name) = base.strip_prefix(".wh.") {
+                let target = if dir.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{dir}/{name}")
+                };
+                layer.hidden.push(Hidden::Path(target));
+                return Ok(());
+            }
+            let (kind, mode) = match header.kind {
+                Kind::File => (EntryKind::File, header.mode),
+                Kind::Dir => (EntryKind::Dir, header.mode),
+                Kind::Symlink => (EntryKind::Symlink, None),
+                Kind::Hardlink => (EntryKind::Hardlink, header.mode),
+                Kind::Other(flag) => (EntryKind::Other(char::from(flag)), header.mode),
             };
-            layer.hidden.push(Hidden::Path(target));
-            continue;
-        }
-        let (kind, mode) = match header.kind {
-            Kind::File => (EntryKind::File, header.mode),
-            Kind::Dir => (EntryKind::Dir, header.mode),
-            Kind::Symlink => (EntryKind::Symlink, None),
-            Kind::Hardlink => (EntryKind::Hardlink, header.mode),
-            Kind::Other(flag) => (EntryKind::Other(char::from(flag)), header.mode),
-        };
-        let (size, sha256) = if kind == EntryKind::File {
-            let mut hasher = HashWriter(Sha256::new());
-            if let Err(e) = io::copy(&mut stream.data(), &mut hasher) {
-                if stream.truncation().is_none() {
-                    failed = Some(e);
-                }
-                break;
-            }
-            let digest = format!("sha256:{}", hex::encode(hasher.0.finalize()));
-            (Some(header.size), Some(digest))
-        } else {
-            (None, None)
-        };
-        let link = match kind {
-            EntryKind::Hardlink => header.link.as_deref().map(normalize),
-            EntryKind::Symlink => header.link,
-            _ => None,
-        };
-        layer.written.push((
-            path,
-            Entry {
-                kind,
-                mode,
-                uid: header.uid,
-                gid: header.gid,
-                size,
-                sha256,
-                link,
-            },
-        ));
-    }
-    // Data the walker skipped (or read) may have ended the stream early.
-    if let Some(truncated) = stream.truncation() {
-        broken.get_or_insert_with(|| format!("not a readable tar: {truncated}"));
-    }
-    drop(stream);
-    if let Some(e) = failed {
-        return Err(capped.problem(&e));
-    }
-    Ok(match broken {
-        Some(why) => Err(why),
-        None => Ok(layer),
-    })
+            let (size, sha256) = if kind == EntryKind::File {
+                let mut hasher = HashWriter(Sha256::new());
+                io::copy(data, &mut hasher).map_err(Stop::Read)?;
+                let digest = format!("sha256:{}", hex::encode(hasher.0.finalize()));
+                (Some(header.size), Some(digest))
+            } else {
+                (None, None)
+            };
+            let link = match kind {
+                EntryKind::Hardlink => header.link.as_deref().map(normalize),
+                EntryKind::Symlink => header.link,
+                _ => None,
+            };
+            layer.written.push((
+                path,
+                Entry {
+                    kind,
+                    mode,
+                    uid: header.uid,
+                    gid: header.gid,
+                    size,
+                    sha256,
+                    link,
+                },
+            ));
+            Ok(())
+        },
+    )?;
+    Ok(walked.map(|()| layer))
 }
 
 /// Hashes what is written to it.

@@ -22,6 +22,7 @@ mod search;
 mod tarstream;
 #[cfg(test)]
 mod test_tar;
+mod walk;
 
 use crate::human::{human, shown};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
