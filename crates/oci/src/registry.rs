@@ -234,22 +234,15 @@ impl Registry {
         // The config as the plugin pushed it, read into memory only up to the limit (the
         // descriptor's size first, then what the registry actually sends). Whatever it is, the
         // plugin put it there: a Fail of the label checks, never more memory.
-        let labels = if !(0..=MAX_CONFIG_BYTES as i64).contains(&manifest.config.size) {
-            Err(config_declared_too_big(manifest.config.size))
-        } else {
-            let mut config = Capped::new(MAX_CONFIG_BYTES);
-            match self
-                .client
-                .pull_blob(&reference, &manifest.config, &mut config)
-                .await
-            {
-                Ok(()) => serde_json::from_slice::<serde_json::Value>(&config.data)
+        let labels = self
+            .pull_config(&reference, &manifest.config)
+            .await
+            .map_err(query_error("image config"))?
+            .and_then(|config| {
+                serde_json::from_slice::<serde_json::Value>(&config)
                     .map(|config| config_labels(&config))
-                    .map_err(|e| format!("the image config is not json: {e}")),
-                Err(_) if config.overflowed => Err(config_sent_too_big(manifest.config.size)),
-                Err(e) => return Err(query_error("image config")(e)),
-            }
-        };
+                    .map_err(|e| format!("the image config is not json: {e}"))
+            });
         Ok(Some(RegistryImage {
             // The digest the tag names: the index's when it is one.
             manifest_digest: list_digest.unwrap_or_else(|| digest.clone()),
@@ -357,6 +350,30 @@ impl Registry {
             }
         }
         Ok(reading)
+    }
+
+    /// The image config `descriptor` names, read into memory only up to [`MAX_CONFIG_BYTES`]
+    /// (the descriptor's size first, then what the registry actually sends): its bytes, or why
+    /// it is over the limit (the plugin's doing). The outer error: the registry could not be
+    /// asked.
+    async fn pull_config(
+        &self,
+        reference: &Reference,
+        descriptor: &OciDescriptor,
+    ) -> Result<Result<Vec<u8>, String>, OciDistributionError> {
+        if !(0..=MAX_CONFIG_BYTES as i64).contains(&descriptor.size) {
+            return Ok(Err(config_declared_too_big(descriptor.size)));
+        }
+        let mut config = Capped::new(MAX_CONFIG_BYTES);
+        match self
+            .client
+            .pull_blob(reference, descriptor, &mut config)
+            .await
+        {
+            Ok(()) => Ok(Ok(config.data)),
+            Err(_) if config.overflowed => Ok(Err(config_sent_too_big(descriptor.size))),
+            Err(e) => Err(e),
+        }
     }
 
     /// A layer of a served image pulled (its digest verified by the client) into a temporary
@@ -500,25 +517,17 @@ impl Registry {
         &self,
         image: &RegistryImage,
     ) -> Result<Result<ImageDescription, String>, RegistryQueryError> {
-        if !(0..=MAX_CONFIG_BYTES as i64).contains(&image.config.size) {
-            return Ok(Err(config_declared_too_big(image.config.size)));
-        }
-        let mut config = Capped::new(MAX_CONFIG_BYTES);
-        match self
-            .client
-            .pull_blob(&image.reference, &image.config, &mut config)
+        let config = match self
+            .pull_config(&image.reference, &image.config)
             .await
-        {
-            Ok(()) => {}
-            Err(_) if config.overflowed => return Ok(Err(config_sent_too_big(image.config.size))),
-            Err(e) => {
-                return Err(RegistryQueryError {
-                    what: format!("image config of {}", image.reference),
-                    message: e.to_string(),
-                })
-            }
-        }
-        let config = match serde_json::from_slice::<serde_json::Value>(&config.data) {
+            .map_err(|e| RegistryQueryError {
+                what: format!("image config of {}", image.reference),
+                message: e.to_string(),
+            })? {
+            Ok(config) => config,
+            Err(e) => return Ok(Err(e)),
+        };
+        let config = match serde_json::from_slice::<serde_json::Value>(&config) {
             Ok(config) => config,
             Err(e) => return Ok(Err(format!("the image config is not json: {e}"))),
         };
@@ -594,22 +603,13 @@ impl Registry {
             let found = search_json(&bytes, needles, name);
             searched.add_part(found, "");
         }
-        if !(0..=MAX_CONFIG_BYTES as i64).contains(&image.config.size) {
-            return Ok(Err(config_declared_too_big(image.config.size)));
-        }
-        let mut config = Capped::new(MAX_CONFIG_BYTES);
         match self
-            .client
-            .pull_blob(&image.reference, &image.config, &mut config)
+            .pull_config(&image.reference, &image.config)
             .await
+            .map_err(query_error(format!("image config of {}", image.reference)))?
         {
-            Ok(()) => searched.add_part(search_json(&config.data, needles, "the image config"), ""),
-            Err(_) if config.overflowed => return Ok(Err(config_sent_too_big(image.config.size))),
-            Err(e) => {
-                return Err(query_error(format!("image config of {}", image.reference))(
-                    e,
-                ))
-            }
+            Ok(config) => searched.add_part(search_json(&config, needles, "the image config"), ""),
+            Err(e) => return Ok(Err(e)),
         }
         let count = image.layers.len();
         for (i, layer) in image.layers.iter().enumerate() {

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 
-use super::tarstream::Kind;
+use super::tarstream::{Header, Kind};
 use super::walk::{walk_members, Stop};
 use super::{normalize, Compression, LayerProblem, Limits, KIB};
 use crate::human::shown;
@@ -50,68 +50,62 @@ pub fn read_layer_files<R: Read>(
     wanted: &BTreeSet<String>,
 ) -> Result<Result<LayerFiles, String>, LayerProblem> {
     let mut files = LayerFiles::default();
-    let walked = walk_members(
-        input,
-        compression,
-        compressed_size,
-        limits,
-        |header, path, data| {
-            let (dir, base) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-            let hidden = if base == ".wh..wh..opq" {
-                Some(dir.to_owned())
-            } else {
-                base.strip_prefix(".wh.").map(|name| {
-                    if dir.is_empty() {
-                        name.to_owned()
-                    } else {
-                        format!("{dir}/{name}")
-                    }
-                })
-            };
-            if let Some(hidden) = hidden {
-                // An opaque directory hides what is below it; a whiteout its target and below.
-                let opaque = base == ".wh..wh..opq";
-                files.removed.extend(
-                    wanted
-                        .iter()
-                        .filter(|w| {
-                            (!opaque && **w == hidden)
-                                || hidden.is_empty()
-                                || w.starts_with(&format!("{hidden}/"))
-                        })
-                        .cloned(),
-                );
-                return Ok(());
-            }
-            if !wanted.contains(&path) {
-                return Ok(());
-            }
-            let link = || shown(header.link.as_deref().unwrap_or_default());
-            let content = match header.kind {
-                Kind::File => {
-                    // Never more than the cap, whatever the header declares.
-                    let mut head = Vec::new();
-                    data.take(MAX_FILE_BYTES)
-                        .read_to_end(&mut head)
-                        .map_err(Stop::Read)?;
-                    FileContent::Regular {
-                        size: header.size,
-                        head,
-                    }
+    let visit = |header: Header, path: String, data: &mut dyn Read| -> Result<(), Stop> {
+        let (dir, base) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+        let hidden = if base == ".wh..wh..opq" {
+            Some(dir.to_owned())
+        } else {
+            base.strip_prefix(".wh.").map(|name| {
+                if dir.is_empty() {
+                    name.to_owned()
+                } else {
+                    format!("{dir}/{name}")
                 }
-                Kind::Dir => FileContent::NotRegular("a directory".to_owned()),
-                Kind::Symlink => FileContent::NotRegular(format!("a symlink to {}", link())),
-                Kind::Hardlink => FileContent::NotRegular(format!("a hard link to {}", link())),
-                Kind::Other(flag) => FileContent::NotRegular(format!(
-                    "a special file (tar type {})",
-                    shown(&char::from(flag).to_string())
-                )),
-            };
-            files.written.insert(path, content);
-            Ok(())
-        },
-    )?;
-    Ok(walked.map(|()| files))
+            })
+        };
+        if let Some(hidden) = hidden {
+            // An opaque directory hides what is below it; a whiteout its target and below.
+            let opaque = base == ".wh..wh..opq";
+            files.removed.extend(
+                wanted
+                    .iter()
+                    .filter(|w| {
+                        (!opaque && **w == hidden)
+                            || hidden.is_empty()
+                            || w.starts_with(&format!("{hidden}/"))
+                    })
+                    .cloned(),
+            );
+            return Ok(());
+        }
+        if !wanted.contains(&path) {
+            return Ok(());
+        }
+        let link = || shown(header.link.as_deref().unwrap_or_default());
+        let content = match header.kind {
+            Kind::File => {
+                // Never more than the cap, whatever the header declares.
+                let mut head = Vec::new();
+                data.take(MAX_FILE_BYTES)
+                    .read_to_end(&mut head)
+                    .map_err(Stop::Read)?;
+                FileContent::Regular {
+                    size: header.size,
+                    head,
+                }
+            }
+            Kind::Dir => FileContent::NotRegular("a directory".to_owned()),
+            Kind::Symlink => FileContent::NotRegular(format!("a symlink to {}", link())),
+            Kind::Hardlink => FileContent::NotRegular(format!("a hard link to {}", link())),
+            Kind::Other(flag) => FileContent::NotRegular(format!(
+                "a special file (tar type {})",
+                shown(&char::from(flag).to_string())
+            )),
+        };
+        files.written.insert(path, content);
+        Ok(())
+    };
+    Ok(walk_members(input, compression, compressed_size, limits, visit)?.map(|()| files))
 }
 
 /// The files asked for as the layers, in order, leave them: a whiteout hides lower layers only,

@@ -9,7 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::layer::NAME_OVERHEAD;
-use super::tarstream::Kind;
+use super::tarstream::{Header, Kind};
 use super::walk::{walk_members, Stop};
 use super::{normalize, Compression, LayerProblem, Limits};
 use crate::human::human;
@@ -78,73 +78,67 @@ pub fn read_layer_entries<R: Read>(
     budget: &mut u64,
 ) -> Result<Result<LayerEntries, String>, LayerProblem> {
     let mut layer = LayerEntries::default();
-    let walked = walk_members(
-        input,
-        compression,
-        compressed_size,
-        limits,
-        |header, path, data| {
-            if path.is_empty() {
-                return Ok(());
-            }
-            let cost = path.len() as u64 + NAME_OVERHEAD + ENTRY_OVERHEAD;
-            if cost > *budget {
-                return Err(Stop::Refused(format!(
-                    "the layers list more than {} of files",
-                    human(limits.name_bytes)
-                )));
-            }
-            *budget -= cost;
-            let (dir, base) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-            if base == ".wh..wh..opq" {
-                layer.hidden.push(Hidden::Below(dir.to_owned()));
-                return Ok(());
-            }
-            if let Some(name) = base.strip_prefix(".wh.") {
-                let target = if dir.is_empty() {
-                    name.to_owned()
-                } else {
-                    format!("{dir}/{name}")
-                };
-                layer.hidden.push(Hidden::Path(target));
-                return Ok(());
-            }
-            let (kind, mode) = match header.kind {
-                Kind::File => (EntryKind::File, header.mode),
-                Kind::Dir => (EntryKind::Dir, header.mode),
-                Kind::Symlink => (EntryKind::Symlink, None),
-                Kind::Hardlink => (EntryKind::Hardlink, header.mode),
-                Kind::Other(flag) => (EntryKind::Other(char::from(flag)), header.mode),
-            };
-            let (size, sha256) = if kind == EntryKind::File {
-                let mut hasher = HashWriter(Sha256::new());
-                io::copy(data, &mut hasher).map_err(Stop::Read)?;
-                let digest = format!("sha256:{}", hex::encode(hasher.0.finalize()));
-                (Some(header.size), Some(digest))
+    let visit = |header: Header, path: String, data: &mut dyn Read| -> Result<(), Stop> {
+        if path.is_empty() {
+            return Ok(());
+        }
+        let cost = path.len() as u64 + NAME_OVERHEAD + ENTRY_OVERHEAD;
+        if cost > *budget {
+            return Err(Stop::Refused(format!(
+                "the layers list more than {} of files",
+                human(limits.name_bytes)
+            )));
+        }
+        *budget -= cost;
+        let (dir, base) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+        if base == ".wh..wh..opq" {
+            layer.hidden.push(Hidden::Below(dir.to_owned()));
+            return Ok(());
+        }
+        if let Some(name) = base.strip_prefix(".wh.") {
+            let target = if dir.is_empty() {
+                name.to_owned()
             } else {
-                (None, None)
+                format!("{dir}/{name}")
             };
-            let link = match kind {
-                EntryKind::Hardlink => header.link.as_deref().map(normalize),
-                EntryKind::Symlink => header.link,
-                _ => None,
-            };
-            layer.written.push((
-                path,
-                Entry {
-                    kind,
-                    mode,
-                    uid: header.uid,
-                    gid: header.gid,
-                    size,
-                    sha256,
-                    link,
-                },
-            ));
-            Ok(())
-        },
-    )?;
-    Ok(walked.map(|()| layer))
+            layer.hidden.push(Hidden::Path(target));
+            return Ok(());
+        }
+        let (kind, mode) = match header.kind {
+            Kind::File => (EntryKind::File, header.mode),
+            Kind::Dir => (EntryKind::Dir, header.mode),
+            Kind::Symlink => (EntryKind::Symlink, None),
+            Kind::Hardlink => (EntryKind::Hardlink, header.mode),
+            Kind::Other(flag) => (EntryKind::Other(char::from(flag)), header.mode),
+        };
+        let (size, sha256) = if kind == EntryKind::File {
+            let mut hasher = HashWriter(Sha256::new());
+            io::copy(data, &mut hasher).map_err(Stop::Read)?;
+            let digest = format!("sha256:{}", hex::encode(hasher.0.finalize()));
+            (Some(header.size), Some(digest))
+        } else {
+            (None, None)
+        };
+        let link = match kind {
+            EntryKind::Hardlink => header.link.as_deref().map(normalize),
+            EntryKind::Symlink => header.link,
+            _ => None,
+        };
+        layer.written.push((
+            path,
+            Entry {
+                kind,
+                mode,
+                uid: header.uid,
+                gid: header.gid,
+                size,
+                sha256,
+                link,
+            },
+        ));
+        Ok(())
+    };
+    Ok(walk_members(input, compression, compressed_size, limits, visit)?.map(|()| layer))
 }
 
 /// Hashes what is written to it.
