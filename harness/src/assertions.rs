@@ -48,6 +48,9 @@ pub struct Evidence<'a> {
     /// Every value each step variable had, placeholders substituted, by name: the secrets
     /// `secret_absent` looks for by `value_of`.
     pub step_values: &'a BTreeMap<String, BTreeSet<String>>,
+    /// The plan's environment, to search steps' whole output (`secret_absent`); without one
+    /// (unit tests) the output the step records keep is searched.
+    pub environment: Option<&'a runtime::Environment>,
 }
 
 /// Pass when `found` equals `expected`, else Fail; both are shown.

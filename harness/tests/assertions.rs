@@ -63,6 +63,7 @@ async fn check(
         registries: &registries,
         vars: &vars,
         missing_captures: &missing,
+        environment: None,
     };
     evaluate(&assertions, &evidence, &mut Archives::new(workspace)).await
 }

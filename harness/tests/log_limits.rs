@@ -64,3 +64,32 @@ fn a_flooded_log_is_read_within_bounds() {
         step.log.len()
     );
 }
+
+/// `secret_absent` searches a step's whole output, not the end its record keeps: a token
+/// printed before 4 MiB of filler is found (Fail, naming the form), and a step that printed
+/// none passes, its whole output searched.
+#[test]
+fn a_secret_printed_before_the_kept_end_of_a_log_is_found() {
+    let plans = plans(&common::docker::root().join("harness/tests/fixtures/log_secrets"))
+        .expect("the scenario loads");
+    let run = common::docker::run_id("logs", "secret");
+    let result = common::docker::in_session(&run, "offline", async |ctx| {
+        runner::run_plan(&ctx, &plans[0]).await
+    });
+    assert_eq!(result.status, Status::Fail, "{}", result.explain());
+    // The record no longer holds the line.
+    assert!(!result.steps[0].log.contains("auth="), "the kept end holds the line");
+    let secret: Vec<_> = result
+        .assertions
+        .iter()
+        .filter(|a| a.assertion.starts_with("no trace of BUILD_TOKEN"))
+        .collect();
+    assert_eq!(secret.len(), 2, "{}", result.explain());
+    assert_eq!(secret[0].status, Status::Fail, "{}", result.explain());
+    assert!(secret[0].found.contains("base64"), "{}", secret[0].found);
+    assert!(!secret[0].found.contains("early-secret-token"), "{}", secret[0].found);
+    assert_eq!(secret[1].status, Status::Pass, "{}", result.explain());
+    assert!(secret[1].found.contains("its whole output (4.0 MiB"), "{}", secret[1].found);
+    assert_eq!(common::docker::leftovers(&run).total(), 0);
+    common::docker::forget(&run);
+}

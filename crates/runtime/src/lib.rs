@@ -118,7 +118,9 @@ pub async fn connect() -> Result<Docker, DockerConnectError> {
     }
 }
 
-pub use environment::{BaseImage, Environment, Limits, ServiceRun, Services};
+pub use environment::{
+    BaseImage, Environment, Limits, LogSearch, SearchStopped, ServiceRun, Services,
+};
 pub use health::StoppedService;
 pub use model::result::EnvironmentPhases;
 pub use resources::{out_of_disk, DiskSpace};

@@ -550,8 +550,9 @@ pub struct SecretAbsentAssertion {
     /// An image archive in the workspace (a relative path): every member, layers decompressed.
     #[serde(default)]
     pub tarball: Option<String>,
-    /// Steps whose output (as the harness keeps it: its last 64 KiB) must not show them. Read
-    /// before anything is redacted.
+    /// Steps whose output must not show them: every byte the daemon kept of it (not only the
+    /// end the result keeps), up to 1 GiB within 60 s (a larger output is a Fail saying so),
+    /// searched before anything is redacted.
     #[serde(default)]
     pub step_logs: Vec<String>,
 }

@@ -264,6 +264,7 @@ mod tests {
             daemon_images: &daemon,
             registry_logs: &logs,
             step_values: &BTreeMap::new(),
+            environment: None,
         };
         let expected = expected
             .iter()

@@ -3,7 +3,8 @@
 //! as is, JSON-escaped, percent-encoded, base64 at any alignment), all at once, with bounded
 //! memory ([`oci::archive::Needles`]): in a pushed image (manifest, config, every byte of every
 //! layer), an image archive (every member, layers decompressed) and steps' output. Step output
-//! is the raw log, read before the result is redacted (the runner redacts after the checks).
+//! is the whole raw log as the daemon keeps it (not only the end a step record holds), searched
+//! before anything is redacted; an output too large to search through is a Fail saying so.
 //! No message shows a secret: findings name the secret's variable, the form and the place.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -13,6 +14,7 @@ use model::result::{AssertionOutcome, Status};
 use oci::archive::{Archives, Finding, Needle, Needles, Searched};
 use oci::human::human;
 use oci::registry;
+use runtime::SearchStopped;
 use scenario::{substitute, Scenario, SecretAbsentAssertion};
 
 use super::{outcome, Evidence};
@@ -155,7 +157,38 @@ pub(super) async fn secret_absent(
                 continue;
             }
         };
-        let found = needles.found_in(record.log.as_bytes());
+        // The whole output as the daemon keeps it, not only the end the record holds: a secret
+        // printed early in a long log is found too.
+        let (found, bytes, through) = match evidence.environment {
+            Some(env) => {
+                let search = env.search_step_log(step, &needles).await;
+                match search.stopped {
+                    None => (search.found, search.bytes, "its whole output"),
+                    Some(SearchStopped::TooLarge(why)) if search.found.is_empty() => {
+                        outcomes.push(outcome(
+                            what,
+                            Status::Fail,
+                            &expected,
+                            format!(
+                                "not shown: {why} ({} searched, nothing found): a secret could                                  be in the rest",
+                                human(search.bytes)
+                            ),
+                        ));
+                        continue;
+                    }
+                    Some(SearchStopped::Unreadable(why)) if search.found.is_empty() => {
+                        outcomes.push(outcome(what, Status::Error, &expected, why));
+                        continue;
+                    }
+                    Some(_) => (search.found, search.bytes, "its output"),
+                }
+            }
+            None => (
+                needles.found_in(record.log.as_bytes()),
+                record.log.len() as u64,
+                "its output",
+            ),
+        };
         let searched = Searched {
             findings: found
                 .into_iter()
@@ -165,9 +198,9 @@ pub(super) async fn secret_absent(
                 })
                 .collect(),
             members: 0,
-            bytes: record.log.len() as u64,
+            bytes,
         };
-        outcomes.push(judged(what, &expected, &searched, "its output"));
+        outcomes.push(judged(what, &expected, &searched, through));
     }
     outcomes
 }

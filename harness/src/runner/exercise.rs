@@ -411,6 +411,7 @@ async fn check(
         missing_captures: &observed.missing,
         daemon_images: &daemon_images,
         registry_logs: &registry_logs,
+        environment: Some(env),
     };
     let mut by_assertion = Vec::with_capacity(scenario.assertions.len() + 1);
     for assertion in &scenario.assertions {

@@ -304,6 +304,7 @@ pub async fn check_tarballs(
         registries: &registries,
         vars: &vars,
         missing_captures: &missing,
+        environment: None,
     };
     let assertions: Vec<scenario::Assertion> = assertions
         .into_iter()

@@ -39,7 +39,9 @@ pub use entries::{read_layer_entries, Entry, EntryKind, Hidden, LayerEntries, EN
 pub use layer::{apply_layers, scan_layer, Algorithm, Compression, LayerProblem, LayerScan, Want};
 use resolve::Resolver;
 use scan::{scan, Pass};
-pub use search::{search_archive, search_json, search_layer, Finding, Needle, Needles, Searched};
+pub use search::{
+    search_archive, search_json, search_layer, ChunkSearch, Finding, Needle, Needles, Searched,
+};
 
 use crate::errors::ArchiveReadError;
 use scenario::ArchiveFormat;

@@ -186,6 +186,42 @@ impl<R: Read> Read for Searching<'_, R> {
     }
 }
 
+/// A stream searched piece by piece as it arrives (e.g. a container's log as the daemon sends
+/// it), with only a needle's length kept between pieces: which needles it held so far.
+pub struct ChunkSearch<'n> {
+    searching: Searching<'n, io::Empty>,
+    found: BTreeSet<usize>,
+}
+
+impl<'n> ChunkSearch<'n> {
+    pub fn new(needles: &'n Needles) -> Self {
+        ChunkSearch {
+            searching: Searching::new(io::empty(), needles),
+            found: BTreeSet::new(),
+        }
+    }
+
+    /// Searches the next piece, a needle spanning the previous one included.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.searching.feed(bytes);
+        let hits = self.searching.take_hits();
+        self.found.extend(hits);
+    }
+
+    /// Bytes searched so far.
+    pub fn bytes(&self) -> u64 {
+        self.searching.bytes
+    }
+
+    /// What each needle found is, in needle order.
+    pub fn found(&self) -> Vec<String> {
+        self.found
+            .iter()
+            .map(|i| self.searching.needles.what[*i].clone())
+            .collect()
+    }
+}
+
 /// Searches a layer (compressed as `compression`, `compressed_size` bytes), decompressed under
 /// the limits: every byte of the decompressed stream, its tar walked to say where a needle is
 /// (`file etc/x`, `the header of member 3`); a stream that is not a tar is searched all the
@@ -478,6 +514,18 @@ mod tests {
             .iter()
             .map(|f| (f.what.as_str(), f.place.as_str()))
             .collect()
+    }
+
+    #[test]
+    fn a_stream_fed_in_pieces_finds_needles_across_them() {
+        let needles = needles(&[("the token", "s3cret-token"), ("the key", "api-key-9")]);
+        let mut search = ChunkSearch::new(&needles);
+        let text = b"line one\nprinted s3cret-token here\nand the end";
+        for piece in text.chunks(3) {
+            search.feed(piece);
+        }
+        assert_eq!(search.found(), ["the token"]);
+        assert_eq!(search.bytes(), text.len() as u64);
     }
 
     /// Reads in tiny pieces, so that needles straddle reads.

@@ -20,10 +20,12 @@ use crate::*;
 mod bring_up;
 mod containers;
 mod daemon;
+mod log_search;
 mod services;
 
 pub(crate) use containers::ContainerSpec;
 pub use containers::Limits;
+pub use log_search::{LogSearch, SearchStopped};
 pub use services::{BaseImage, ServiceRun};
 
 /// The images that run the services of an environment.
