@@ -476,3 +476,31 @@ fn the_check_catches_shared_registries_daemons_and_workspaces() {
         "{found:#?}"
     );
 }
+
+/// The harness asks the shared DinD through the daemon's API, never through a binary inside
+/// a container a plugin can reach: a step that plants an image and then replaces DinD's own
+/// `docker` CLI with a script that answers nothing cannot hide the image from the harness.
+#[test]
+fn a_step_replacing_the_docker_cli_in_dind_cannot_hide_an_image() {
+    let plans = harness::plan::plans(&common::docker::root().join("harness/tests/fixtures/dind_api"))
+        .expect("the scenario loads");
+    let run = common::docker::run_id("isolation", "dind-api");
+    let result = common::docker::in_session(&run, "offline", async |ctx| {
+        harness::runner::run_plan(&ctx, &plans[0]).await
+    });
+    assert_eq!(result.status, model::result::Status::Fail, "{}", result.explain());
+    let status = |prefix: &str| {
+        result
+            .assertions
+            .iter()
+            .find(|a| a.assertion.contains(prefix))
+            .map(|a| a.status)
+    };
+    // The step did tamper (the fake CLI it wrote is in its output), and the daemon check
+    // still saw through it: the fake would have said "No such image".
+    assert!(result.steps[0].log.contains("No such image"), "{}", result.steps[0].log);
+    assert_eq!(status("output of step tamper contains"), Some(model::result::Status::Pass), "{}", result.explain());
+    assert_eq!(status("planted/unexpected:1"), Some(model::result::Status::Fail), "{}", result.explain());
+    assert_eq!(common::docker::leftovers(&run).total(), 0);
+    common::docker::forget(&run);
+}

@@ -133,9 +133,9 @@ impl Environment {
         Err(stopped.error(during))
     }
 
-    /// Waits until DinD answers `docker version`, at most `limit`. A daemon that never answers
-    /// or whose container exits is [`RuntimeError::NotReady`] with the last answer and the
-    /// tail of its log.
+    /// Waits until DinD answers a version request on its API, at most `limit`. A daemon that
+    /// never answers or whose container exits is [`RuntimeError::NotReady`] with the last
+    /// answer and the tail of its log.
     pub(super) async fn wait_for_dind(
         &self,
         id: &str,
@@ -147,16 +147,13 @@ impl Environment {
             limit,
             every: Duration::from_millis(200),
             exit_checked_after: Duration::ZERO,
-            silence: "`docker version` did not answer",
+            silence: "the daemon's API did not answer",
         };
         self.wait_ready(readiness, || async {
-            match self.exec(id, &["docker", "version"]).await {
-                Ok((0, _)) => Ok(()),
-                Ok((code, output)) => Err(format!(
-                    "`docker version` exited with {code}: {}",
-                    tail(output.trim(), 300)
-                )),
-                Err(e) => Err(format!("`docker version` could not run: {e}")),
+            let api = self.dind_api().await?;
+            match api.version().await {
+                Ok(_) => Ok(()),
+                Err(e) => Err(format!("the daemon's API did not answer: {e}")),
             }
         })
         .await

@@ -172,42 +172,6 @@ impl Environment {
             })
     }
 
-    /// Runs a command in a container; returns its exit status and output.
-    pub(crate) async fn exec(
-        &self,
-        id: &str,
-        cmd: &[&str],
-    ) -> Result<(i64, String), bollard::errors::Error> {
-        let exec = self
-            .docker
-            .create_exec(
-                id,
-                bollard::models::ExecConfig {
-                    cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
-                    attach_stdout: Some(true),
-                    attach_stderr: Some(true),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        let mut out = String::new();
-        if let bollard::exec::StartExecResults::Attached { mut output, .. } =
-            self.docker.start_exec(&exec.id, None).await?
-        {
-            while let Some(Ok(chunk)) = output.next().await {
-                out.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
-            }
-        }
-        Ok((
-            self.docker
-                .inspect_exec(&exec.id)
-                .await?
-                .exit_code
-                .unwrap_or(-1),
-            out,
-        ))
-    }
-
     pub(crate) async fn is_running(&self, id: &str) -> bool {
         self.docker
             .inspect_container(id, None::<InspectContainerOptions>)

@@ -4,8 +4,6 @@ use std::collections::BTreeMap;
 
 use crate::errors::RuntimeError;
 
-use crate::*;
-
 use super::*;
 
 impl Environment {
@@ -15,65 +13,58 @@ impl Environment {
     }
 
     /// The id of an image in the shared DinD daemon, or `None` when it has no such image (or
-    /// the plan has no shared daemon: none of its steps could reach one).
+    /// the plan has no shared daemon: none of its steps could reach one). Asked through the
+    /// daemon's API.
     pub async fn daemon_image_id(&self, reference: &str) -> Result<Option<String>, RuntimeError> {
-        let Some(dind) = self.dind.as_deref() else {
+        if self.dind.is_none() {
             return Ok(None);
-        };
-        let (code, output) = self
-            .exec(
-                dind,
-                &[
-                    "docker", "image", "inspect", "--format", "{{.Id}}", reference,
-                ],
-            )
-            .await
-            .map_err(|source| RuntimeError::Docker {
+        }
+        let api = self.dind_api().await.map_err(|detail| RuntimeError::NotReady {
+            service: "dind".into(),
+            seconds: 0,
+            detail,
+        })?;
+        match api.inspect_image(reference).await {
+            Ok(image) => Ok(image.id),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(source) => Err(RuntimeError::Docker {
                 action: format!("inspecting {reference} in dind"),
                 source,
-            })?;
-        if code == 0 {
-            Ok(Some(output.trim().to_owned()))
-        } else if output.contains("No such image") {
-            Ok(None)
-        } else {
-            Err(RuntimeError::NotReady {
-                service: "dind".into(),
-                seconds: 0,
-                detail: output,
-            })
+            }),
         }
     }
 
     /// Every tagged image in the shared DinD daemon: `repository:tag` → image id. Untagged
     /// (dangling) images are build intermediates and left out. None without a shared daemon.
+    /// Asked through the daemon's API.
     pub async fn daemon_images(&self) -> Result<BTreeMap<String, String>, RuntimeError> {
-        let Some(dind) = self.dind.as_deref() else {
+        if self.dind.is_none() {
             return Ok(BTreeMap::new());
-        };
-        let format = "{{.Repository}}:{{.Tag}} {{.ID}}";
-        let (code, output) = self
-            .exec(
-                dind,
-                &["docker", "image", "ls", "--no-trunc", "--format", format],
-            )
+        }
+        let api = self.dind_api().await.map_err(|detail| RuntimeError::NotReady {
+            service: "dind".into(),
+            seconds: 0,
+            detail,
+        })?;
+        let images = api
+            .list_images(None::<bollard::query_parameters::ListImagesOptions>)
             .await
             .map_err(|source| RuntimeError::Docker {
                 action: "listing the images in dind".into(),
                 source,
             })?;
-        if code != 0 {
-            return Err(RuntimeError::NotReady {
-                service: "dind".into(),
-                seconds: 0,
-                detail: tail(&output, 2000),
-            });
-        }
-        Ok(output
-            .lines()
-            .filter_map(|line| line.trim().split_once(' '))
-            .filter(|(reference, _)| !reference.contains("<none>"))
-            .map(|(reference, id)| (reference.to_owned(), id.trim().to_owned()))
+        Ok(images
+            .into_iter()
+            .flat_map(|image| {
+                let id = image.id;
+                image
+                    .repo_tags
+                    .into_iter()
+                    .filter(|reference| !reference.contains("<none>"))
+                    .map(move |reference| (reference, id.clone()))
+            })
             .collect())
     }
 

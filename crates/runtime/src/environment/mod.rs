@@ -20,6 +20,7 @@ use crate::*;
 mod bring_up;
 mod containers;
 mod daemon;
+mod dind_api;
 mod log_search;
 mod services;
 
