@@ -105,7 +105,7 @@ impl Walk {
                     return self.stages(node.value.get("stages"));
                 }
                 if let Some(stage) = node.value.get("stage") {
-                    return self.stage(stage, None);
+                    return self.stage(stage);
                 }
                 // A stage's spec, or a fragment of one (`runtime:` + `execution:`).
                 if node.value.get("execution").is_some() || node.value.get("infrastructure").is_some() {
@@ -120,7 +120,7 @@ impl Walk {
             Tree::Seq(items) => {
                 for item in items {
                     if item.value.get("stage").is_some() {
-                        self.stage_item(item, None)?;
+                        self.stage_item(item)?;
                     } else {
                         self.step_item(item, &StageContext::default())?;
                     }
@@ -134,26 +134,26 @@ impl Walk {
     fn stages(&mut self, stages: Option<&Node>) -> Result<(), ImportPipelineError> {
         if let Some(Tree::Seq(items)) = stages.map(|s| &s.value) {
             for item in items {
-                self.stage_item(item, None)?;
+                self.stage_item(item)?;
             }
         }
         Ok(())
     }
 
     /// `- stage: …` or `- parallel: [stages]`.
-    fn stage_item(&mut self, item: &Node, _: Option<&str>) -> Result<(), ImportPipelineError> {
+    fn stage_item(&mut self, item: &Node) -> Result<(), ImportPipelineError> {
         if let Some(stage) = item.value.get("stage") {
-            return self.stage(stage, None);
+            return self.stage(stage);
         }
         if let Some(Tree::Seq(stages)) = item.value.get("parallel").map(|p| &p.value) {
             for s in stages {
-                self.stage_item(s, None)?;
+                self.stage_item(s)?;
             }
         }
         Ok(())
     }
 
-    fn stage(&mut self, stage: &Node, _: Option<&str>) -> Result<(), ImportPipelineError> {
+    fn stage(&mut self, stage: &Node) -> Result<(), ImportPipelineError> {
         let identifier = stage
             .value
             .get("identifier")

@@ -43,7 +43,7 @@ impl Environment {
         let limits = limits.or(self.default_limits);
         stop::or_stopped(async move {
             let started = Instant::now();
-            let suffix = format!("step-{}", scenario::container_suffix(name));
+            let suffix = Environment::step_suffix(name);
             // The run's CA where the role's image trusts CAs; the step's own variables win.
             let (mut binds, mut step_env) = self.trust_mounts(&spec.trust);
             step_env.extend(env.iter().map(|(k, v)| (k.clone(), v.clone())));

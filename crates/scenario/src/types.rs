@@ -228,8 +228,6 @@ pub struct HarnessTranslation {
     pub infrastructure: &'static str,
     pub builder: &'static str,
     pub why: String,
-    /// The variables the translation set (the step's `env` also holds them).
-    pub variables: BTreeMap<String, String>,
     pub stand_ins: Vec<String>,
 }
 

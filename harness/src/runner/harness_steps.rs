@@ -17,7 +17,8 @@ pub fn records(scenario: &Scenario) -> Vec<HarnessStepRecord> {
                 builder: t.builder.to_owned(),
                 role: step.role.clone().unwrap_or_default(),
                 why: t.why.clone(),
-                variables: t.variables.clone(),
+                // The translation's variables are the step's environment.
+                variables: step.env.clone(),
                 stand_ins: t.stand_ins.clone(),
             })
         })

@@ -18,6 +18,16 @@ use crate::*;
 use super::*;
 
 impl Environment {
+    /// A container's name in this environment, from its suffix (`step-<step>`, `dind`, …).
+    pub(crate) fn container_name(&self, suffix: &str) -> String {
+        format!("conformance-{}-{}", self.instance, suffix)
+    }
+
+    /// The suffix of a step's container.
+    pub(crate) fn step_suffix(step: &str) -> String {
+        format!("step-{}", scenario::container_suffix(step))
+    }
+
     /// Runs a create to its end in a task of its own, counted in this environment's and the
     /// process's creates in flight; refused once the process is asked to stop. Dropping the
     /// caller does not abandon the create, so a sweep after "no create in flight" sees it.
@@ -69,7 +79,7 @@ impl Environment {
         &self,
         spec: ContainerSpec<'_>,
     ) -> Result<String, RuntimeError> {
-        let name = format!("conformance-{}-{}", self.instance, spec.suffix);
+        let name = self.container_name(spec.suffix);
         let limits = spec.limits.or(self.default_limits);
         let env: Vec<String> = spec
             .env

@@ -38,11 +38,7 @@ pub enum SearchStopped {
 impl Environment {
     /// Searches the whole output of step `step` (its container is kept until the teardown).
     pub async fn search_step_log(&self, step: &str, needles: &Needles) -> LogSearch {
-        let container = format!(
-            "conformance-{}-step-{}",
-            self.instance,
-            scenario::container_suffix(step)
-        );
+        let container = self.container_name(&Environment::step_suffix(step));
         let mut stream = self.docker.logs(
             &container,
             Some(LogsOptions {

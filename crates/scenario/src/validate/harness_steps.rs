@@ -2,7 +2,6 @@
 //! scenario is read (the `pipeline` crate: builder, role, variables), so that everything after
 //! sees ordinary plugin steps; and what cannot be translated, located.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pipeline::{ConnectorTarget, DaemonChoice};
@@ -128,7 +127,6 @@ impl Scenario {
                 infrastructure: stage.infrastructure.name(),
                 builder: translation.builder.name(),
                 why: translation.why,
-                variables: translation.env.into_iter().collect::<BTreeMap<_, _>>(),
                 stand_ins: translation.stand_ins,
             });
         }
