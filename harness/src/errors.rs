@@ -65,6 +65,12 @@ pub enum ImageBuildError {
         image: String,
         profile: String,
     },
+    #[error("cannot copy image {image} for role `{role}` to the plans' daemon: {message}")]
+    Copy {
+        role: String,
+        image: String,
+        message: String,
+    },
     #[error("cannot pull image {image} for role `{role}`: {message}")]
     Pull {
         role: String,

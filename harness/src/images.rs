@@ -99,8 +99,11 @@ impl Drop for StopGroupOnDrop {
 }
 
 /// Inspects (and, if the profile allows, pulls) the image of each role; returns what ran.
+/// An image missing from the plans' daemon but present on `images_from` (the daemon the
+/// images were built on) is copied over first.
 pub async fn resolve(
     docker: &Docker,
+    images_from: Option<&Docker>,
     profile: &Profile,
     roles: &[String],
 ) -> Result<BTreeMap<String, ImageRecord>, ImageBuildError> {
@@ -114,6 +117,9 @@ pub async fn resolve(
                 image: "(no such role)".into(),
                 profile: profile.name.clone(),
             })?;
+        if let Some(from) = images_from {
+            copy_if_missing(from, docker, role, &spec.image).await?;
+        }
         let id = match docker.inspect_image(&spec.image).await {
             Ok(inspect) => inspect.id.unwrap_or_default(),
             Err(_) if profile.pull == PullPolicy::IfMissing => {
@@ -147,6 +153,37 @@ pub async fn resolve(
         );
     }
     Ok(records)
+}
+
+/// Copies `image` to the plans' daemon when the build daemon has it and the plans' daemon
+/// lacks it or has another image under that name (an image's id is its config's digest, the
+/// same on both daemons); one copy at a time per process (plans starting together want the
+/// same images).
+async fn copy_if_missing(
+    from: &Docker,
+    to: &Docker,
+    role: &str,
+    image: &str,
+) -> Result<(), ImageBuildError> {
+    static COPYING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let id = async |docker: &Docker| docker.inspect_image(image).await.ok().and_then(|i| i.id);
+    let Some(wanted) = id(from).await else {
+        return Ok(());
+    };
+    if id(to).await.as_ref() == Some(&wanted) {
+        return Ok(());
+    }
+    let _one_at_a_time = COPYING.lock().await;
+    if id(to).await.as_ref() == Some(&wanted) {
+        return Ok(());
+    }
+    runtime::isolation::copy_image(from, to, image)
+        .await
+        .map_err(|message| ImageBuildError::Copy {
+            role: role.to_owned(),
+            image: image.to_owned(),
+            message,
+        })
 }
 
 async fn pull(docker: &Docker, role: &str, image: &str) -> Result<(), ImageBuildError> {

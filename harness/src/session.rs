@@ -28,6 +28,8 @@ pub enum SessionError {
     Docker(#[from] DockerConnectError),
     #[error(transparent)]
     Images(#[from] ImageBuildError),
+    #[error(transparent)]
+    Isolation(#[from] runtime::errors::IsolationError),
     /// The process was asked to stop (SIGINT, SIGTERM) while the session was being opened.
     #[error("stopped by {0} before anything ran")]
     Stopped(&'static str),
@@ -100,12 +102,17 @@ async fn open_now(choice: &ProfileChoice, run_id: String) -> Result<RunContext, 
         }
     };
     let profile = images::build_profile_images(&root, profile).await?;
+    let plans = runtime::isolation::choose(profile.isolation, &root, &docker).await?;
+    let images_from = runtime::isolation::current()
+        .is_some_and(|i| i.socket.is_some())
+        .then_some(docker);
     Ok(RunContext {
         report_dir: root.join("reports").join(&run_id),
         root,
         run_id,
         profile,
-        docker,
+        docker: plans,
+        images_from,
         notify: None,
     })
 }

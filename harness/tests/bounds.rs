@@ -50,9 +50,35 @@ fn processes_and_tmpfs_are_bounded_by_the_profile() {
     assert!(fill.log.contains("No space left on device"), "{}", fill.log);
     let filled = number_after(&fill.log, "filled=");
     assert!(filled <= 64, "{filled} MiB written into a 64 MiB tmpfs");
+    // A privileged step that lifts its own cgroup's limit first: on the rootless daemon the
+    // cgroup the harness made above it (root-owned) still holds it.
+    let raise = &result.steps[2];
+    let raised = number_after(&raise.log, "started=");
+    let isolation = result.isolation.as_deref().unwrap_or_default();
+    if isolation.starts_with("rootless:") {
+        assert!(
+            raise.log.contains("raised "),
+            "the step could not even try:\n{}",
+            raise.log
+        );
+        assert!(
+            raised < 256,
+            "{raised} processes started under a bound of 256 by a step that raised its own limit"
+        );
+    } else {
+        // On the host's daemon a privileged step is root there: nothing holds it, and the
+        // results say so.
+        assert!(
+            isolation.starts_with("none: privileged roles were not isolated"),
+            "{isolation}"
+        );
+    }
     assert_eq!(common::docker::leftovers(&run).total(), 0);
     common::docker::forget(&run);
-    eprintln!("bounded: {started} processes of 256, {filled} MiB of a 64 MiB tmpfs");
+    eprintln!(
+        "bounded: {started} processes of 256, {filled} MiB of a 64 MiB tmpfs; a privileged step \
+         raising its own limit: {raised} ({isolation})"
+    );
 }
 
 /// A plugin filling its workspace fills its own file system (the profile's `bounds.workspace`):

@@ -59,6 +59,7 @@ fn result(test: &str, status: Status) -> Result {
         retried_errors: Vec::new(),
         known_discrepancy: None,
         harness_steps: Vec::new(),
+        isolation: None,
     })
 }
 

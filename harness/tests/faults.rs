@@ -338,7 +338,7 @@ fn killed_harness_leaves_owned_resources_that_sweep_removes() {
         .enable_all()
         .build()
         .unwrap();
-    let docker = rt.block_on(runtime::connect()).unwrap();
+    let docker = rt.block_on(common::docker::plans_daemon());
     // The session opened (the images may first have to be built, after other users' builds).
     let mut first = String::new();
     BufReader::new(child.0.stdout.take().unwrap())

@@ -355,7 +355,7 @@ fn concurrent_plans_see_only_their_own_tags_images_and_files() {
     );
 
     let remaining = runtime.block_on(async {
-        let docker = runtime::connect().await.unwrap();
+        let docker = common::docker::plans_daemon().await;
         runtime::count_labelled(&docker, &[format!("{}={run_id}", runtime::LABEL_RUN)])
             .await
             .unwrap()
@@ -482,13 +482,19 @@ fn the_check_catches_shared_registries_daemons_and_workspaces() {
 /// `docker` CLI with a script that answers nothing cannot hide the image from the harness.
 #[test]
 fn a_step_replacing_the_docker_cli_in_dind_cannot_hide_an_image() {
-    let plans = harness::plan::plans(&common::docker::root().join("harness/tests/fixtures/dind_api"))
-        .expect("the scenario loads");
+    let plans =
+        harness::plan::plans(&common::docker::root().join("harness/tests/fixtures/dind_api"))
+            .expect("the scenario loads");
     let run = common::docker::run_id("isolation", "dind-api");
     let result = common::docker::in_session(&run, "offline", async |ctx| {
         harness::runner::run_plan(&ctx, &plans[0]).await
     });
-    assert_eq!(result.status, model::result::Status::Fail, "{}", result.explain());
+    assert_eq!(
+        result.status,
+        model::result::Status::Fail,
+        "{}",
+        result.explain()
+    );
     let status = |prefix: &str| {
         result
             .assertions
@@ -498,9 +504,23 @@ fn a_step_replacing_the_docker_cli_in_dind_cannot_hide_an_image() {
     };
     // The step did tamper (the fake CLI it wrote is in its output), and the daemon check
     // still saw through it: the fake would have said "No such image".
-    assert!(result.steps[0].log.contains("No such image"), "{}", result.steps[0].log);
-    assert_eq!(status("output of step tamper contains"), Some(model::result::Status::Pass), "{}", result.explain());
-    assert_eq!(status("planted/unexpected:1"), Some(model::result::Status::Fail), "{}", result.explain());
+    assert!(
+        result.steps[0].log.contains("No such image"),
+        "{}",
+        result.steps[0].log
+    );
+    assert_eq!(
+        status("output of step tamper contains"),
+        Some(model::result::Status::Pass),
+        "{}",
+        result.explain()
+    );
+    assert_eq!(
+        status("planted/unexpected:1"),
+        Some(model::result::Status::Fail),
+        "{}",
+        result.explain()
+    );
     assert_eq!(common::docker::leftovers(&run).total(), 0);
     common::docker::forget(&run);
 }

@@ -78,7 +78,10 @@ fn a_secret_printed_before_the_kept_end_of_a_log_is_found() {
     });
     assert_eq!(result.status, Status::Fail, "{}", result.explain());
     // The record no longer holds the line.
-    assert!(!result.steps[0].log.contains("auth="), "the kept end holds the line");
+    assert!(
+        !result.steps[0].log.contains("auth="),
+        "the kept end holds the line"
+    );
     let secret: Vec<_> = result
         .assertions
         .iter()
@@ -87,9 +90,17 @@ fn a_secret_printed_before_the_kept_end_of_a_log_is_found() {
     assert_eq!(secret.len(), 2, "{}", result.explain());
     assert_eq!(secret[0].status, Status::Fail, "{}", result.explain());
     assert!(secret[0].found.contains("base64"), "{}", secret[0].found);
-    assert!(!secret[0].found.contains("early-secret-token"), "{}", secret[0].found);
+    assert!(
+        !secret[0].found.contains("early-secret-token"),
+        "{}",
+        secret[0].found
+    );
     assert_eq!(secret[1].status, Status::Pass, "{}", result.explain());
-    assert!(secret[1].found.contains("its whole output (4.0 MiB"), "{}", secret[1].found);
+    assert!(
+        secret[1].found.contains("its whole output (4.0 MiB"),
+        "{}",
+        secret[1].found
+    );
     assert_eq!(common::docker::leftovers(&run).total(), 0);
     common::docker::forget(&run);
 }

@@ -49,7 +49,11 @@ pub struct Example {
 
 /// Reads `claims/examples.yaml` and checks it against the ledger's pages and the scenarios it
 /// names (paths relative to `root`, the repository).
-pub fn check(path: &Path, ledger: &Ledger, root: &Path) -> Result<Vec<Example>, CheckExamplesError> {
+pub fn check(
+    path: &Path,
+    ledger: &Ledger,
+    root: &Path,
+) -> Result<Vec<Example>, CheckExamplesError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| CheckExamplesError::Read {
         path: path.to_owned(),
@@ -62,14 +66,25 @@ pub fn check(path: &Path, ledger: &Ledger, root: &Path) -> Result<Vec<Example>, 
     let file: ExamplesFile = serde_saphyr::from_str(&text).map_err(|e| {
         let (line, column) = e.location().map_or((1, 1), |l| (l.line(), l.column()));
         let message = e.to_string().lines().next().unwrap_or("").to_owned();
-        invalid(vec![LocatedProblem::at(&shown, &text, line, column, 1, message)])
+        invalid(vec![LocatedProblem::at(
+            &shown, &text, line, column, 1, message,
+        )])
     })?;
     let mut problems = Vec::new();
     let mut problem = |at: Position, len: usize, message: String| {
-        problems.push(LocatedProblem::at(&shown, &text, at.line, at.column, len, message));
+        problems.push(LocatedProblem::at(
+            &shown, &text, at.line, at.column, len, message,
+        ));
     };
     if file.version.value != 1 {
-        problem((&file.version).into(), 1, format!("unsupported version {} (this harness reads 1)", file.version.value));
+        problem(
+            (&file.version).into(),
+            1,
+            format!(
+                "unsupported version {} (this harness reads 1)",
+                file.version.value
+            ),
+        );
     }
     // Every marked line of every page.
     let mut marked: BTreeMap<(String, u64), bool> = BTreeMap::new();
@@ -92,15 +107,33 @@ pub fn check(path: &Path, ledger: &Ledger, root: &Path) -> Result<Vec<Example>, 
         let at = Position::from(&entry.line);
         match marked.get_mut(&key) {
             None if !page_lines.contains_key(&entry.page.value) => {
-                problem((&entry.page).into(), entry.page.value.len(), format!("no page `{}` in the ledger", entry.page.value));
+                problem(
+                    (&entry.page).into(),
+                    entry.page.value.len(),
+                    format!("no page `{}` in the ledger", entry.page.value),
+                );
                 continue;
             }
             None => {
-                problem(at, 1, format!("line {} of page `{}` holds no `{MARK}…`", entry.line.value, entry.page.value));
+                problem(
+                    at,
+                    1,
+                    format!(
+                        "line {} of page `{}` holds no `{MARK}…`",
+                        entry.line.value, entry.page.value
+                    ),
+                );
                 continue;
             }
             Some(true) => {
-                problem(at, 1, format!("the example at line {} of page `{}` is listed twice", entry.line.value, entry.page.value));
+                problem(
+                    at,
+                    1,
+                    format!(
+                        "the example at line {} of page `{}` is listed twice",
+                        entry.line.value, entry.page.value
+                    ),
+                );
                 continue;
             }
             Some(seen) => *seen = true,
@@ -108,7 +141,13 @@ pub fn check(path: &Path, ledger: &Ledger, root: &Path) -> Result<Vec<Example>, 
         let run_by = match (&entry.scenario, &entry.step, &entry.not_runnable) {
             (Some(scenario), Some(step), None) => {
                 let lines = &page_lines[&entry.page.value];
-                match compare(lines, entry.line.value as usize, root, &scenario.value, &step.value) {
+                match compare(
+                    lines,
+                    entry.line.value as usize,
+                    root,
+                    &scenario.value,
+                    &step.value,
+                ) {
                     Ok(()) => Some((scenario.value.clone(), step.value.clone())),
                     Err(message) => {
                         problem((scenario).into(), scenario.value.len(), message);
@@ -129,7 +168,10 @@ pub fn check(path: &Path, ledger: &Ledger, root: &Path) -> Result<Vec<Example>, 
             not_runnable: entry.not_runnable.as_ref().map(|r| r.value.clone()),
         });
     }
-    let end = Position { line: text.lines().count() as u64, column: 1 };
+    let end = Position {
+        line: text.lines().count() as u64,
+        column: 1,
+    };
     for ((page, line), seen) in &marked {
         if !seen {
             problem(end, 1, format!(
@@ -169,13 +211,22 @@ pub fn step_block(lines: &[String], line: usize) -> Option<String> {
 }
 
 /// Whether step `step` of `scenario` is the example at `line`, as written.
-fn compare(lines: &[String], line: usize, root: &Path, scenario: &str, step: &str) -> Result<(), String> {
+fn compare(
+    lines: &[String],
+    line: usize,
+    root: &Path,
+    scenario: &str,
+    step: &str,
+) -> Result<(), String> {
     let block = step_block(lines, line).ok_or("the example's lines cannot be read")?;
-    let example: Spanned<Tree> = serde_saphyr::from_str(&block)
-        .map_err(|e| format!("the example at line {line} is not YAML ({e}); list it as `not_runnable`"))?;
+    let example: Spanned<Tree> = serde_saphyr::from_str(&block).map_err(|e| {
+        format!("the example at line {line} is not YAML ({e}); list it as `not_runnable`")
+    })?;
     let path: PathBuf = root.join(scenario);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {scenario}: {e}"))?;
-    let doc: Spanned<Tree> = serde_saphyr::from_str(&text).map_err(|e| format!("{scenario} is not YAML: {e}"))?;
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {scenario}: {e}"))?;
+    let doc: Spanned<Tree> =
+        serde_saphyr::from_str(&text).map_err(|e| format!("{scenario} is not YAML: {e}"))?;
     let steps = match doc.value.get("steps").map(|s| &s.value) {
         Some(Tree::Seq(steps)) => steps,
         _ => return Err(format!("{scenario} has no steps")),
@@ -184,10 +235,9 @@ fn compare(lines: &[String], line: usize, root: &Path, scenario: &str, step: &st
         .iter()
         .find(|s| s.value.get("name").and_then(|n| n.value.text()).as_deref() == Some(step))
         .ok_or_else(|| format!("{scenario} has no step `{step}`"))?;
-    let written = found
-        .value
-        .get("harness_step")
-        .ok_or_else(|| format!("step `{step}` of {scenario} is not a Harness step (`harness_step`)"))?;
+    let written = found.value.get("harness_step").ok_or_else(|| {
+        format!("step `{step}` of {scenario} is not a Harness step (`harness_step`)")
+    })?;
     match difference(&example.value.to_json(), &written.value.to_json(), String::new()) {
         None => Ok(()),
         Some(at) => Err(format!(
@@ -201,13 +251,14 @@ fn compare(lines: &[String], line: usize, root: &Path, scenario: &str, step: &st
 fn difference(a: &serde_json::Value, b: &serde_json::Value, at: String) -> Option<String> {
     use serde_json::Value;
     match (a, b) {
-        (Value::Object(x), Value::Object(y)) => x
-            .keys()
-            .chain(y.keys())
-            .find_map(|k| match (x.get(k), y.get(k)) {
-                (Some(p), Some(q)) => difference(p, q, format!("{at}/{k}")),
-                _ => Some(format!("{at}/{k}")),
-            }),
+        (Value::Object(x), Value::Object(y)) => {
+            x.keys()
+                .chain(y.keys())
+                .find_map(|k| match (x.get(k), y.get(k)) {
+                    (Some(p), Some(q)) => difference(p, q, format!("{at}/{k}")),
+                    _ => Some(format!("{at}/{k}")),
+                })
+        }
         (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
             .iter()
             .zip(y)

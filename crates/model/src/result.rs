@@ -234,6 +234,10 @@ pub struct ScenarioResult {
     /// The steps written as Harness Build and Push steps: what Harness made of each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub harness_steps: Vec<HarnessStepRecord>,
+    /// Where the plan's containers ran, and so whether its privileged roles were privileged
+    /// on the host: `rootless: …` or `none: …` with the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<String>,
 }
 
 /// What Harness runs for a step written as a Harness Build and Push step.

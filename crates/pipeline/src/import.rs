@@ -18,12 +18,42 @@ use crate::Scalar;
 
 /// Step types Harness has that are not Build and Push steps: listed, not imported.
 pub const OTHER_STEP_TYPES: &[&str] = &[
-    "Run", "Background", "Plugin", "RunTests", "Test", "GitClone", "Action", "Bitrise",
-    "AquaTrivy", "Security", "Grype", "Snyk", "Sonarqube", "Owasp", "Checkmarx", "Wiz",
-    "ArtifactoryUpload", "S3Upload", "GCSUpload", "SaveCacheS3", "RestoreCacheS3",
-    "SaveCacheGCS", "RestoreCacheGCS", "ShellScript", "Http", "Wait", "Barrier",
-    "HarnessApproval", "JiraCreate", "JiraUpdate", "Email", "IACMTerraformPlugin",
-    "SscaOrchestration", "SscaEnforcement", "ProvenanceStep", "SlsaVerification",
+    "Run",
+    "Background",
+    "Plugin",
+    "RunTests",
+    "Test",
+    "GitClone",
+    "Action",
+    "Bitrise",
+    "AquaTrivy",
+    "Security",
+    "Grype",
+    "Snyk",
+    "Sonarqube",
+    "Owasp",
+    "Checkmarx",
+    "Wiz",
+    "ArtifactoryUpload",
+    "S3Upload",
+    "GCSUpload",
+    "SaveCacheS3",
+    "RestoreCacheS3",
+    "SaveCacheGCS",
+    "RestoreCacheGCS",
+    "ShellScript",
+    "Http",
+    "Wait",
+    "Barrier",
+    "HarnessApproval",
+    "JiraCreate",
+    "JiraUpdate",
+    "Email",
+    "IACMTerraformPlugin",
+    "SscaOrchestration",
+    "SscaEnforcement",
+    "ProvenanceStep",
+    "SlsaVerification",
 ];
 
 /// What a pipeline file holds for the harness.
@@ -108,7 +138,9 @@ impl Walk {
                     return self.stage(stage);
                 }
                 // A stage's spec, or a fragment of one (`runtime:` + `execution:`).
-                if node.value.get("execution").is_some() || node.value.get("infrastructure").is_some() {
+                if node.value.get("execution").is_some()
+                    || node.value.get("infrastructure").is_some()
+                {
                     let context = StageContext {
                         infrastructure: infrastructure_of(&node.value),
                         ..StageContext::default()
@@ -181,7 +213,11 @@ impl Walk {
     }
 
     /// `execution: {steps: […]}`, or (as in some docs' snippets) `execution: […]`.
-    fn execution(&mut self, execution: Option<&Node>, context: &StageContext) -> Result<(), ImportPipelineError> {
+    fn execution(
+        &mut self,
+        execution: Option<&Node>,
+        context: &StageContext,
+    ) -> Result<(), ImportPipelineError> {
         let Some(execution) = execution else {
             return Ok(());
         };
@@ -205,7 +241,11 @@ impl Walk {
     }
 
     /// `- step: …`, `- parallel: […]`, `- stepGroup: {steps: […]}`.
-    fn step_item(&mut self, item: &Node, context: &StageContext) -> Result<(), ImportPipelineError> {
+    fn step_item(
+        &mut self,
+        item: &Node,
+        context: &StageContext,
+    ) -> Result<(), ImportPipelineError> {
         if let Some(step) = item.value.get("step") {
             return self.step(step, context);
         }
@@ -294,7 +334,11 @@ impl Walk {
 /// A stage spec's infrastructure: `infrastructure: {type: KubernetesDirect | VM}`,
 /// `runtime: {type: Cloud | Docker}`.
 fn infrastructure_of(spec: &Tree) -> Option<Infrastructure> {
-    let kind = |key: &str| spec.get(key).and_then(|n| n.value.get("type")).and_then(|t| t.value.text());
+    let kind = |key: &str| {
+        spec.get(key)
+            .and_then(|n| n.value.get("type"))
+            .and_then(|t| t.value.text())
+    };
     if let Some(kind) = kind("infrastructure") {
         return match kind.as_str() {
             "KubernetesDirect" | "KubernetesHosted" => Some(Infrastructure::Kubernetes),
@@ -313,9 +357,11 @@ fn infrastructure_of(spec: &Tree) -> Option<Infrastructure> {
 /// Every `<+…>` expression in a JSON value's strings.
 pub fn expressions_in(value: &serde_json::Value, found: &mut BTreeSet<String>) {
     match value {
-        serde_json::Value::String(s) => {
-            found.extend(crate::translate::expressions(s).into_iter().map(str::to_owned))
-        }
+        serde_json::Value::String(s) => found.extend(
+            crate::translate::expressions(s)
+                .into_iter()
+                .map(str::to_owned),
+        ),
         serde_json::Value::Array(items) => items.iter().for_each(|i| expressions_in(i, found)),
         serde_json::Value::Object(map) => map.values().for_each(|v| expressions_in(v, found)),
         _ => {}

@@ -14,14 +14,14 @@
 //! builder, a role and variables. **Never** runs anything.
 
 pub mod errors;
+pub mod import;
 pub mod scalar;
 pub mod select;
+pub mod skeleton;
 pub mod stage;
 pub mod step;
 pub mod translate;
 pub mod tree;
-pub mod import;
-pub mod skeleton;
 
 pub use errors::{ImportPipelineError, TranslateStepError};
 pub use scalar::Scalar;

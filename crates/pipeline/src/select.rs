@@ -35,7 +35,11 @@ pub struct Selection {
 }
 
 /// Picks the builder for a step with `caching` (DLC) on `infrastructure` with `feature_flags`.
-pub fn select(infrastructure: Infrastructure, caching: bool, feature_flags: &[String]) -> Selection {
+pub fn select(
+    infrastructure: Infrastructure,
+    caching: bool,
+    feature_flags: &[String],
+) -> Selection {
     let flag = feature_flags.iter().any(|f| f == BUILDX_ON_KUBERNETES);
     let (builder, why) = match (infrastructure.is_kubernetes(), caching, flag) {
         (true, true, _) => (
@@ -80,7 +84,11 @@ mod tests {
         assert_eq!(select(k8s, false, &none).builder, Builder::Kaniko);
         assert_eq!(select(k8s, true, &none).builder, Builder::Buildx);
         assert_eq!(select(k8s, false, &flag).builder, Builder::Buildx);
-        for infra in [Infrastructure::Cloud, Infrastructure::Vm, Infrastructure::Local] {
+        for infra in [
+            Infrastructure::Cloud,
+            Infrastructure::Vm,
+            Infrastructure::Local,
+        ] {
             assert_eq!(select(infra, false, &none).builder, Builder::Docker);
             assert_eq!(select(infra, true, &none).builder, Builder::Buildx);
             // The flag is about Kubernetes only.

@@ -54,7 +54,12 @@ pub fn skeleton(imported: &Imported, source: &str, workspace: &str) -> String {
         for name in std::iter::once(&step.step.spec.connector_ref)
             .chain(&step.step.spec.base_image_connector_refs)
         {
-            connectors.insert(name.clone(), Connector { registry: REGISTRY.to_owned() });
+            connectors.insert(
+                name.clone(),
+                Connector {
+                    registry: REGISTRY.to_owned(),
+                },
+            );
         }
     }
     let stage_of = |step: &ImportedStep, inputs: &BTreeMap<String, String>| {
@@ -73,7 +78,11 @@ pub fn skeleton(imported: &Imported, source: &str, workspace: &str) -> String {
     for step in &imported.steps {
         expressions_in(&step.raw, &mut expressions);
         for value in step.stage_variables.values() {
-            expressions.extend(crate::translate::expressions(value.as_str()).into_iter().map(str::to_owned));
+            expressions.extend(
+                crate::translate::expressions(value.as_str())
+                    .into_iter()
+                    .map(str::to_owned),
+            );
         }
     }
     let mut inputs = BTreeMap::new();
@@ -92,12 +101,18 @@ pub fn skeleton(imported: &Imported, source: &str, workspace: &str) -> String {
                 StepType::BuildAndPushAcr => repo.split_once('/').map_or(repo.as_str(), |(_, p)| p),
                 _ => repo.as_str(),
             };
-            inputs.insert(repo.clone(), format!("${{{REGISTRY}}}/{}", repository_name(path)));
+            inputs.insert(
+                repo.clone(),
+                format!("${{{REGISTRY}}}/{}", repository_name(path)),
+            );
         }
     }
 
     // The steps, their stages, and what their settings imply.
-    let first = imported.steps.first().expect("import returns at least one step");
+    let first = imported
+        .steps
+        .first()
+        .expect("import returns at least one step");
     if first.infrastructure.is_none() {
         notes.push(
             "the file names no infrastructure for the steps: kubernetes is assumed (change \
@@ -115,7 +130,13 @@ pub fn skeleton(imported: &Imported, source: &str, workspace: &str) -> String {
     let mut loosen = BTreeMap::new();
     let mut no_push: Vec<(usize, String)> = Vec::new();
     for (index, step) in imported.steps.iter().enumerate() {
-        let base = step_name(step.step.identifier.as_deref().or(step.step.name.as_deref()), index);
+        let base = step_name(
+            step.step
+                .identifier
+                .as_deref()
+                .or(step.step.name.as_deref()),
+            index,
+        );
         let mut name = base.clone();
         let mut n = 2;
         while !names.insert(name.clone()) {
@@ -139,9 +160,9 @@ pub fn skeleton(imported: &Imported, source: &str, workspace: &str) -> String {
                 let on = |k: &str| t.env.get(k).is_some_and(|v| Scalar(v.clone()).is_true());
                 let repo = t.env.get("PLUGIN_REPO").cloned().unwrap_or_default();
                 let repository = match t.step_type {
-                    StepType::BuildAndPushDockerRegistry => {
-                        repo.strip_prefix(&format!("${{{REGISTRY}}}/")).map(str::to_owned)
-                    }
+                    StepType::BuildAndPushDockerRegistry => repo
+                        .strip_prefix(&format!("${{{REGISTRY}}}/"))
+                        .map(str::to_owned),
                     StepType::BuildAndPushAcr => repo.split_once('/').map(|(_, p)| p.to_owned()),
                     _ => Some(repo.clone()),
                 };
@@ -158,7 +179,9 @@ pub fn skeleton(imported: &Imported, source: &str, workspace: &str) -> String {
                         crate::select::Builder::Buildx => {
                             for tag in &tags {
                                 let reference = format!("{repo}:{tag}");
-                                if leftovers.iter().any(|l: &serde_json::Value| l["daemon_image"]["reference"] == reference.as_str()) {
+                                if leftovers.iter().any(|l: &serde_json::Value| {
+                                    l["daemon_image"]["reference"] == reference.as_str()
+                                }) {
                                     continue;
                                 }
                                 leftovers.push(serde_json::json!({"daemon_image": {
@@ -189,10 +212,15 @@ pub fn skeleton(imported: &Imported, source: &str, workspace: &str) -> String {
                          registry assertion"
                     )),
                 }
-                let tar = t.env.get("PLUGIN_TAR_PATH").or_else(|| t.env.get("PLUGIN_DESTINATION_TAR_PATH"));
+                let tar = t
+                    .env
+                    .get("PLUGIN_TAR_PATH")
+                    .or_else(|| t.env.get("PLUGIN_DESTINATION_TAR_PATH"));
                 if let Some(path) = tar.filter(|_| !push_only) {
                     match workspace_path(path) {
-                        Some(path) => assertions.push(serde_json::json!({ "tarball": {"path": path} })),
+                        Some(path) => {
+                            assertions.push(serde_json::json!({ "tarball": {"path": path} }))
+                        }
                         None => notes.push(format!(
                             "step `{name}` writes its tarball to `{path}`, outside the workspace: \
                              no tarball assertion"
@@ -212,14 +240,18 @@ pub fn skeleton(imported: &Imported, source: &str, workspace: &str) -> String {
     // Nothing pushed by a build-only step, unless a later step pushes the same repository.
     for (index, repository) in no_push {
         if !pushes.iter().any(|(i, r)| *i > index && *r == repository) {
-            assertions.push(serde_json::json!({ "no_tags_in_registry": {"repository": repository} }));
+            assertions
+                .push(serde_json::json!({ "no_tags_in_registry": {"repository": repository} }));
         }
     }
     if builders.is_empty() {
         builders.push("kaniko".to_owned());
     }
 
-    let name = imported.name.clone().unwrap_or_else(|| format!("imported from {source}"));
+    let name = imported
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("imported from {source}"));
     let skeleton = Skeleton {
         version: 1,
         name: name.clone(),
@@ -274,10 +306,20 @@ fn repository_name(path: &str) -> String {
     let name: String = path
         .to_ascii_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || "._/-".contains(c) { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._/-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     let name = name.trim_matches(|c| "._/-".contains(c)).to_owned();
-    if name.is_empty() { "imported".to_owned() } else { name }
+    if name.is_empty() {
+        "imported".to_owned()
+    } else {
+        name
+    }
 }
 
 /// A step's name from its identifier: lowercase letters, digits and `-`.
@@ -289,7 +331,11 @@ fn step_name(identifier: Option<&str>, index: usize) -> String {
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     let name = name.trim_matches('-').chars().take(60).collect::<String>();
-    if name.is_empty() { format!("step-{}", index + 1) } else { name }
+    if name.is_empty() {
+        format!("step-{}", index + 1)
+    } else {
+        name
+    }
 }
 
 /// A tarball path relative to the workspace (`/harness/x.tar` → `x.tar`), if it is in it.

@@ -78,7 +78,9 @@ pub fn translate(
     stage: &Stage,
     connector: &dyn Fn(&str) -> Option<ConnectorTarget>,
 ) -> Result<Translation, TranslateStepError> {
-    let fill = Filler { inputs: &stage.inputs };
+    let fill = Filler {
+        inputs: &stage.inputs,
+    };
     let spec = &step.spec;
     let step_type = step.step_type;
     let kind = step_type.connector_kind();
@@ -154,7 +156,10 @@ pub fn translate(
             set("PLUGIN_REPO", repository);
             set("PLUGIN_REGISTRY", registry);
             if let Some(subscription) = &spec.subscription_id {
-                set("SUBSCRIPTION_ID", fill.value(subscription, "subscriptionId")?);
+                set(
+                    "SUBSCRIPTION_ID",
+                    fill.value(subscription, "subscriptionId")?,
+                );
             }
             stand_ins.push(format!(
                 "the Azure connector `{}` stands for registry `{}`: its client credentials \
@@ -228,7 +233,10 @@ pub fn translate(
                 set("PLUGIN_CACHE_TO", fill.value(to, "cacheTo")?);
             }
             if caching {
-                set("PLUGIN_BUILDER_DRIVER_OPTS", format!("image={DLC_BUILDKIT_IMAGE}"));
+                set(
+                    "PLUGIN_BUILDER_DRIVER_OPTS",
+                    format!("image={DLC_BUILDKIT_IMAGE}"),
+                );
             }
         }
     }
@@ -252,7 +260,10 @@ pub fn translate(
                 implicit.insert(variable.clone(), fill.value(reference, "envDockerSecrets")?);
                 pairs.push(format!("{id}={variable}"));
             } else {
-                pairs.push(format!("{id}={}", fill.value(reference, "envDockerSecrets")?));
+                pairs.push(format!(
+                    "{id}={}",
+                    fill.value(reference, "envDockerSecrets")?
+                ));
             }
         }
         set("PLUGIN_SECRETS_FROM_ENV", pairs.join(","));
@@ -286,7 +297,8 @@ pub fn translate(
         DaemonChoice::Own
     };
     let limits = spec.resources.as_ref().and_then(|r| r.limits.as_ref());
-    let limit = |v: Option<&crate::Scalar>, field| v.map(|v| fill.value(v.as_str(), field)).transpose();
+    let limit =
+        |v: Option<&crate::Scalar>, field| v.map(|v| fill.value(v.as_str(), field)).transpose();
     Ok(Translation {
         step_type,
         builder,
@@ -301,7 +313,11 @@ pub fn translate(
             .transpose()?,
         memory: limit(limits.and_then(|l| l.memory.as_ref()), "resources")?,
         cpu: limit(limits.and_then(|l| l.cpu.as_ref()), "resources")?,
-        timeout: step.timeout.as_ref().map(|t| fill.value(t, "timeout")).transpose()?,
+        timeout: step
+            .timeout
+            .as_ref()
+            .map(|t| fill.value(t, "timeout"))
+            .transpose()?,
         stand_ins,
     })
 }

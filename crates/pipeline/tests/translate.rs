@@ -46,7 +46,10 @@ spec:
 "#;
 
 fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 /// What every infrastructure sets for DOCKER_STEP: the step's fields and the connector.
@@ -69,7 +72,12 @@ const INPUTS: &str = "inputs: {\"<+pipeline.sequenceId>\": \"42\"}\n";
 
 #[test]
 fn kubernetes_kaniko_snapshot_mode_and_artifact_file() {
-    let t = translate(&step(DOCKER_STEP), &stage(&format!("infrastructure: kubernetes\n{INPUTS}")), &connectors).unwrap();
+    let t = translate(
+        &step(DOCKER_STEP),
+        &stage(&format!("infrastructure: kubernetes\n{INPUTS}")),
+        &connectors,
+    )
+    .unwrap();
     assert_eq!(t.builder, Builder::Kaniko);
     assert_eq!(t.role, "kaniko");
     let mut expected = common();
@@ -81,8 +89,14 @@ fn kubernetes_kaniko_snapshot_mode_and_artifact_file() {
 
 #[test]
 fn kubernetes_kaniko_without_optimize_and_with_a_remote_cache() {
-    let yaml = format!("{DOCKER_STEP}  optimize: false\n  remoteCacheRepo: ${{registry}}/team/cache\n");
-    let t = translate(&step(&yaml), &stage(&format!("infrastructure: kubernetes\n{INPUTS}")), &connectors).unwrap();
+    let yaml =
+        format!("{DOCKER_STEP}  optimize: false\n  remoteCacheRepo: ${{registry}}/team/cache\n");
+    let t = translate(
+        &step(&yaml),
+        &stage(&format!("infrastructure: kubernetes\n{INPUTS}")),
+        &connectors,
+    )
+    .unwrap();
     assert_eq!(t.builder, Builder::Kaniko);
     let mut expected = common();
     expected.push(("PLUGIN_ENABLE_CACHE", "true"));
@@ -94,7 +108,12 @@ fn kubernetes_kaniko_without_optimize_and_with_a_remote_cache() {
 #[test]
 fn kubernetes_buildx_with_caching_starts_its_own_daemon() {
     let yaml = format!("{DOCKER_STEP}  caching: true\n");
-    let t = translate(&step(&yaml), &stage(&format!("infrastructure: kubernetes\n{INPUTS}")), &connectors).unwrap();
+    let t = translate(
+        &step(&yaml),
+        &stage(&format!("infrastructure: kubernetes\n{INPUTS}")),
+        &connectors,
+    )
+    .unwrap();
     assert_eq!(t.builder, Builder::Buildx);
     assert_eq!(t.role, "buildx");
     let mut expected = common();
@@ -107,8 +126,12 @@ fn kubernetes_buildx_with_caching_starts_its_own_daemon() {
 
 #[test]
 fn kubernetes_buildx_by_feature_flag_with_a_dind_background_step() {
-    let yaml = format!("{DOCKER_STEP}  envVariables:\n    PLUGIN_DAEMON_OFF: true\n    PLUGIN_NO_PUSH: \"true\"\n");
-    let s = stage(&format!("infrastructure: kubernetes\nfeature_flags: [CI_USE_BUILDX_ON_K8]\n{INPUTS}"));
+    let yaml = format!(
+        "{DOCKER_STEP}  envVariables:\n    PLUGIN_DAEMON_OFF: true\n    PLUGIN_NO_PUSH: \"true\"\n"
+    );
+    let s = stage(&format!(
+        "infrastructure: kubernetes\nfeature_flags: [CI_USE_BUILDX_ON_K8]\n{INPUTS}"
+    ));
     let t = translate(&step(&yaml), &s, &connectors).unwrap();
     assert_eq!(t.builder, Builder::Buildx);
     assert!(t.why.contains("CI_USE_BUILDX_ON_K8"), "{}", t.why);
@@ -124,7 +147,12 @@ fn kubernetes_buildx_by_feature_flag_with_a_dind_background_step() {
 #[test]
 fn vm_cloud_and_local_docker_daemon_off_always() {
     for infra in ["cloud", "vm", "local"] {
-        let t = translate(&step(DOCKER_STEP), &stage(&format!("infrastructure: {infra}\n{INPUTS}")), &connectors).unwrap();
+        let t = translate(
+            &step(DOCKER_STEP),
+            &stage(&format!("infrastructure: {infra}\n{INPUTS}")),
+            &connectors,
+        )
+        .unwrap();
         assert_eq!(t.builder, Builder::Docker, "{infra}");
         assert_eq!(t.role, "docker");
         let mut expected = common();
@@ -140,11 +168,19 @@ fn vm_cloud_and_local_buildx_caching_cache_from_and_to() {
         "{DOCKER_STEP}  caching: true\n  cacheFrom: [\"type=registry,ref=a\", \"type=registry,ref=b\"]\n  cacheTo: type=inline\n"
     );
     for infra in ["cloud", "vm", "local"] {
-        let t = translate(&step(&yaml), &stage(&format!("infrastructure: {infra}\n{INPUTS}")), &connectors).unwrap();
+        let t = translate(
+            &step(&yaml),
+            &stage(&format!("infrastructure: {infra}\n{INPUTS}")),
+            &connectors,
+        )
+        .unwrap();
         assert_eq!(t.builder, Builder::Buildx, "{infra}");
         let mut expected = common();
         expected.push(("PLUGIN_DAEMON_OFF", "true"));
-        expected.push(("PLUGIN_CACHE_FROM", "type=registry,ref=a;type=registry,ref=b"));
+        expected.push((
+            "PLUGIN_CACHE_FROM",
+            "type=registry,ref=a;type=registry,ref=b",
+        ));
         expected.push(("PLUGIN_CACHE_TO", "type=inline"));
         expected.push(("PLUGIN_BUILDER_DRIVER_OPTS", "image=harness/buildkit:1.0.1"));
         assert_eq!(t.env, env(&expected), "{infra}");
@@ -162,12 +198,21 @@ spec:
   imageName: test-image
   tags: [latest]
 "#;
-    let t = translate(&step(yaml), &stage("infrastructure: kubernetes\n"), &connectors).unwrap();
+    let t = translate(
+        &step(yaml),
+        &stage("infrastructure: kubernetes\n"),
+        &connectors,
+    )
+    .unwrap();
     assert_eq!(t.role, "kaniko-ecr");
     assert_eq!(t.env["PLUGIN_REPO"], "test-image");
     assert_eq!(t.env["PLUGIN_REGISTRY"], "${mirror}");
     assert_eq!(t.env["PLUGIN_REGION"], "us-east-1");
-    assert!(t.stand_ins[0].contains("12345.dkr.ecr.us-east-1.amazonaws.com"), "{:?}", t.stand_ins);
+    assert!(
+        t.stand_ins[0].contains("12345.dkr.ecr.us-east-1.amazonaws.com"),
+        "{:?}",
+        t.stand_ins
+    );
     let t = translate(&step(yaml), &stage("infrastructure: cloud\n"), &connectors).unwrap();
     assert_eq!(t.role, "docker-ecr");
     assert_eq!(t.env["PLUGIN_DAEMON_OFF"], "true");
@@ -199,7 +244,10 @@ fn base_image_connector_secrets_stage_variables_and_env_variables() {
     let t = translate(&step(&yaml), &s, &connectors).unwrap();
     assert_eq!(t.env["PLUGIN_BASE_IMAGE_REGISTRY"], "${registry}");
     assert_eq!(t.env["PLUGIN_BASE_IMAGE_USERNAME"], "ci");
-    assert_eq!(t.env["PLUGIN_SECRETS_FROM_ENV"], "PASS=HARNESS_DOCKER_SECRET_PASS,TOKEN=BUILD_TOKEN");
+    assert_eq!(
+        t.env["PLUGIN_SECRETS_FROM_ENV"],
+        "PASS=HARNESS_DOCKER_SECRET_PASS,TOKEN=BUILD_TOKEN"
+    );
     assert_eq!(t.env["HARNESS_DOCKER_SECRET_PASS"], "hunter22");
     assert_eq!(t.env["PLUGIN_SECRETS_FROM_FILE"], "cfg=/harness/cfg.txt");
     // envVariables over the step's fields; the step's fields over stage variables.
@@ -207,7 +255,10 @@ fn base_image_connector_secrets_stage_variables_and_env_variables() {
     assert_eq!(t.env["PLUGIN_REPO"], "${registry}/team/app");
     assert_eq!(t.env["PLUGIN_SKIP_PUSH_IF_TAG_EXISTS"], "true");
     assert_eq!(t.user.as_deref(), Some("0"));
-    assert_eq!((t.memory.as_deref(), t.cpu.as_deref()), (Some("500Mi"), Some("400m")));
+    assert_eq!(
+        (t.memory.as_deref(), t.cpu.as_deref()),
+        (Some("500Mi"), Some("400m"))
+    );
 }
 
 #[test]
@@ -222,12 +273,29 @@ fn what_cannot_be_translated_is_named() {
         }
     );
     assert!(e.to_string().contains("under `inputs`"), "{e}");
-    let e = translate(&step(&DOCKER_STEP.replace("docker_hub", "nowhere")), &s, &connectors).unwrap_err();
-    assert!(e.to_string().contains("connector `nowhere` (Docker registry connector"), "{e}");
+    let e = translate(
+        &step(&DOCKER_STEP.replace("docker_hub", "nowhere")),
+        &s,
+        &connectors,
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("connector `nowhere` (Docker registry connector"),
+        "{e}"
+    );
     let e = translate(&step("type: BuildAndPushECR\nspec: {connectorRef: aws, imageName: x, tags: [a], region: r}\n"), &s, &connectors).unwrap_err();
     assert_eq!(e.to_string(), "BuildAndPushECR needs `spec.account`");
-    let e = translate(&step(&format!("{DOCKER_STEP}  caching: sometimes\n")), &stage(&format!("infrastructure: vm\n{INPUTS}")), &connectors).unwrap_err();
-    assert_eq!(e.to_string(), "`spec.caching` must be true or false, not `sometimes`");
+    let e = translate(
+        &step(&format!("{DOCKER_STEP}  caching: sometimes\n")),
+        &stage(&format!("infrastructure: vm\n{INPUTS}")),
+        &connectors,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "`spec.caching` must be true or false, not `sometimes`"
+    );
 }
 
 #[test]
@@ -238,9 +306,11 @@ fn an_unknown_field_is_refused_naming_it() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("cachng"), "{e}");
-    let e = serde_saphyr::from_str::<pipeline::BuildAndPushStep>("type: BuildAndPushNexus\nspec: {connectorRef: a}\n")
-        .unwrap_err()
-        .to_string();
+    let e = serde_saphyr::from_str::<pipeline::BuildAndPushStep>(
+        "type: BuildAndPushNexus\nspec: {connectorRef: a}\n",
+    )
+    .unwrap_err()
+    .to_string();
     assert!(e.contains("BuildAndPushNexus"), "{e}");
 }
 

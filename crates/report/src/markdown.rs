@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::view::{claim_statuses, overhead, steps_ms, CellVerdict, Entry, Matrix, Verdict};
+use super::view::{claim_statuses, count, overhead, steps_ms, CellVerdict, Entry, Matrix, Verdict};
 use super::Redact;
 use crate::runs::Run;
 use model::claims::{ClaimRow, ClaimsView, Verdict as ClaimVerdict};
@@ -39,6 +39,13 @@ fn header(out: &mut String, matrix: &Matrix<'_>, redact: Redact) {
         .collect();
     let _ = writeln!(out, "# Conformance report\n");
     let _ = writeln!(out, "{}\n", matrix.heading(&runs));
+    for (statement, results) in matrix.isolation() {
+        let _ = writeln!(
+            out,
+            "Isolation ({}): {statement}\n",
+            count(results, "result")
+        );
+    }
     let _ = writeln!(
         out,
         "| ✅ pass | ❌ fail | 🟧 of which known discrepancies | 🟣 error | ⏭️ skip | 🔀 flaky | not as expected |"

@@ -237,6 +237,22 @@ impl<'a> Matrix<'a> {
     }
 
     /// `Runs a, b · 3 plans · 5 results`, with the run labels as the report writes them.
+    /// What the results say about where their plans ran ([`ScenarioResult::isolation`]):
+    /// each distinct statement with how many results made it (Skips and results from before
+    /// the harness recorded it left out).
+    pub fn isolation(&self) -> Vec<(&'a str, usize)> {
+        let mut statements: BTreeMap<&'a str, usize> = BTreeMap::new();
+        for entry in self.plans.iter().flat_map(|p| &p.entries) {
+            if entry.result.status == Status::Skip {
+                continue;
+            }
+            if let Some(statement) = entry.result.isolation.as_deref() {
+                *statements.entry(statement).or_insert(0) += 1;
+            }
+        }
+        statements.into_iter().collect()
+    }
+
     pub fn heading(&self, runs: &[String]) -> String {
         let results: usize = self.plans.iter().map(|p| p.entries.len()).sum();
         format!(

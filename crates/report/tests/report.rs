@@ -159,6 +159,7 @@ fn result(test: &str, status: Status) -> ScenarioResult {
         retried_errors: Vec::new(),
         known_discrepancy: None,
         harness_steps: Vec::new(),
+        isolation: None,
     }
 }
 

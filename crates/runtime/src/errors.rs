@@ -59,6 +59,20 @@ pub struct DockerConnectError {
     pub hint: String,
 }
 
+/// Choosing where the plans run ([`crate::isolation`]) failed.
+#[derive(Debug, Error)]
+pub enum IsolationError {
+    #[error("CONFORMANCE_ISOLATION: {message}")]
+    Setting { message: String },
+    #[error(
+        "isolation: rootless was asked for, but no rootless daemon runs here: {reason} \
+         (see scripts/rootless-daemon.sh and /var/log/conformance-rootless.log)"
+    )]
+    Unavailable { reason: String },
+    #[error("this process already runs its plans as `{first}`, and was now asked for `{now}`")]
+    Changed { first: String, now: String },
+}
+
 /// Setting up or tearing down a scenario's containers, networks and volumes failed.
 #[derive(Debug, Error)]
 pub enum RuntimeError {

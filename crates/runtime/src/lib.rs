@@ -13,6 +13,7 @@
 //! with its log tail ([`Environment::while_services_run`]).
 
 pub mod errors;
+pub mod isolation;
 pub mod profile;
 pub mod quota;
 pub mod ssh;

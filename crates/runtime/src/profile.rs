@@ -33,6 +33,10 @@ pub struct Profile {
     /// without end. Defaults: [`Bounds::default`].
     #[serde(default)]
     pub bounds: Bounds,
+    /// Where the plans run, and so whether privileged roles are privileged on the host
+    /// ([`crate::isolation`]): `auto` (default), `rootless` or `none`.
+    #[serde(default)]
+    pub isolation: crate::isolation::IsolationSetting,
 }
 
 /// See [`Profile::bounds`]. Memory and tmpfs sizes are Kubernetes quantities (`8Gi`), CPU cores

@@ -124,7 +124,14 @@ impl Environment {
             };
             let duration_ms = started.elapsed().as_millis() as u64;
             let log = self.logs(&id).await;
-            let oom_killed = limits.memory_bytes.is_some() && self.oom_killed(&id).await;
+            let oom_killed = limits.memory_bytes.is_some()
+                && if crate::isolation::container_root().is_some() {
+                    // A rootless daemon without cgroups never hears of the kernel's OOM kill:
+                    // a SIGKILL the harness did not send, under a memory limit, is taken for it.
+                    exit_code == Some(137)
+                } else {
+                    self.oom_killed(&id).await
+                };
             // The exited container stays until the teardown removes everything labelled with this
             // environment: that runs after the result, off the plan's critical path.
             Ok(StepRecord {

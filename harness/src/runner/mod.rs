@@ -37,7 +37,11 @@ pub struct RunContext {
     /// Where this run's reports go: `reports/<run-id>/`.
     pub report_dir: PathBuf,
     pub profile: Profile,
+    /// The daemon the plans run on ([`runtime::isolation`]).
     pub docker: Docker,
+    /// The daemon the profile's images are built on, when the plans run on another: images
+    /// missing from the plans' daemon are copied from it.
+    pub images_from: Option<Docker>,
     /// Told what each plan is doing as it goes (live progress lines), if anyone listens.
     pub notify: Option<Notify>,
 }
@@ -60,6 +64,7 @@ impl RunContext {
                 .clone()
                 .with_overrides(&[format!("{role}={image}")])?,
             docker: self.docker.clone(),
+            images_from: self.images_from.clone(),
             notify: self.notify.clone(),
         })
     }
@@ -244,6 +249,7 @@ async fn run_unredacted(
         retried_errors: Vec::new(),
         known_discrepancy: None,
         harness_steps: harness_steps::records(&plan.scenario),
+        isolation: runtime::isolation::current().map(|i| i.statement.clone()),
     };
 
     if let Some(reason) = &plan.skip {
@@ -261,7 +267,7 @@ async fn run_unredacted(
     };
     ctx.note(plan, repetition, "bringing the environment up");
     let roles = roles(plan, &ctx.profile);
-    match images::resolve(&ctx.docker, &ctx.profile, &roles).await {
+    match images::resolve(&ctx.docker, ctx.images_from.as_ref(), &ctx.profile, &roles).await {
         Ok(records) => result.images = records,
         Err(e) => {
             result.reason = Some(e.to_string());

@@ -53,9 +53,19 @@ pub fn with_docker<T>(body: impl AsyncFnOnce(Docker) -> T) -> T {
         .build()
         .unwrap()
         .block_on(async {
-            let docker = runtime::connect().await.expect("a docker daemon answers");
+            let docker = plans_daemon().await;
             body(docker).await
         })
+}
+
+/// The daemon the harness runs plans on: the rootless one when it answers (and
+/// `CONFORMANCE_ISOLATION` is not `none`), else the harness's own ([`runtime::isolation`]).
+pub async fn plans_daemon() -> Docker {
+    let host = runtime::connect().await.expect("a docker daemon answers");
+    if std::env::var("CONFORMANCE_ISOLATION").is_ok_and(|v| v.trim() == "none") {
+        return host;
+    }
+    runtime::isolation::rootless_daemon().await.unwrap_or(host)
 }
 
 /// What remains labelled with this run: containers, networks, volumes.

@@ -22,7 +22,9 @@ pub(super) fn harness_steps(out: &mut String, steps: &[HarnessStepRecord], redac
             esc(&s.role),
             esc(&redact.text(&s.why))
         );
-        out.push_str("<table class=\"harness-vars\"><tr><th>variable Harness sets</th><th>value</th></tr>\n");
+        out.push_str(
+            "<table class=\"harness-vars\"><tr><th>variable Harness sets</th><th>value</th></tr>\n",
+        );
         for (name, value) in &s.variables {
             let _ = writeln!(
                 out,
@@ -33,7 +35,11 @@ pub(super) fn harness_steps(out: &mut String, steps: &[HarnessStepRecord], redac
         }
         out.push_str("</table>\n");
         for note in &s.stand_ins {
-            let _ = writeln!(out, "<p class=\"muted\">Not checked here: {}</p>", esc(&redact.text(note)));
+            let _ = writeln!(
+                out,
+                "<p class=\"muted\">Not checked here: {}</p>",
+                esc(&redact.text(note))
+            );
         }
     }
 }

@@ -177,6 +177,14 @@ fn header(out: &mut String, matrix: &Matrix<'_>, redact: Redact) {
         "<header>\n<h1>Conformance report</h1>\n<p class=\"meta\">{}</p>",
         matrix.heading(&runs)
     );
+    for (statement, results) in matrix.isolation() {
+        let _ = writeln!(
+            out,
+            "<p class=\"meta isolation\">Isolation ({}): {}</p>",
+            crate::view::count(results, "result"),
+            esc(statement)
+        );
+    }
     let [pass, fail, known, error, skip, flaky, unexpected] = matrix.counts();
     let _ = writeln!(
         out,

@@ -5,7 +5,8 @@ use std::future::Future;
 use std::sync::atomic::Ordering;
 
 use bollard::models::{
-    ContainerCreateBody, EndpointSettings, HostConfig, NetworkingConfig, PortBinding,
+    ContainerCreateBody, EndpointSettings, HostConfig, HostConfigCgroupnsModeEnum,
+    NetworkingConfig, PortBinding,
 };
 use bollard::query_parameters::{CreateContainerOptions, InspectContainerOptions, LogsOptions};
 use futures_util::StreamExt;
@@ -80,13 +81,36 @@ impl Environment {
         spec: ContainerSpec<'_>,
     ) -> Result<String, RuntimeError> {
         let name = self.container_name(spec.suffix);
+        self.hand_over_files()?;
         let limits = spec.limits.or(self.default_limits);
-        let env: Vec<String> = spec
+        let mut env: Vec<String> = spec
             .env
             .iter()
             .chain(spec.extra_env.iter())
             .map(|(k, v)| format!("{k}={v}"))
             .collect();
+        // A rootless daemon on cgroup v1 applies no limits itself: its runtime shim does, from
+        // a variable (and the daemon would refuse a CPU limit it cannot apply).
+        let rootless = crate::isolation::container_root().is_some();
+        let daemon_limits = if rootless {
+            let parent = crate::isolation::container_cgroup(&name, &limits).map_err(|source| {
+                RuntimeError::Workspace {
+                    path: PathBuf::from("/sys/fs/cgroup")
+                        .join(crate::isolation::ROOTLESS_CGROUP)
+                        .join(&name),
+                    source,
+                }
+            })?;
+            env.extend(crate::isolation::limits_variable(
+                limits.memory_bytes,
+                limits.pids,
+                limits.millicores,
+                parent.as_deref(),
+            ));
+            Limits::default()
+        } else {
+            limits
+        };
         let port_bindings = spec.publish.map(|port| {
             HashMap::from([(
                 format!("{port}/tcp"),
@@ -117,11 +141,14 @@ impl Environment {
                         .map(|path| (path, tmpfs_options(limits.tmpfs_bytes)))
                         .collect()
                 }),
-                memory: limits.memory_bytes.map(|b| b as i64),
+                memory: daemon_limits.memory_bytes.map(|b| b as i64),
                 // Swap as large as the memory limit: no swap beyond it.
-                memory_swap: limits.memory_bytes.map(|b| b as i64),
-                nano_cpus: limits.millicores.map(|m| m as i64 * 1_000_000),
-                pids_limit: limits.pids.map(i64::from),
+                memory_swap: daemon_limits.memory_bytes.map(|b| b as i64),
+                nano_cpus: daemon_limits.millicores.map(|m| m as i64 * 1_000_000),
+                pids_limit: daemon_limits.pids.map(i64::from),
+                // Its own cgroup namespace, rooted in the cgroup the shim made for it: a DinD
+                // inside a rootless daemon can make cgroups there.
+                cgroupns_mode: rootless.then_some(HostConfigCgroupnsModeEnum::PRIVATE),
                 ..Default::default()
             }),
             networking_config: Some(NetworkingConfig {
@@ -278,6 +305,24 @@ pub(crate) struct ContainerSpec<'a> {
     pub(crate) tmpfs: Vec<String>,
     pub(crate) security_opt: Vec<String>,
     pub(crate) limits: Limits,
+}
+
+impl Environment {
+    /// On a rootless daemon, gives what the harness wrote for the containers (workspace,
+    /// outputs, private directory) to the containers' root, before a container mounts it.
+    fn hand_over_files(&self) -> Result<(), RuntimeError> {
+        let dirs = [Some(self.workspace.as_path()), self.outputs.as_deref()]
+            .into_iter()
+            .chain([self.auth_dir.as_ref().map(|d| d.path())])
+            .flatten();
+        for dir in dirs {
+            crate::isolation::hand_over_tree(dir).map_err(|source| RuntimeError::Workspace {
+                path: dir.to_owned(),
+                source,
+            })?;
+        }
+        Ok(())
+    }
 }
 
 /// A tmpfs mount's options: its size when bounded (the kernel's default is half the memory).

@@ -19,11 +19,14 @@ impl Environment {
         if self.dind.is_none() {
             return Ok(None);
         }
-        let api = self.dind_api().await.map_err(|detail| RuntimeError::NotReady {
-            service: "dind".into(),
-            seconds: 0,
-            detail,
-        })?;
+        let api = self
+            .dind_api()
+            .await
+            .map_err(|detail| RuntimeError::NotReady {
+                service: "dind".into(),
+                seconds: 0,
+                detail,
+            })?;
         match api.inspect_image(reference).await {
             Ok(image) => Ok(image.id),
             Err(bollard::errors::Error::DockerResponseServerError {
@@ -43,11 +46,14 @@ impl Environment {
         if self.dind.is_none() {
             return Ok(BTreeMap::new());
         }
-        let api = self.dind_api().await.map_err(|detail| RuntimeError::NotReady {
-            service: "dind".into(),
-            seconds: 0,
-            detail,
-        })?;
+        let api = self
+            .dind_api()
+            .await
+            .map_err(|detail| RuntimeError::NotReady {
+                service: "dind".into(),
+                seconds: 0,
+                detail,
+            })?;
         let images = api
             .list_images(None::<bollard::query_parameters::ListImagesOptions>)
             .await

@@ -20,7 +20,12 @@ impl Environment {
             .docker
             .inspect_volume(&self.run_volume)
             .await
-            .map_err(|e| format!("the run volume {} cannot be inspected: {e}", self.run_volume))?;
+            .map_err(|e| {
+                format!(
+                    "the run volume {} cannot be inspected: {e}",
+                    self.run_volume
+                )
+            })?;
         let socket = Path::new(&volume.mountpoint).join("docker.sock");
         let path = socket
             .to_str()

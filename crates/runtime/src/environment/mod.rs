@@ -172,6 +172,8 @@ impl Environment {
             dir.close()
                 .map_err(|source| RuntimeError::Workspace { path, source })
         });
+        // The cgroups made for the containers on a rootless daemon (none elsewhere).
+        crate::isolation::remove_container_cgroups(&self.container_name(""));
         // Removed or not, the drop guard would only try the same again.
         self.torn_down = true;
         removed?;
@@ -199,6 +201,7 @@ impl Drop for Environment {
             return;
         }
         let label = self.instance_label();
+        let cgroups = self.container_name("");
         let in_flight = Arc::clone(&self.in_flight);
         let cleanup = std::thread::spawn(move || {
             // Creates in flight run on the plan's runtime: let them return first.
@@ -207,12 +210,14 @@ impl Drop for Environment {
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            runtime.block_on(async {
-                let docker = Docker::connect_with_defaults().map_err(|e| e.to_string())?;
+            let removed = runtime.block_on(async {
+                let docker = crate::isolation::connect_plans_daemon().map_err(|e| e.to_string())?;
                 remove_until_gone(&docker, vec![label], None, DROP_SWEEP_DEADLINE)
                     .await
                     .map_err(|e| e.to_string())
-            })
+            });
+            crate::isolation::remove_container_cgroups(&cgroups);
+            removed
         });
         let note = match cleanup.join() {
             Ok(Ok(swept)) => format!("removed {swept}"),

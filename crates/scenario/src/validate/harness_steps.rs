@@ -12,7 +12,7 @@ use crate::types::*;
 impl Scenario {
     /// Fills the role, environment, daemon, user, resources and timeout of every step written
     /// as a Harness step, and checks the scenario's builders are the ones Harness picks.
-    pub(in crate) fn translate_harness_steps(&mut self) -> Result<(), Problem> {
+    pub(crate) fn translate_harness_steps(&mut self) -> Result<(), Problem> {
         if self.harness_stage.is_some() && !self.steps.iter().any(|s| s.harness_step.is_some()) {
             return Err(Problem::at(
                 "`harness_stage` is given but no step is a Harness step (`harness_step`)",
@@ -79,24 +79,24 @@ impl Scenario {
                     return Err(Problem::at(message, &target.registry, Some(connector)));
                 }
             }
-            let translation = pipeline::translate(harness_step, stage, &|n| {
-                connector_target(stage, n)
-            })
-            .map_err(|e| {
-                let needle = match &e {
-                    pipeline::TranslateStepError::UnfilledExpression { expression, .. } => {
-                        expression.clone()
-                    }
-                    pipeline::TranslateStepError::UnknownConnector { connector, .. } => {
-                        connector.clone()
-                    }
-                    pipeline::TranslateStepError::MissingField { .. } => "spec:".to_owned(),
-                    pipeline::TranslateStepError::NotABoolean { field, .. } => {
-                        format!("{field}:")
-                    }
-                };
-                Problem::at(format!("step `{name}`: {e}"), &needle, Some(&name)).or("spec:")
-            })?;
+            let translation =
+                pipeline::translate(harness_step, stage, &|n| connector_target(stage, n)).map_err(
+                    |e| {
+                        let needle = match &e {
+                            pipeline::TranslateStepError::UnfilledExpression {
+                                expression, ..
+                            } => expression.clone(),
+                            pipeline::TranslateStepError::UnknownConnector {
+                                connector, ..
+                            } => connector.clone(),
+                            pipeline::TranslateStepError::MissingField { .. } => "spec:".to_owned(),
+                            pipeline::TranslateStepError::NotABoolean { field, .. } => {
+                                format!("{field}:")
+                            }
+                        };
+                        Problem::at(format!("step `{name}`: {e}"), &needle, Some(&name)).or("spec:")
+                    },
+                )?;
             if let Some(timeout) = &translation.timeout {
                 step.timeout = humantime::parse_duration(timeout)
                     .ok()
