@@ -63,7 +63,8 @@ fi
 
 if ! pgrep -x dockerd >/dev/null 2>&1; then
   log "starting dockerd (log: /var/log/dockerd-bootstrap.log)"
-  nohup dockerd >/var/log/dockerd-bootstrap.log 2>&1 </dev/null &
+  # The lock is this script's, not the daemon's (9>&-): a later bootstrap must not wait on dockerd.
+  nohup dockerd >/var/log/dockerd-bootstrap.log 2>&1 </dev/null 9>&- &
 fi
 for _ in $(seq 1 120); do
   if daemon_answers; then

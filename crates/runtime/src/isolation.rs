@@ -37,6 +37,9 @@ pub const ROOTLESS_UNAVAILABLE: &str = "/run/conformance-rootless.unavailable";
 pub const LIMITS_VARIABLE: &str = "CONFORMANCE_LIMITS";
 /// How long asking a daemon whether it is rootless may take.
 const ASK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one request to the plans' daemon may take: bollard's own default, as for the
+/// harness's daemon (creating and starting containers on a loaded machine takes its time).
+const REQUEST_TIMEOUT_SECS: u64 = 120;
 
 /// The profile's choice (see the module's documentation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
@@ -91,7 +94,7 @@ pub fn current() -> Option<&'static Isolation> {
 pub fn connect_plans_daemon() -> Result<Docker, bollard::errors::Error> {
     match current().and_then(|i| i.socket.as_deref()) {
         Some(socket) => {
-            Docker::connect_with_unix(socket, ASK_TIMEOUT.as_secs(), API_DEFAULT_VERSION)
+            Docker::connect_with_unix(socket, REQUEST_TIMEOUT_SECS, API_DEFAULT_VERSION)
         }
         None => Docker::connect_with_defaults(),
     }
@@ -246,7 +249,7 @@ async fn ask_rootless(socket: &Path) -> Result<(Docker, (u32, u32)), String> {
     }
     let docker = Docker::connect_with_unix(
         &socket.to_string_lossy(),
-        ASK_TIMEOUT.as_secs(),
+        REQUEST_TIMEOUT_SECS,
         API_DEFAULT_VERSION,
     )
     .map_err(|e| format!("connecting to {}: {e}", socket.display()))?;

@@ -62,6 +62,10 @@ pub async fn sweep(
         None => true,
     });
     dirs.extend(crate::quota::release_left(run));
+    if run.is_none() {
+        // Every cgroup the harness made for a container: empty now, or the kernel keeps it.
+        crate::isolation::remove_container_cgroups("conformance-");
+    }
     Ok((swept, dirs))
 }
 
@@ -264,6 +268,10 @@ pub async fn sweep_gone(docker: &Docker, only: &[String]) -> Result<SweepReport,
                 report
                     .private_dirs
                     .extend(crate::quota::release_left(Some(&owner.run)));
+                // The cgroups the harness made for the instances' containers (rootless daemon).
+                for instance in &instances {
+                    crate::isolation::remove_container_cgroups(&format!("conformance-{instance}-"));
+                }
                 report.removed.push((owner, swept));
             }
             OwnerState::Alive => report.kept.push((owner, "its process is running".into())),
