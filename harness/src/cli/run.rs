@@ -68,6 +68,9 @@ pub async fn run_matrix(
         options.repeat,
         ctx.profile.name
     );
+    if let Some(isolation) = runtime::isolation::current() {
+        outln!("isolation: {}", isolation.statement);
+    }
     let skipped = selected.iter().filter(|p| p.skip.is_some()).count();
     let total = skipped + (selected.len() - skipped) * options.repeat as usize;
     let progress = Progress::new(total);

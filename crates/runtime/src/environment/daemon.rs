@@ -12,6 +12,17 @@ impl Environment {
         self.dind.is_some()
     }
 
+    /// The shared daemon's API, or the Error saying it does not answer.
+    async fn dind_api_or_not_ready(&self) -> Result<bollard::Docker, RuntimeError> {
+        self.dind_api()
+            .await
+            .map_err(|detail| RuntimeError::NotReady {
+                service: "dind".into(),
+                seconds: 0,
+                detail,
+            })
+    }
+
     /// The id of an image in the shared DinD daemon, or `None` when it has no such image (or
     /// the plan has no shared daemon: none of its steps could reach one). Asked through the
     /// daemon's API.
@@ -19,14 +30,7 @@ impl Environment {
         if self.dind.is_none() {
             return Ok(None);
         }
-        let api = self
-            .dind_api()
-            .await
-            .map_err(|detail| RuntimeError::NotReady {
-                service: "dind".into(),
-                seconds: 0,
-                detail,
-            })?;
+        let api = self.dind_api_or_not_ready().await?;
         match api.inspect_image(reference).await {
             Ok(image) => Ok(image.id),
             Err(bollard::errors::Error::DockerResponseServerError {
@@ -46,14 +50,7 @@ impl Environment {
         if self.dind.is_none() {
             return Ok(BTreeMap::new());
         }
-        let api = self
-            .dind_api()
-            .await
-            .map_err(|detail| RuntimeError::NotReady {
-                service: "dind".into(),
-                seconds: 0,
-                detail,
-            })?;
+        let api = self.dind_api_or_not_ready().await?;
         let images = api
             .list_images(None::<bollard::query_parameters::ListImagesOptions>)
             .await
