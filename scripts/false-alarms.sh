@@ -10,11 +10,12 @@ cd "$(dirname "$0")/.."
 n=${1:-20}
 filter=${2:-build_scan_push::clean::buildx}
 role=${ROLE:-buildx}
-image="conformance-offline/plugin-$role:offline"
-same="conformance-offline/plugin-$role:same-image"
-
 scripts/docker-bootstrap.sh >/dev/null
-bash fixtures/images/build-images.sh >/dev/null
+# This checkout's image, by its recipe key (the last line the build prints): another
+# checkout's build never moves it.
+key=$(bash fixtures/images/build-images.sh | tail -n 1)
+image="conformance-offline/plugin-$role:offline-$key"
+same="conformance-offline/plugin-$role:same-image-$key"
 docker tag "$image" "$same"
 cargo build --quiet --bin harness
 log=$(mktemp -d)

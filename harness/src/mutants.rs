@@ -53,10 +53,7 @@ impl Mutant {
     /// recipe key (`mutants_key`) when known, so that another checkout's mutants never stand in;
     /// else the `:offline` name of the last build.
     pub fn image(&self, mutants_key: Option<&str>) -> String {
-        match mutants_key {
-            Some(key) => format!("conformance-offline/mutant-{}:offline-{key}", self.name),
-            None => format!("conformance-offline/mutant-{}:offline", self.name),
-        }
+        patched_image("mutant", &self.name, mutants_key)
     }
 
     /// The plans the mutant takes part in: run (not skipped), with a step in the mutant's role.
@@ -172,6 +169,21 @@ pub async fn run_matrix(
             .insert(result.test.clone(), Verdict::of(&result));
     }
     Ok(matrix)
+}
+
+/// The image the offline image script builds for a patched plugin of `kind` (`mutant`,
+/// `release`): `conformance-offline/KIND-NAME:offline-KEY` with the mutants' recipe key when
+/// known (another checkout's build never moves it), else the `:offline` name of the last build.
+pub fn patched_image(kind: &str, name: &str, mutants_key: Option<&str>) -> String {
+    match mutants_key {
+        Some(key) => format!("conformance-offline/{kind}-{name}:offline-{key}"),
+        None => format!("conformance-offline/{kind}-{name}:offline"),
+    }
+}
+
+/// [`patched_image`] with this checkout's mutants key: what release validation's tests run.
+pub fn checkout_image(ctx: &RunContext, kind: &str, name: &str) -> String {
+    patched_image(kind, name, mutants_key(ctx).as_deref())
 }
 
 /// The run context with the mutant in its role's place, reporting under `mutants/<name>/`.

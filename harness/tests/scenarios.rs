@@ -127,8 +127,9 @@ fn run_mutant(plans: &[Plan], mutant: &Mutant) -> Result<(), Failed> {
 /// as `validate-release` runs it unless told (the fewest repetitions that decide, plus one).
 struct ReleaseCase {
     name: &'static str,
-    /// Image B; `None`: the reference image itself under a second tag (A against A).
-    image_b: Option<&'static str>,
+    /// Image B, a patched plugin the offline image script builds (kind, name: `mutant`,
+    /// `buildx-extra-tag`); `None`: the reference image itself under a second tag (A against A).
+    image_b: Option<(&'static str, &'static str)>,
     /// Validations in a row, each checked.
     times: u32,
     /// Keep one core busy while validating (a machine that is not quiet).
@@ -140,8 +141,12 @@ struct ReleaseCase {
 
 const RELEASE_PLAN: &str = "build_and_push::push::buildx";
 
-/// The reference image under a tag of its own: the same image id, another name.
-const SAME_IMAGE_TAG: &str = "conformance-offline/plugin-buildx:same-image";
+/// The reference image under a tag of its own (the same image id, another name), carrying the
+/// reference image's recipe key: another checkout's test never moves it.
+fn same_image_tag(image_a: &str) -> String {
+    let key = image_a.rsplit_once(":offline-").map_or("", |(_, key)| key);
+    format!("conformance-offline/plugin-buildx:same-image-{key}")
+}
 
 const RELEASE_CASES: &[ReleaseCase] = &[
     ReleaseCase {
@@ -167,7 +172,7 @@ const RELEASE_CASES: &[ReleaseCase] = &[
     },
     ReleaseCase {
         name: "broken_release_is_a_status_regression_with_calibrated_noise",
-        image_b: Some("conformance-offline/mutant-buildx-extra-tag:offline"),
+        image_b: Some(("mutant", "buildx-extra-tag")),
         times: 1,
         busy_core: false,
         calibrate: true,
@@ -198,7 +203,7 @@ const RELEASE_CASES: &[ReleaseCase] = &[
     },
     ReleaseCase {
         name: "slower_release_is_a_timing_regression_naming_the_step",
-        image_b: Some("conformance-offline/release-buildx-slower:offline"),
+        image_b: Some(("release", "buildx-slower")),
         times: 1,
         busy_core: false,
         calibrate: false,
@@ -268,11 +273,13 @@ fn validate_release(case: &ReleaseCase) -> Result<(), Failed> {
                 .await
                 .map_err(|e| Failed::from(format!("ERROR: {e}")))?;
             let image_a = ctx.profile.roles["buildx"].image.clone();
+            // This checkout's images: keyed names another checkout's build never moves.
             let image_b = match case.image_b {
-                Some(image) => image.to_owned(),
+                Some((kind, name)) => harness::mutants::checkout_image(&ctx, kind, name),
                 None => {
-                    tag(&image_a, SAME_IMAGE_TAG)?;
-                    SAME_IMAGE_TAG.to_owned()
+                    let same = same_image_tag(&image_a);
+                    tag(&image_a, &same)?;
+                    same
                 }
             };
             let candidates = release::Candidates {
