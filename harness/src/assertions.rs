@@ -194,9 +194,28 @@ pub async fn evaluate(
                 outcomes.push(ratio_under(evidence, step, of, *max))
             }
             Assertion::Tarball(t) => outcomes.extend(tarball(evidence, t, archives.get(&t.path))),
-            Assertion::RegistryLogContains { text, registry } => {
-                outcomes.push(registry_log(evidence, registry.as_deref(), text))
-            }
+            Assertion::RegistryLogContains {
+                text,
+                registry,
+                same_line,
+            } => outcomes.push(registry_log(
+                evidence,
+                registry.as_deref(),
+                text,
+                same_line,
+                true,
+            )),
+            Assertion::RegistryLogLacks {
+                text,
+                registry,
+                same_line,
+            } => outcomes.push(registry_log(
+                evidence,
+                registry.as_deref(),
+                text,
+                same_line,
+                false,
+            )),
             Assertion::SecretAbsent(absent) => {
                 outcomes.extend(secrets::secret_absent(evidence, absent, archives).await)
             }
@@ -297,7 +316,8 @@ pub fn logged_registries<'a>(assertions: &'a [Assertion], default: &'a str) -> V
     assertions
         .iter()
         .filter_map(|a| match a {
-            Assertion::RegistryLogContains { registry, .. } => {
+            Assertion::RegistryLogContains { registry, .. }
+            | Assertion::RegistryLogLacks { registry, .. } => {
                 Some(registry.as_deref().unwrap_or(default))
             }
             _ => None,
@@ -305,21 +325,48 @@ pub fn logged_registries<'a>(assertions: &'a [Assertion], default: &'a str) -> V
         .collect()
 }
 
-fn registry_log(evidence: &Evidence<'_>, registry: Option<&str>, text: &str) -> AssertionOutcome {
+/// Whether a line of a registry's log holds `text` and every one of `same_line` (`contains`),
+/// or none does (`!contains`). The line found is shown either way.
+fn registry_log(
+    evidence: &Evidence<'_>,
+    registry: Option<&str>,
+    text: &str,
+    same_line: &[String],
+    contains: bool,
+) -> AssertionOutcome {
     let (name, _) = registry::named(evidence.registries, registry);
-    let what = format!("log of registry {name} contains {text:?}");
+    let verb = if contains { "contains" } else { "lacks" };
+    let what = if same_line.is_empty() {
+        format!("log of registry {name} {verb} {text:?}")
+    } else {
+        format!("log of registry {name} {verb} a line with {text:?} and {same_line:?}")
+    };
+    let expected = match (contains, same_line.is_empty()) {
+        (true, true) => "the text",
+        (true, false) => "a line with every text",
+        (false, true) => "no line with the text",
+        (false, false) => "no line with every text",
+    };
     match evidence.registry_logs.get(name) {
         Some(Some(log)) => {
-            let shown = match log.lines().find(|l| l.contains(text)) {
+            let matching = log
+                .lines()
+                .find(|l| l.contains(text) && same_line.iter().all(|t| l.contains(t.as_str())));
+            let shown = match matching {
                 Some(line) => format!("found in: {}", line.trim()),
                 None => "not found".to_owned(),
             };
-            outcome(what, Status::of(log.contains(text)), "the text", shown)
+            outcome(
+                what,
+                Status::of(matching.is_some() == contains),
+                expected,
+                shown,
+            )
         }
         _ => outcome(
             what,
             Status::Error,
-            "the text",
+            expected,
             "the registry's log could not be read",
         ),
     }

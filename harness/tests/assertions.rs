@@ -49,7 +49,14 @@ async fn check(
     ]);
     let registry_logs = BTreeMap::from([(
         "registry".to_owned(),
-        Some("level=error msg=\"error authenticating user \\\"conformance\\\": authentication failure\"".to_owned()),
+        Some(
+            [
+                "level=error msg=\"error authenticating user \\\"conformance\\\": authentication failure\"",
+                "level=info msg=\"response completed\" auth.user.name=puller http.request.method=GET http.request.uri=\"/v2/\"",
+                "level=info msg=\"response completed\" auth.user.name=pusher http.request.method=PUT http.request.uri=\"/v2/conformance/app/manifests/1.0\"",
+            ]
+            .join("\n"),
+        ),
     )]);
     let step_values = BTreeMap::from([(
         "BUILD_TOKEN".to_owned(),
@@ -387,10 +394,12 @@ async fn a_registry_log_is_searched_for_what_the_registry_did() {
             Assertion::RegistryLogContains {
                 text: "error authenticating user".into(),
                 registry: None,
+                same_line: vec![],
             },
             Assertion::RegistryLogContains {
                 text: "someone-else".into(),
                 registry: None,
+                same_line: vec![],
             },
         ],
         &[],
@@ -406,6 +415,55 @@ async fn a_registry_log_is_searched_for_what_the_registry_did() {
             ),
             (Status::Fail, "not found"),
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_registry_log_tells_which_user_made_a_request_line_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let lacks = |text: &str, same_line: &[&str]| Assertion::RegistryLogLacks {
+        text: text.into(),
+        registry: None,
+        same_line: same_line.iter().map(|t| t.to_string()).collect(),
+    };
+    let contains = |text: &str, same_line: &[&str]| Assertion::RegistryLogContains {
+        text: text.into(),
+        registry: None,
+        same_line: same_line.iter().map(|t| t.to_string()).collect(),
+    };
+    let outcomes = check(
+        vec![
+            // The push was pusher's, on one line.
+            contains(
+                "auth.user.name=pusher",
+                &["http.request.method=PUT", "/manifests/1.0"],
+            ),
+            // puller is in the log, and made a request, but never a PUT: the texts are on two lines.
+            contains("auth.user.name=puller", &["http.request.method=PUT"]),
+            lacks("auth.user.name=puller", &["http.request.method=PUT"]),
+            // Without `same_line`, the text anywhere fails the negative form, and is shown.
+            lacks("auth.user.name=puller", &[]),
+            lacks("someone-else", &[]),
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    let pusher_line = "found in: level=info msg=\"response completed\" auth.user.name=pusher http.request.method=PUT http.request.uri=\"/v2/conformance/app/manifests/1.0\"";
+    let puller_line = "found in: level=info msg=\"response completed\" auth.user.name=puller http.request.method=GET http.request.uri=\"/v2/\"";
+    assert_eq!(
+        status_and_found(&outcomes),
+        vec![
+            (Status::Pass, pusher_line),
+            (Status::Fail, "not found"),
+            (Status::Pass, "not found"),
+            (Status::Fail, puller_line),
+            (Status::Pass, "not found"),
+        ]
+    );
+    assert_eq!(
+        outcomes[2].assertion,
+        "log of registry registry lacks a line with \"auth.user.name=puller\" and [\"http.request.method=PUT\"]"
     );
 }
 

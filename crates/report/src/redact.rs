@@ -115,7 +115,7 @@ impl Secrets {
     /// The secrets of a scenario (see the module's documentation).
     pub fn of(scenario: &Scenario) -> Secrets {
         let mut values = Vec::new();
-        for credentials in scenario.registry_auth.values() {
+        for credentials in scenario.registry_auth.values().flat_map(|u| u.users()) {
             values.push(credentials.password.clone());
             // As a Basic auth header or a Docker config carries it (base64 among its forms).
             values.push(format!("{}:{}", credentials.username, credentials.password));

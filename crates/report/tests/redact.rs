@@ -49,6 +49,39 @@ fn a_scenarios_secrets_are_its_passwords_tokens_and_listed_variables() {
 }
 
 #[test]
+fn every_user_of_a_registry_with_several_is_a_secret() {
+    let text = r#"
+version: 1
+name: users
+description: d
+claim: [t]
+builders: [buildx]
+registries: [registry, secured]
+registry_auth:
+  secured:
+    - {username: conformance, password: first-user-password}
+    - {username: puller, password: puller-password}
+    - {username: pusher, password: pusher-password}
+steps:
+  - name: push
+    env:
+      PLUGIN_REPO: registry:5000/conformance/app
+assertions:
+  - step_succeeded: push
+"#;
+    let scenario = Scenario::parse(Path::new("users.yaml"), text).expect("a valid scenario");
+    let secrets = Secrets::of(&scenario);
+    // Each password, and each `user:password` pair in base64 (a Basic auth header).
+    let text = "first-user-password puller-password pusher-password \
+                cHVsbGVyOnB1bGxlci1wYXNzd29yZA== cHVzaGVyOnB1c2hlci1wYXNzd29yZA==";
+    assert_eq!(secrets.redact(text), [REDACTED; 5].join(" "));
+    assert_eq!(
+        secrets.redact("puller pusher conformance"),
+        "puller pusher conformance"
+    );
+}
+
+#[test]
 fn redaction_is_one_pass_longest_first_and_utf8_safe() {
     let secrets = Secrets::new([
         "secret".to_owned(),

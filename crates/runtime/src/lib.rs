@@ -60,6 +60,9 @@ const REGISTRY_READY: Duration = Duration::from_secs(30);
 const DIND_READY: Duration = Duration::from_secs(90);
 /// The most of a container's log kept (its end).
 const LOG_LIMIT: usize = 64 * 1024;
+/// The most of a registry's log kept (its end): assertions read it, and a registry writes a
+/// line of some 700 bytes per request, so [`LOG_LIMIT`] would hold only the last hundred or so.
+const REGISTRY_LOG_LIMIT: usize = 1024 * 1024;
 /// The lines of a container's log the daemon is asked for: its end only.
 const LOG_TAIL_LINES: usize = 5000;
 /// How long reading a container's log may take, whatever it holds.

@@ -41,10 +41,13 @@ pub struct Scenario {
     #[serde(default = "default_registries")]
     pub registries: Vec<String>,
     /// Registries that require basic auth (htpasswd), by name, e.g.
-    /// `secured: {username: conformance, password: s3cret}`. The first registry cannot: it holds
-    /// the base image the harness pushes.
+    /// `secured: {username: conformance, password: s3cret}`, or with several users, each a line
+    /// of the htpasswd file: `secured: [{username: conformance, password: s3cret}, {username:
+    /// puller, password: p2}]` (usernames unique). The harness's own client (and the base image
+    /// it pushes, `base_image_in`) uses the first. The first registry cannot: it holds the base
+    /// image the harness pushes.
     #[serde(default)]
-    pub registry_auth: BTreeMap<String, Credentials>,
+    pub registry_auth: BTreeMap<String, RegistryUsers>,
     /// Other registries that also hold the test base image `harness/busybox:1.37`, pushed with
     /// their `registry_auth` credentials when they have some: e.g. `[secured]` for a base image
     /// only a plugin given the base-image connector's credentials can pull.
@@ -136,6 +139,68 @@ pub struct ExpectedFailure {
 pub struct Credentials {
     pub username: String,
     pub password: String,
+}
+
+/// The users a registry behind htpasswd auth accepts: one (`{username, password}`) or a list of
+/// them. The first is the harness's own.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum RegistryUsers {
+    /// One user.
+    One(Credentials),
+    /// Several users, the harness's own first.
+    Many(Vec<Credentials>),
+}
+
+impl RegistryUsers {
+    /// Every user, in the order written.
+    pub fn users(&self) -> &[Credentials] {
+        match self {
+            RegistryUsers::One(credentials) => std::slice::from_ref(credentials),
+            RegistryUsers::Many(list) => list,
+        }
+    }
+
+    /// The first user: the one the harness's own client and its base image pushes use.
+    /// `None` only for an empty list, which validation refuses.
+    pub fn first(&self) -> Option<&Credentials> {
+        self.users().first()
+    }
+}
+
+impl From<Credentials> for RegistryUsers {
+    fn from(credentials: Credentials) -> Self {
+        RegistryUsers::One(credentials)
+    }
+}
+
+/// A map is one user, a sequence several; either way the inner errors (unknown or missing
+/// fields) are those of `Credentials`, with their locations.
+impl<'de> Deserialize<'de> for RegistryUsers {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = RegistryUsers;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`{username, password}` or a list of them")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                Credentials::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RegistryUsers::One)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                Vec::<Credentials>::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(RegistryUsers::Many)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
 }
 
 /// One container, run to completion: a plugin (the builder under test by default, or another
@@ -462,6 +527,24 @@ pub enum Assertion {
         /// Which registry (default: the first).
         #[serde(default)]
         registry: Option<String>,
+        /// More texts the same line must hold, e.g. `[/v2/conformance/app/blobs/]` next to
+        /// `text: auth.user.name=pusher`: a request of the push to that repository was made as
+        /// that user. (The registry names the user only in the lines of requests it answered
+        /// with an error, such as a push's check for a blob the repository lacks.)
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        same_line: Vec<String>,
+    },
+    /// No line of a registry's own log contains the text (and every one of `same_line`), e.g.
+    /// `{registry: secured, text: auth.user.name=puller, same_line: [/v2/conformance/app/]}`:
+    /// no request for that repository that the registry logged with a user was puller's.
+    RegistryLogLacks {
+        text: String,
+        /// Which registry (default: the first).
+        #[serde(default)]
+        registry: Option<String>,
+        /// More texts a line must hold to count.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        same_line: Vec<String>,
     },
     /// Secrets a build used leave no trace: not one of their bytes, in any form, in a pushed
     /// image, an image archive or a step's output, e.g.

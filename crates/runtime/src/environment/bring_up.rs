@@ -14,7 +14,7 @@ use crate::profile::Trust;
 use crate::stop::{self};
 use crate::tls::{TrustFiles, REGISTRY_CERT_DIR};
 use oci::registry::Registry;
-use scenario::Credentials;
+use scenario::{Credentials, RegistryUsers};
 
 use crate::*;
 
@@ -29,7 +29,7 @@ impl Environment {
         &mut self,
         services: &Services<'_>,
         registry_names: &[String],
-        registry_auth: &BTreeMap<String, Credentials>,
+        registry_auth: &BTreeMap<String, RegistryUsers>,
         registry_tls: &BTreeMap<String, bool>,
         base_image_in: &[String],
     ) -> Result<(), RuntimeError> {
@@ -69,14 +69,20 @@ impl Environment {
             let mut auth_env = Vec::new();
             let mut auth_binds = Vec::new();
             for name in registry_names {
-                let Some(credentials) = registry_auth.get(name) else {
+                let Some(users) = registry_auth.get(name) else {
                     auth_env.push(BTreeMap::new());
                     auth_binds.push(vec![]);
                     continue;
                 };
                 let dir = self.auth_dir()?.join(format!("registry-{name}"));
-                let htpasswd = bcrypt::hash(&credentials.password, 5)
-                    .map(|hash| format!("{}:{hash}\n", credentials.username))
+                // One bcrypt line per user the registry accepts.
+                let htpasswd = users
+                    .users()
+                    .iter()
+                    .map(|c| {
+                        bcrypt::hash(&c.password, 5).map(|hash| format!("{}:{hash}\n", c.username))
+                    })
+                    .collect::<Result<String, _>>()
                     .map_err(|e| RuntimeError::Workspace {
                         path: dir.clone(),
                         source: std::io::Error::other(e),
@@ -213,8 +219,10 @@ impl Environment {
                 .zip(&hosts)
                 .map(|(name, host)| {
                     let ca = uses_tls(name).then(|| ca.pem());
+                    // The harness's own client is the first user.
                     let auth = registry_auth
                         .get(name)
+                        .and_then(RegistryUsers::first)
                         .map(|c| (c.username.as_str(), c.password.as_str()));
                     Registry::connect(host.clone(), ca, auth)
                 })
@@ -257,7 +265,10 @@ impl Environment {
                     services.base_image.image.clone(),
                     host.clone(),
                     (BASE_IMAGE_REPOSITORY.to_owned(), BASE_IMAGE_TAG.to_owned()),
-                    registry_auth.get(name).cloned(),
+                    registry_auth
+                        .get(name)
+                        .and_then(RegistryUsers::first)
+                        .cloned(),
                 );
                 self.detached(push).await?;
             }

@@ -227,16 +227,21 @@ impl Environment {
     /// after a moment: the daemon may not have written a container's last output yet when it
     /// has just exited.
     pub(crate) async fn logs(&self, id: &str) -> String {
-        let mut read = self.read_log(id, LOG_TAIL_LINES.to_string()).await;
+        self.logs_within(id, LOG_LIMIT).await
+    }
+
+    /// [`Self::logs`] keeping at most `limit` bytes (the end) instead of [`LOG_LIMIT`].
+    pub(crate) async fn logs_within(&self, id: &str, limit: usize) -> String {
+        let mut read = self.read_log(id, LOG_TAIL_LINES.to_string(), limit).await;
         if read.kept.is_empty() && read.note.is_none() {
             tokio::time::sleep(Duration::from_millis(250)).await;
-            read = self.read_log(id, "all".to_owned()).await;
+            read = self.read_log(id, "all".to_owned(), limit).await;
         }
         let text = String::from_utf8_lossy(&read.kept);
         let out = if read.dropped || read.lines >= LOG_TAIL_LINES {
-            cut_front(&text, LOG_LIMIT)
+            cut_front(&text, limit)
         } else {
-            tail(&text, LOG_LIMIT)
+            tail(&text, limit)
         };
         match read.note {
             Some(note) => format!("[… {note}]\n{out}"),
@@ -245,7 +250,7 @@ impl Environment {
     }
 
     /// One bounded reading of a container's log: its last `tail` lines (or `all`).
-    async fn read_log(&self, id: &str, tail: String) -> LogRead {
+    async fn read_log(&self, id: &str, tail: String, limit: usize) -> LogRead {
         let mut stream = self.docker.logs(
             id,
             Some(LogsOptions {
@@ -264,8 +269,8 @@ impl Environment {
                     let bytes = chunk.into_bytes();
                     read.lines += bytes.iter().filter(|b| **b == b'\n').count();
                     read.kept.extend_from_slice(&bytes);
-                    if read.kept.len() > 2 * LOG_LIMIT {
-                        read.kept.drain(..read.kept.len() - LOG_LIMIT);
+                    if read.kept.len() > 2 * limit {
+                        read.kept.drain(..read.kept.len() - limit);
                         read.dropped = true;
                     }
                 }

@@ -72,9 +72,9 @@ impl Environment {
     }
 
     /// The output of a registry container (what it logged about each request), by the
-    /// registry's name.
+    /// registry's name: its end, at most [`REGISTRY_LOG_LIMIT`] bytes.
     pub async fn registry_log(&self, name: &str) -> Option<String> {
         let id = self.registry_containers.iter().find(|(n, _)| n == name)?;
-        Some(self.logs(&id.1).await)
+        Some(self.logs_within(&id.1, REGISTRY_LOG_LIMIT).await)
     }
 }

@@ -31,8 +31,8 @@ mod handover;
 mod images;
 mod rootless;
 
-pub(crate) use cgroups::{container_cgroup, limits_variable, remove_container_cgroups};
 pub use cgroups::ROOTLESS_CGROUP;
+pub(crate) use cgroups::{container_cgroup, limits_variable, remove_container_cgroups};
 pub(crate) use handover::hand_over_tree;
 pub use images::copy_image;
 pub use rootless::rootless_daemon;

@@ -132,6 +132,9 @@ impl Scenario {
                 }
                 | Assertion::RegistryLogContains {
                     registry: Some(r), ..
+                }
+                | Assertion::RegistryLogLacks {
+                    registry: Some(r), ..
                 } if !self.registries.contains(r) => {
                     let message = format!(
                         "assertion names registry `{}`, which is not under `registries`",

@@ -29,6 +29,7 @@ impl Scenario {
                 registry: registry.clone(),
                 credentials: auth
                     .get(registry)
+                    .and_then(RegistryUsers::first)
                     .map(|c| (c.username.clone(), c.password.clone())),
             })
         };

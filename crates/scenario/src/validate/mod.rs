@@ -210,6 +210,7 @@ fn kind(assertion: &Assertion) -> &'static str {
         Assertion::DurationRatioUnder { .. } => "duration_ratio_under",
         Assertion::StepDurationUnder { .. } => "step_duration_under",
         Assertion::RegistryLogContains { .. } => "registry_log_contains",
+        Assertion::RegistryLogLacks { .. } => "registry_log_lacks",
         Assertion::SecretAbsent(_) => "secret_absent",
         Assertion::ImagesEquivalent(_) => "images_equivalent",
     }

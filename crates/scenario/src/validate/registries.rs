@@ -69,7 +69,7 @@ impl Scenario {
             let message = format!("base_image_in names registry `{}`, {problem}", shown(name));
             return Err(Problem::at(message, name, Some("base_image_in")).after(name));
         }
-        for (name, credentials) in &self.registry_auth {
+        for (name, users) in &self.registry_auth {
             if !self.registries.contains(name) {
                 let message = format!(
                     "registry_auth names registry `{}`, which is not under `registries`",
@@ -83,27 +83,65 @@ impl Scenario {
                 );
                 return Err(Problem::at(message, name, Some("registry_auth:")));
             }
-            let Credentials { username, password } = credentials;
-            let problem = if username.is_empty() {
-                "the username is empty"
-            } else if username.contains(':') {
-                "the username contains `:`, which ends a name in the htpasswd file"
-            } else if username.chars().any(char::is_control) {
-                "the username contains a control character (newline, NUL, …)"
-            } else if password.is_empty() {
-                "the password is empty"
-            } else if password.chars().any(char::is_control) {
-                "the password contains a control character (newline, NUL, …)"
-            } else if password.len() > 72 {
-                "the password is longer than 72 bytes, and bcrypt (htpasswd) reads only the \
-                 first 72: a wrong password sharing them would be let in"
-            } else {
-                continue;
-            };
-            let message = format!("registry_auth for `{name}`: {problem}");
-            return Err(Problem::at(message, "username", Some("registry_auth:"))
-                .after(&format!("{name}:"))
-                .or(name));
+            let users = users.users();
+            if users.is_empty() {
+                let message = format!(
+                    "registry_auth for `{name}`: the list of users is empty (give at least one \
+                     `{{username, password}}`)"
+                );
+                return Err(Problem::at(message, name, Some("registry_auth:")));
+            }
+            for (i, credentials) in users.iter().enumerate() {
+                let Credentials { username, password } = credentials;
+                // Each user's `username` key, the i-th after the registry's name.
+                let locate = |problem: Problem| {
+                    (0..i)
+                        .fold(problem.after(&format!("{name}:")), |p, _| {
+                            p.after("username")
+                        })
+                        .or(name)
+                };
+                if let Some(earlier) = users[..i].iter().position(|u| &u.username == username) {
+                    let message = format!(
+                        "registry_auth for `{name}`: user `{}` is listed twice (users {} and \
+                         {}); each user is one line of the htpasswd file",
+                        shown(username),
+                        earlier + 1,
+                        i + 1
+                    );
+                    return Err(locate(Problem::at(
+                        message,
+                        "username",
+                        Some("registry_auth:"),
+                    )));
+                }
+                let problem = if username.is_empty() {
+                    "the username is empty"
+                } else if username.contains(':') {
+                    "the username contains `:`, which ends a name in the htpasswd file"
+                } else if username.chars().any(char::is_control) {
+                    "the username contains a control character (newline, NUL, …)"
+                } else if password.is_empty() {
+                    "the password is empty"
+                } else if password.chars().any(char::is_control) {
+                    "the password contains a control character (newline, NUL, …)"
+                } else if password.len() > 72 {
+                    "the password is longer than 72 bytes, and bcrypt (htpasswd) reads only the \
+                     first 72: a wrong password sharing them would be let in"
+                } else {
+                    continue;
+                };
+                let message = if users.len() > 1 {
+                    format!("registry_auth for `{name}`, user {}: {problem}", i + 1)
+                } else {
+                    format!("registry_auth for `{name}`: {problem}")
+                };
+                return Err(locate(Problem::at(
+                    message,
+                    "username",
+                    Some("registry_auth:"),
+                )));
+            }
         }
         Ok(())
     }
