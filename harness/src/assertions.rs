@@ -198,14 +198,8 @@ pub async fn evaluate(
                 text,
                 registry,
                 same_line,
-            } => outcomes.push(registry_log(
-                evidence,
-                registry.as_deref(),
-                text,
-                same_line,
-                true,
-            )),
-            Assertion::RegistryLogLacks {
+            }
+            | Assertion::RegistryLogLacks {
                 text,
                 registry,
                 same_line,
@@ -214,7 +208,7 @@ pub async fn evaluate(
                 registry.as_deref(),
                 text,
                 same_line,
-                false,
+                matches!(assertion, Assertion::RegistryLogContains { .. }),
             )),
             Assertion::SecretAbsent(absent) => {
                 outcomes.extend(secrets::secret_absent(evidence, absent, archives).await)
