@@ -24,6 +24,7 @@ fn step(name: &str, exit_code: Option<i64>) -> StepRecord {
         log: String::new(),
         limits: None,
         oom_killed: false,
+        security: None,
     }
 }
 

@@ -134,6 +134,10 @@ pub struct StepRecord {
     /// The kernel killed the container for using more memory than its limit.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub oom_killed: bool,
+    /// Who the container ran as and with which privileges, e.g. `user 1000, unprivileged,
+    /// seccomp unconfined` (a step's own settings, or its role's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

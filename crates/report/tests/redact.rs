@@ -116,6 +116,7 @@ fn leaky_result() -> ScenarioResult {
         log: "login with hunter2-right\nauth: Y29uZm9ybWFuY2U6aHVudGVyMi1yaWdodA==\n".into(),
         limits: None,
         oom_killed: false,
+        security: None,
     });
     result.assertions.push(AssertionOutcome {
         assertion: "output of step push lacks \"hunter2-right\"".into(),

@@ -47,6 +47,7 @@ fn step(
         ),
         limits: None,
         oom_killed: false,
+        security: None,
     }
 }
 

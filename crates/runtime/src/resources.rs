@@ -120,6 +120,7 @@ mod tests {
             log: log.into(),
             limits: None,
             oom_killed: false,
+            security: None,
         }
     }
 

@@ -145,10 +145,24 @@ impl Environment {
                 log,
                 limits: limits.shown(),
                 oom_killed,
+                security: Some(security_shown(spec)),
             })
         })
         .await
     }
+}
+
+/// Who a step's container runs as and with which privileges, as its record shows it.
+fn security_shown(spec: &RoleSpec) -> String {
+    let mut parts = vec![
+        match &spec.user {
+            Some(user) => format!("user {user}"),
+            None => "the image's user".to_owned(),
+        },
+        if spec.privileged { "privileged" } else { "unprivileged" }.to_owned(),
+    ];
+    parts.extend(spec.security_opt.iter().map(|o| o.replacen('=', " ", 1)));
+    parts.join(", ")
 }
 
 impl Environment {

@@ -262,6 +262,12 @@ pub struct Step {
     /// role says, as the Harness step's "Privileged" setting does; default: the role's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privileged: Option<bool>,
+    /// The seccomp profile of the step's container, whatever the role says, as a pod's
+    /// `securityContext.seccompProfile` sets it: `default` (the container runtime's, which
+    /// Kubernetes applies with `RuntimeDefault`) or `unconfined` (e.g. for a rootless builder,
+    /// which needs to create user namespaces). Default: the role's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp: Option<Seccomp>,
     /// `run` (default): the role's image is given the run's CA where it reads CAs (the role's
     /// `trust`), so the scenario's HTTPS registries are trusted. `none`: the CA is not
     /// mounted, as for a registry whose certificate the step was never given (for
@@ -309,6 +315,14 @@ impl TrustMode {
     fn is_run(&self) -> bool {
         *self == TrustMode::Run
     }
+}
+
+/// A step container's seccomp profile (see [`Step::seccomp`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Seccomp {
+    Default,
+    Unconfined,
 }
 
 /// A step container's limits (see [`Step::resources`]).

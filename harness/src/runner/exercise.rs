@@ -212,12 +212,18 @@ async fn run_batch(
     let runs = steps.iter().map(|step| {
         let role_name = step.role_for(&plan.builder);
         let mut spec = role_spec(ctx, &role_name, &role_vars);
-        // The step's own "Run as User", "Privileged" and CA settings win over the role's.
+        // The step's own "Run as User", "Privileged", seccomp and CA settings win over the role's.
         if let Some(user) = &step.user {
             spec.user = Some(user.clone());
         }
         if let Some(privileged) = step.privileged {
             spec.privileged = privileged;
+        }
+        if let Some(seccomp) = step.seccomp {
+            spec.security_opt.retain(|o| !o.starts_with("seccomp"));
+            if seccomp == scenario::Seccomp::Unconfined {
+                spec.security_opt.push("seccomp=unconfined".into());
+            }
         }
         if step.trust == scenario::TrustMode::None {
             spec.trust = Default::default();

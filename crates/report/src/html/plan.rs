@@ -108,6 +108,9 @@ pub(super) fn step_end(step: &StepRecord) -> (&'static str, String) {
     if let Some(limits) = &step.limits {
         words.push_str(&format!(" (limits: {limits})"));
     }
+    if let Some(security) = &step.security {
+        words.push_str(&format!(" (as {security})"));
+    }
     (class, words)
 }
 
