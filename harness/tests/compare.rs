@@ -101,6 +101,7 @@ impl Result {
             log: String::new(),
             limits: None,
             oom_killed: false,
+            security: None,
         });
         self.0.phases.steps_ms += ms;
         self

@@ -238,9 +238,9 @@ fn base_image_connector_secrets_stage_variables_and_env_variables() {
     let yaml = format!(
         "{DOCKER_STEP}  baseImageConnectorRefs: [docker_hub]\n  envDockerSecrets: {{TOKEN: BUILD_TOKEN, PASS: \"<+secrets.getValue(\\\"pass\\\")>\"}}\n  fileDockerSecrets: {{cfg: /harness/cfg.txt}}\n  envVariables: {{PLUGIN_TAGS: override}}\n  runAsUser: 0\n  resources: {{limits: {{memory: 500Mi, cpu: 400m}}}}\n"
     );
-    let s = stage(&format!(
-        "infrastructure: kubernetes\nvariables: {{PLUGIN_SKIP_PUSH_IF_TAG_EXISTS: true, PLUGIN_REPO: under}}\ninputs: {{\"<+pipeline.sequenceId>\": \"42\", \"<+secrets.getValue(\\\"pass\\\")>\": hunter22}}\n"
-    ));
+    let s = stage(
+        "infrastructure: kubernetes\nvariables: {PLUGIN_SKIP_PUSH_IF_TAG_EXISTS: true, PLUGIN_REPO: under}\ninputs: {\"<+pipeline.sequenceId>\": \"42\", \"<+secrets.getValue(\\\"pass\\\")>\": hunter22}\n",
+    );
     let t = translate(&step(&yaml), &s, &connectors).unwrap();
     assert_eq!(t.env["PLUGIN_BASE_IMAGE_REGISTRY"], "${registry}");
     assert_eq!(t.env["PLUGIN_BASE_IMAGE_USERNAME"], "ci");

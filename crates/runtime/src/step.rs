@@ -159,7 +159,12 @@ fn security_shown(spec: &RoleSpec) -> String {
             Some(user) => format!("user {user}"),
             None => "the image's user".to_owned(),
         },
-        if spec.privileged { "privileged" } else { "unprivileged" }.to_owned(),
+        if spec.privileged {
+            "privileged"
+        } else {
+            "unprivileged"
+        }
+        .to_owned(),
     ];
     parts.extend(spec.security_opt.iter().map(|o| o.replacen('=', " ", 1)));
     parts.join(", ")

@@ -212,22 +212,7 @@ async fn run_batch(
     let runs = steps.iter().map(|step| {
         let role_name = step.role_for(&plan.builder);
         let mut spec = role_spec(ctx, &role_name, &role_vars);
-        // The step's own "Run as User", "Privileged", seccomp and CA settings win over the role's.
-        if let Some(user) = &step.user {
-            spec.user = Some(user.clone());
-        }
-        if let Some(privileged) = step.privileged {
-            spec.privileged = privileged;
-        }
-        if let Some(seccomp) = step.seccomp {
-            spec.security_opt.retain(|o| !o.starts_with("seccomp"));
-            if seccomp == scenario::Seccomp::Unconfined {
-                spec.security_opt.push("seccomp=unconfined".into());
-            }
-        }
-        if step.trust == scenario::TrustMode::None {
-            spec.trust = Default::default();
-        }
+        step_over_role(step, &mut spec);
         if let Some(command) = &step.run {
             spec.entrypoint = Some(vec!["sh".into(), "-c".into()]);
             spec.args = vec![substitute(command, vars)];
@@ -316,6 +301,25 @@ fn role_spec(ctx: &RunContext, name: &str, role_vars: &BTreeMap<String, String>)
         .map(|(k, v)| (k.clone(), substitute(v, role_vars)))
         .collect();
     spec
+}
+
+/// The step's own "Run as User", "Privileged", seccomp and CA settings win over its role's.
+fn step_over_role(step: &Step, spec: &mut RoleSpec) {
+    if let Some(user) = &step.user {
+        spec.user = Some(user.clone());
+    }
+    if let Some(privileged) = step.privileged {
+        spec.privileged = privileged;
+    }
+    if let Some(seccomp) = step.seccomp {
+        spec.security_opt.retain(|o| !o.starts_with("seccomp"));
+        if seccomp == scenario::Seccomp::Unconfined {
+            spec.security_opt.push("seccomp=unconfined".into());
+        }
+    }
+    if step.trust == scenario::TrustMode::None {
+        spec.trust = Default::default();
+    }
 }
 
 /// The registries and the daemon after a batch that ran: what the accounting checks.
@@ -432,4 +436,63 @@ async fn check(
     by_assertion.push(accounting::account(scenario, vars, &result.inventory));
     result.assertions = by_assertion.iter().flatten().cloned().collect();
     by_assertion
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn step(settings: serde_json::Value) -> Step {
+        let mut step = json!({"name": "build"});
+        step.as_object_mut()
+            .expect("an object")
+            .extend(settings.as_object().expect("an object").clone());
+        serde_json::from_value(step).expect("a step")
+    }
+
+    fn role() -> RoleSpec {
+        serde_json::from_value(json!({
+            "image": "builder",
+            "privileged": true,
+            "security_opt": ["seccomp=unconfined", "label=disable"],
+            "trust": {"certs_d": ["/etc/containers/certs.d"]},
+        }))
+        .expect("a role")
+    }
+
+    #[test]
+    fn a_step_without_settings_of_its_own_runs_as_its_role() {
+        let mut spec = role();
+        step_over_role(&step(json!({})), &mut spec);
+        assert_eq!(spec.user, None);
+        assert!(spec.privileged);
+        assert_eq!(spec.security_opt, ["seccomp=unconfined", "label=disable"]);
+        assert!(!spec.trust.certs_d.is_empty());
+    }
+
+    #[test]
+    fn the_steps_user_privileges_seccomp_and_ca_win() {
+        let mut spec = role();
+        step_over_role(
+            &step(
+                json!({"user": "1000", "privileged": false, "seccomp": "default", "trust": "none"}),
+            ),
+            &mut spec,
+        );
+        assert_eq!(spec.user.as_deref(), Some("1000"));
+        assert!(!spec.privileged);
+        // The runtime's default profile: the role's seccomp option goes, the others stay.
+        assert_eq!(spec.security_opt, ["label=disable"]);
+        assert!(spec.trust.certs_d.is_empty());
+    }
+
+    #[test]
+    fn seccomp_unconfined_replaces_the_roles_profile_once() {
+        let mut spec = role();
+        spec.security_opt = vec!["seccomp=/etc/profile.json".into()];
+        step_over_role(&step(json!({"seccomp": "unconfined"})), &mut spec);
+        assert_eq!(spec.security_opt, ["seccomp=unconfined"]);
+    }
 }
