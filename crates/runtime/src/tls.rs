@@ -137,7 +137,8 @@ pub const REGISTRY_CERT_DIR: &str = "/conformance/tls";
 
 impl TrustFiles {
     /// Writes the CA, a server certificate for `tls_hosts` (network aliases) and the certs.d
-    /// tree naming each `alias:port` into `dir` (created 0700; files 0600, the CA 0644).
+    /// tree naming each `alias:port` into `dir` (created 0700; files 0600, the CA 0644, the
+    /// certs.d tree 0755: it is mounted as it is, for containers of any user).
     pub fn write(
         dir: &Path,
         ca: &RunCa,
@@ -166,6 +167,16 @@ impl TrustFiles {
         }
         // An empty certs.d still mounts (a scenario whose registries are all plain HTTP).
         std::fs::create_dir_all(&certs_d).map_err(io(&certs_d))?;
+        // The certs.d tree is mounted as it is: a step of any user (Run as User) reads the CA.
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let readable = || std::fs::Permissions::from_mode(0o755);
+            std::fs::set_permissions(&certs_d, readable()).map_err(io(&certs_d))?;
+            for host in tls_hosts {
+                let host_dir = certs_d.join(format!("{host}:{port}"));
+                std::fs::set_permissions(&host_dir, readable()).map_err(io(&host_dir))?;
+            }
+        }
         Ok(TrustFiles {
             server_dir,
             ca_file: dir.join("ca.crt"),
@@ -208,6 +219,13 @@ mod tests {
         }
         let key = std::fs::metadata(files.server_dir.join("tls.key")).unwrap();
         assert_eq!(key.permissions().mode() & 0o777, 0o600);
+        // A step running as any user reads the CA through the mounted certs.d tree.
+        for dir in [files.certs_d.clone(), files.certs_d.join("registry:5000")] {
+            let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o755, "{}", dir.display());
+        }
+        let ca = std::fs::metadata(files.certs_d.join("registry:5000/ca.crt")).unwrap();
+        assert_eq!(ca.permissions().mode() & 0o777, 0o644);
         assert!(files.ca_file.is_file());
     }
 }
