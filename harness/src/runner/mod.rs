@@ -27,7 +27,6 @@ use model::result::{AssertionOutcome, ScenarioResult, Status};
 use report::redact;
 use runtime::profile::Profile;
 use runtime::{self, Environment};
-use scenario::Scenario;
 
 /// Everything a plan runs with.
 pub struct RunContext {
@@ -258,7 +257,7 @@ async fn run_unredacted(
         return (result, None);
     }
     let workspace = ctx.report_dir.join(result.file_stem()).join("workspace");
-    let quota = match prepare_workspace(ctx, &plan.scenario, &workspace) {
+    let quota = match prepare_workspace(ctx, plan, &workspace) {
         Ok(quota) => quota,
         Err(e) => {
             result.reason = Some(e.to_string());
@@ -424,9 +423,10 @@ fn finish(
 /// it (the quota, returned), else a plain directory (said once on stderr).
 fn prepare_workspace(
     ctx: &RunContext,
-    scenario: &Scenario,
+    plan: &Plan,
     workspace: &Path,
 ) -> Result<Option<runtime::quota::WorkspaceQuota>, RuntimeError> {
+    let scenario = &plan.scenario;
     let root = &ctx.root;
     let err = |source| RuntimeError::Workspace {
         path: workspace.to_owned(),
@@ -458,9 +458,18 @@ fn prepare_workspace(
         refuse_linked_source(root, dir).map_err(located)?;
         copy_dir(&from, workspace).map_err(located)?;
     }
-    // A step run as another user writes to the workspace and its DRONE_OUTPUT file as a pod's
-    // shared volume lets it (Kubernetes' fsGroup): the two folders are writable by everyone.
-    if scenario.steps.iter().any(|step| step.user.is_some()) {
+    // A step run as another user (its own `user`, or its role's in the profile) writes to the
+    // workspace and its DRONE_OUTPUT file as a pod's shared volume lets it (Kubernetes'
+    // fsGroup): the two folders are writable by everyone.
+    let other_user = scenario.steps.iter().any(|step| {
+        step.user.is_some()
+            || ctx
+                .profile
+                .roles
+                .get(&step.role_for(&plan.builder))
+                .is_some_and(|role| role.user.is_some())
+    });
+    if other_user {
         use std::os::unix::fs::PermissionsExt;
         for dir in [workspace.to_owned(), ci_env::outputs_dir(workspace)] {
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).map_err(
