@@ -1,7 +1,7 @@
 //! What `fixtures/images/build-images.sh` prunes (the end of a cold build, of a mutants build,
-//! and `--prune`): keyed images of older recipes that are this checkout's or a gone checkout's
-//! (the `conformance.checkout` label names a directory that no longer holds the script, e.g. a
-//! deleted clone), never another existing checkout's, never the current recipe's.
+//! and `--prune`): this checkout's keyed images of older recipes (the `conformance.checkout`
+//! label), never another checkout's, never the current recipe's, never mutants built FROM a
+//! recipe still kept (another checkout with the same recipes may be running them).
 //!
 //! Needs the Docker daemon and the offline images (the build is run first: hot, it does
 //! nothing); nextest runs it in the `docker` test group.
@@ -83,7 +83,7 @@ fn labelled_image(base: &str, tag: &str, labels: &[(&str, &str)]) {
 }
 
 #[test]
-fn a_gone_checkouts_older_images_are_pruned_an_existing_ones_never() {
+fn this_checkouts_older_images_are_pruned_another_checkouts_never() {
     let key = script(&[]);
     let mutants_key = script(&["--mutants-key"]);
     let base = format!("conformance-offline/busybox:offline-{key}");
@@ -91,13 +91,13 @@ fn a_gone_checkouts_older_images_are_pruned_an_existing_ones_never() {
     let current = keyed_tags(&key);
 
     let dir = tempfile::tempdir().unwrap();
-    let alive = dir.path().join("alive");
-    std::fs::create_dir_all(alive.join("fixtures/images")).unwrap();
-    std::fs::write(alive.join("fixtures/images/build-images.sh"), "").unwrap();
-    let alive = alive.to_str().unwrap().to_owned();
-    let gone = dir
-        .path()
-        .join("deleted-clone")
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(other.join("fixtures/images")).unwrap();
+    std::fs::write(other.join("fixtures/images/build-images.sh"), "").unwrap();
+    let other = other.to_str().unwrap().to_owned();
+    // This checkout, as the script names it (its physical path).
+    let ours = std::fs::canonicalize(root())
+        .unwrap()
         .to_str()
         .unwrap()
         .to_owned();
@@ -107,10 +107,10 @@ fn a_gone_checkouts_older_images_are_pruned_an_existing_ones_never() {
     let mutant = |k: &str| format!("conformance-offline/mutant-prune-test:offline-{k}");
     // (tag, checkout, its recipe label, its mutants label, whether it stays)
     let cases: Vec<(String, &String, String, Option<String>, bool)> = vec![
-        // A gone checkout's reference image of an older recipe goes; an existing one's stays.
+        // This checkout's reference image of an older recipe goes; another checkout's stays.
         (
             format!("conformance-offline/busybox:offline-{old_recipe}"),
-            &gone,
+            &ours,
             old_recipe.clone(),
             None,
             false,
@@ -119,31 +119,31 @@ fn a_gone_checkouts_older_images_are_pruned_an_existing_ones_never() {
             let k = old(1);
             (
                 format!("conformance-offline/busybox:offline-{k}"),
-                &alive,
+                &other,
                 k,
                 None,
                 true,
             )
         },
-        // Mutants of another mutants key built FROM an older recipe: a gone checkout's go, an
-        // existing one's stay.
+        // Mutants of another mutants key built FROM an older recipe: this checkout's go,
+        // another checkout's stay.
         (
             mutant(&old(2)),
-            &gone,
+            &ours,
             old_recipe.clone(),
             Some(old(2)),
             false,
         ),
         (
             mutant(&old(3)),
-            &alive,
+            &other,
             old_recipe.clone(),
             Some(old(3)),
             true,
         ),
         // Mutants built FROM the current recipe under another mutants key (another checkout
         // with the same recipes and other mutants may be running them) stay.
-        (mutant(&old(4)), &gone, key.clone(), Some(old(4)), true),
+        (mutant(&old(4)), &ours, key.clone(), Some(old(4)), true),
     ];
     for (tag, checkout, recipe, mutants, _) in &cases {
         let mut labels = vec![
@@ -171,9 +171,9 @@ fn a_gone_checkouts_older_images_are_pruned_an_existing_ones_never() {
     }
     for ((tag, _, _, _, expected), found) in cases.iter().zip(&found) {
         let why = if *expected {
-            "an image that is not this script's to prune (another existing checkout's, or a mutant of a kept recipe) was pruned"
+            "an image that is not this script's to prune (another checkout's, or a mutant of a kept recipe) was pruned"
         } else {
-            "a gone checkout's image of an older recipe stayed"
+            "this checkout's image of an older recipe stayed"
         };
         assert_eq!(found, expected, "{tag}: {why}");
     }
